@@ -1,0 +1,30 @@
+# The one CTest helper: every test is registered here, with a label and a
+# timeout, and links the static build of the library (tests of internals
+# include headers under src/).
+#
+#   shmrt_add_test(NAME <name> SOURCES <files...> LABEL <label>
+#                  TIMEOUT <seconds> [ENV <VAR=value>...])
+function(shmrt_add_test)
+  cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;ENV" ${ARGN})
+  if(NOT T_NAME OR NOT T_SOURCES OR NOT T_LABEL OR NOT T_TIMEOUT)
+    message(FATAL_ERROR "shmrt_add_test needs NAME, SOURCES, LABEL, TIMEOUT")
+  endif()
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE shmrt_static PkgConfig::CMOCKA)
+  target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABEL}"
+    TIMEOUT ${T_TIMEOUT}
+    ENVIRONMENT "SHMRT_MODE=inline;SHMRT_TEST_TENANT_PREFIX=t${T_NAME};${T_ENV}")
+endfunction()
+
+# Registers tests/<dir>/test_<name>.c as test <dir>_<name> with label <dir>.
+function(shmrt_add_test_dir DIR LABEL TIMEOUT)
+  file(GLOB tests CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/${DIR}/test_*.c)
+  foreach(src ${tests})
+    get_filename_component(stem ${src} NAME_WE)
+    string(REGEX REPLACE "^test_" "" name ${stem})
+    shmrt_add_test(NAME ${DIR}_${name} SOURCES ${src}
+      ${PROJECT_SOURCE_DIR}/tests/testutil.c LABEL ${LABEL} TIMEOUT ${TIMEOUT})
+  endforeach()
+endfunction()

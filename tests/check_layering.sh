@@ -1,0 +1,27 @@
+#!/bin/sh
+# The layering guard: a layer includes only the layers below it.
+#   shm < runtime < workers < cli
+# Fails (exit 1) naming each file and include that breaks the order.
+top=${1:-.}
+status=0
+check() { # layer, forbidden layers...
+	layer=$1; shift
+	for forbidden in "$@"; do
+		hits=$(grep -nE "#include *[<\"](\.\./)*($forbidden)/" \
+			"$top/src/$layer"/*.c "$top/src/$layer"/*.h 2>/dev/null)
+		if [ -n "$hits" ]; then
+			echo "layering: src/$layer must not include src/$forbidden:"
+			echo "$hits"
+			status=1
+		fi
+	done
+}
+check shm runtime workers cli
+check runtime workers cli
+check workers cli
+# No catch-all module: these names say nothing about what they own.
+for f in "$top"/src/*/util*.c "$top"/src/*/common*.c "$top"/src/*/misc*.c "$top"/src/*/helpers*.c; do
+	[ -e "$f" ] && { echo "layering: catch-all module $f"; status=1; }
+done
+[ $status -eq 0 ] && echo "layering: ok"
+exit $status
