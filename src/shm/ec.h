@@ -1,0 +1,44 @@
+/*
+ * src/shm/ec.h - event counts shared between processes.
+ *
+ * A thin layer over Concurrency Kit's ck_ec32 with futex ops that are NOT
+ * process-private (see os.h), so a waiter in one process is woken by an
+ * incrementer in another. Always the multiple-producer mode: any process may
+ * increment, and ck_ec's single_producer mode is only correct with exactly
+ * one incrementer in the whole system.
+ *
+ * Protocol (the usual event-count one):
+ *   waiter:  v = shmrt__ec_value(ec); if (condition) done;
+ *            shmrt__ec_wait(ec, v, deadline); re-check condition; loop.
+ *   waker:   make the condition true; shmrt__ec_inc(ec).
+ * shmrt__ec_inc makes a futex wake system call only when a waiter has
+ * flagged the count; otherwise it is one atomic add.
+ */
+#ifndef SHMRT_EC_H
+#define SHMRT_EC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One 32-bit word; lives in the segment. Zero-initialized is valid. */
+struct shmrt__ec {
+	uint32_t counter;
+};
+
+/* The current value; an acquire read. */
+uint32_t shmrt__ec_value(const struct shmrt__ec *ec);
+
+/* Whether a waiter asked for a wake system call. */
+bool shmrt__ec_has_waiters(const struct shmrt__ec *ec);
+
+/* Increment (a release write) and wake every waiter if one is flagged. */
+void shmrt__ec_inc(struct shmrt__ec *ec);
+
+/*
+ * Sleep until the value differs from `old` or CLOCK_MONOTONIC passes the
+ * absolute `deadline_ns`. Returns 0 when the value changed, SHMRT_E_TIMEDOUT
+ * on the deadline. Callers re-check their real condition afterwards.
+ */
+int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns);
+
+#endif /* SHMRT_EC_H */

@@ -1,0 +1,14 @@
+/*
+ * src/shm/error_detail.h - recording why a call failed.
+ */
+#ifndef SHMRT_ERROR_DETAIL_H
+#define SHMRT_ERROR_DETAIL_H
+
+/*
+ * Record a sentence for shmrt_last_error() and return `err`, so failure
+ * paths read `return shmrt__fail(SHMRT_E_TRUNC, "...", ...);`.
+ */
+int shmrt__fail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif /* SHMRT_ERROR_DETAIL_H */

@@ -1,0 +1,556 @@
+/*
+ * src/shm/segment.c - create, attach, validate, detach, destroy.
+ */
+#define _GNU_SOURCE
+#include "segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <shmrt/error.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error_detail.h"
+#include "os.h"
+
+#define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((size_t)(a)-1))
+
+bool shmrt__tenant_name_valid(const char *tenant)
+{
+	size_t i, n;
+
+	if (tenant == NULL)
+		return false;
+	n = strlen(tenant);
+	if (n == 0 || n > SHMRT__TENANT_NAME_MAX)
+		return false;
+	if (strcmp(tenant, ".") == 0 || strcmp(tenant, "..") == 0)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = tenant[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+			  c == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static uint32_t ring_cells_for(uint32_t capacity)
+{
+	uint32_t cells = 2;
+
+	/* Twice the slots: room for every job plus the rare duplicate ref. */
+	while (cells < 2u * capacity)
+		cells <<= 1;
+	return cells;
+}
+
+static size_t slot_stride_for(uint32_t slot_size)
+{
+	return ALIGN_UP(sizeof(struct shmrt__slot) +
+				2 * ALIGN_UP((size_t)slot_size, 8),
+			SHMRT__CACHELINE);
+}
+
+/* Checks one queue's geometry; returns a static reason or NULL. */
+static const char *queue_geo_invalid(const struct shmrt__queue_geo *g)
+{
+	size_t n = strnlen(g->name, SHMRT__QUEUE_NAME_MAX);
+
+	if (n == 0 || n == SHMRT__QUEUE_NAME_MAX)
+		return "name is empty or not terminated";
+	if (g->capacity == 0 || g->capacity > SHMRT__MAX_CAPACITY)
+		return "capacity out of range";
+	if (g->slot_size == 0 || g->slot_size > SHMRT__MAX_SLOT_SIZE)
+		return "slot_size out of range";
+	if (g->ring_cells != ring_cells_for(g->capacity))
+		return "ring_cells does not match capacity";
+	return NULL;
+}
+
+/*
+ * Validates a geometry and walks its layout. Every offset the process uses
+ * is produced here from bounded values, so it cannot overflow. With `seg`
+ * non-NULL and `base` mapped, fills in the handle's pointers.
+ */
+static size_t layout_walk(const struct shmrt__geometry *geo,
+			  struct shmrt__seg *seg, const char **why)
+{
+	size_t off;
+	uint32_t i;
+
+	*why = NULL;
+	if (geo->nqueues == 0 || geo->nqueues > SHMRT__MAX_QUEUES) {
+		*why = "nqueues out of range";
+		return 0;
+	}
+	if (geo->nparticipants == 0 ||
+	    geo->nparticipants > SHMRT__MAX_PARTICIPANTS) {
+		*why = "nparticipants out of range";
+		return 0;
+	}
+	off = ALIGN_UP(sizeof(struct shmrt__seg_header), SHMRT__CACHELINE);
+	if (seg != NULL)
+		seg->hdr = (struct shmrt__seg_header *)(void *)seg->base;
+	for (i = 0; i < geo->nqueues; i++) {
+		if ((*why = queue_geo_invalid(&geo->queue[i])) != NULL)
+			return 0;
+		if (seg != NULL)
+			seg->q[i].ctl = (struct shmrt__queue *)(void *)(seg->base +
+									off);
+		off += sizeof(struct shmrt__queue);
+	}
+	if (seg != NULL)
+		seg->parts =
+			(struct shmrt__participant *)(void *)(seg->base + off);
+	off += (size_t)geo->nparticipants * sizeof(struct shmrt__participant);
+	for (i = 0; i < geo->nqueues; i++) {
+		const struct shmrt__queue_geo *g = &geo->queue[i];
+		struct shmrt__qhandle *q = seg != NULL ? &seg->q[i] : NULL;
+
+		off = ALIGN_UP(off, SHMRT__CACHELINE);
+		if (q != NULL) {
+			q->cells = (struct shmrt__ring_cell *)(void *)(seg->base +
+								       off);
+			q->ring_mask = (uint64_t)g->ring_cells - 1;
+			q->capacity = g->capacity;
+			q->slot_size = g->slot_size;
+			q->slot_stride = slot_stride_for(g->slot_size);
+			q->index = i;
+		}
+		off += (size_t)g->ring_cells * sizeof(struct shmrt__ring_cell);
+		off = ALIGN_UP(off, SHMRT__CACHELINE);
+		if (q != NULL)
+			q->slots = seg->base + off;
+		off += (size_t)g->capacity * slot_stride_for(g->slot_size);
+		if (off > SHMRT__MAX_SEGMENT_SIZE) {
+			*why = "total size over 1 TiB";
+			return 0;
+		}
+	}
+	if (seg != NULL) {
+		seg->nqueues = geo->nqueues;
+		seg->nparticipants = geo->nparticipants;
+	}
+	return ALIGN_UP(off, 4096);
+}
+
+size_t shmrt__layout_size(const struct shmrt__geometry *geo)
+{
+	const char *why;
+
+	return layout_walk(geo, NULL, &why);
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+uint64_t shmrt__layout_hash(const struct shmrt__geometry *geo)
+{
+	const uint64_t sizes[] = {
+		SHMRT__ABI_VERSION,
+		sizeof(struct shmrt__seg_header),
+		sizeof(struct shmrt__queue),
+		sizeof(struct shmrt__participant),
+		sizeof(struct shmrt__ring_cell),
+		sizeof(struct shmrt__slot),
+		sizeof(pthread_mutex_t),
+	};
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = fnv1a(h, sizes, sizeof(sizes));
+	return fnv1a(h, geo, sizeof(*geo));
+}
+
+static void shm_name_for(const char *tenant, char *out, size_t len)
+{
+	snprintf(out, len, "/shmrt.%s", tenant);
+}
+
+static int geometry_from_params(const struct shmrt__seg_params *p,
+				struct shmrt__geometry *geo)
+{
+	uint32_t i, j;
+
+	memset(geo, 0, sizeof(*geo));
+	if (p->nqueues == 0 || p->nqueues > SHMRT__MAX_QUEUES)
+		return shmrt__fail(SHMRT_E_INVAL, "create: %u queues (1..%u)",
+				   p->nqueues, SHMRT__MAX_QUEUES);
+	geo->nqueues = p->nqueues;
+	geo->nparticipants = p->nparticipants;
+	for (i = 0; i < p->nqueues; i++) {
+		const char *name = p->queue[i].name;
+
+		if (name == NULL || strlen(name) >= SHMRT__QUEUE_NAME_MAX)
+			return shmrt__fail(SHMRT_E_INVAL,
+					   "create: queue %u: name missing or "
+					   "longer than %u",
+					   i, SHMRT__QUEUE_NAME_MAX - 1);
+		for (j = 0; j < i; j++)
+			if (strcmp(geo->queue[j].name, name) == 0)
+				return shmrt__fail(SHMRT_E_INVAL,
+						   "create: duplicate queue %s",
+						   name);
+		memcpy(geo->queue[i].name, name, strlen(name) + 1);
+		geo->queue[i].capacity = p->queue[i].capacity;
+		geo->queue[i].slot_size = p->queue[i].slot_size;
+		geo->queue[i].ring_cells =
+			p->queue[i].capacity <= SHMRT__MAX_CAPACITY
+				? ring_cells_for(p->queue[i].capacity)
+				: 0;
+	}
+	return 0;
+}
+
+static int init_repair_lock(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	int rc;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	rc = pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+	return rc;
+}
+
+/* Fills a freshly fallocate'd (zeroed) mapping; init_done is set last. */
+static int init_contents(struct shmrt__seg *seg,
+			 const struct shmrt__seg_params *p,
+			 const struct shmrt__geometry *geo)
+{
+	struct shmrt__seg_header *h = seg->hdr;
+	uint32_t i, k;
+
+	h->magic = SHMRT__MAGIC;
+	h->abi_version = SHMRT__ABI_VERSION;
+	h->header_size = sizeof(*h);
+	h->layout_hash = shmrt__layout_hash(geo);
+	h->total_size = seg->size;
+	h->creator_uid = (uint32_t)geteuid();
+	h->creator_pid = shmrt__os_pid();
+	h->creator_start_time = shmrt__os_proc_start_time(h->creator_pid);
+	h->created_wall_ns = shmrt__os_wall_ns();
+	h->tun = p->tun;
+	h->geo = *geo;
+	if (init_repair_lock(&h->repair_lock) != 0)
+		return shmrt__fail(SHMRT_E_SYS, "create: robust mutex init");
+	for (i = 0; i < seg->nqueues; i++) {
+		struct shmrt__qhandle *q = &seg->q[i];
+
+		q->ctl->max_attempts = p->queue[i].max_attempts ? p->queue[i].max_attempts : 1;
+		q->ctl->job_timeout_ns = p->queue[i].job_timeout_ns;
+		for (k = 0; k <= q->ring_mask; k++)
+			q->cells[k].seq = k;
+	}
+	for (i = 0; i < seg->nparticipants; i++) {
+		seg->parts[i].push_pos = SHMRT__POS_NONE;
+		seg->parts[i].pop_pos = SHMRT__POS_NONE;
+	}
+	__atomic_store_n(&h->state, SHMRT__SEG_READY, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->init_done, 1u, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int open_new_object(const char *tenant, struct shmrt__seg *seg,
+			   mode_t mode)
+{
+	if (tenant == NULL) {
+		seg->fd = memfd_create("shmrt.private",
+				       MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (seg->fd < 0)
+			return shmrt__fail(SHMRT_E_SYS, "memfd_create: %s",
+					   strerror(errno));
+		return 0;
+	}
+	shm_name_for(tenant, seg->shm_name, sizeof(seg->shm_name));
+	seg->fd = shm_open(seg->shm_name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+			   mode);
+	if (seg->fd >= 0)
+		return 0;
+	if (errno == EEXIST) {
+		struct stat st;
+		int fd = shm_open(seg->shm_name, O_RDONLY | O_CLOEXEC, 0);
+		long uid = -1;
+
+		if (fd >= 0 && fstat(fd, &st) == 0)
+			uid = (long)st.st_uid;
+		if (fd >= 0)
+			close(fd);
+		return shmrt__fail(SHMRT_E_EXIST,
+				   "segment %s exists and is owned by uid %ld; "
+				   "stop its runtime or remove it (shmrt destroy)",
+				   seg->shm_name, uid);
+	}
+	return shmrt__fail(SHMRT_E_SYS, "shm_open %s: %s", seg->shm_name,
+			   strerror(errno));
+}
+
+/* Reserves real pages: a sparse object would SIGBUS later when /dev/shm fills. */
+static int size_new_object(struct shmrt__seg *seg, const struct shmrt__seg_params *p)
+{
+	int rc;
+
+	if (p->mode & 070) {
+		if (fchown(seg->fd, (uid_t)-1, p->gid) != 0 ||
+		    fchmod(seg->fd, p->mode) != 0)
+			return shmrt__fail(SHMRT_E_SYS, "set group/mode of %s: %s",
+					   seg->shm_name, strerror(errno));
+	}
+	rc = posix_fallocate(seg->fd, 0, (off_t)seg->size);
+	if (rc == ENOSPC || rc == EFBIG)
+		return shmrt__fail(SHMRT_E_NOSPC,
+				   "segment %s needs %zu bytes: %s",
+				   seg->shm_name, seg->size, strerror(rc));
+	if (rc != 0)
+		return shmrt__fail(SHMRT_E_SYS, "posix_fallocate %s: %s",
+				   seg->shm_name, strerror(rc));
+	if (seg->shm_name[0] == '\0')
+		fcntl(seg->fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+	return 0;
+}
+
+static int map_fd(struct shmrt__seg *seg)
+{
+	void *p = mmap(NULL, seg->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       seg->fd, 0);
+
+	if (p == MAP_FAILED)
+		return shmrt__fail(SHMRT_E_SYS, "mmap %s (%zu bytes): %s",
+				   seg->shm_name, seg->size, strerror(errno));
+	seg->base = p;
+	return 0;
+}
+
+int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
+		      struct shmrt__seg *out)
+{
+	struct shmrt__geometry geo;
+	const char *why;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if (tenant != NULL && !shmrt__tenant_name_valid(tenant))
+		return shmrt__fail(SHMRT_E_NAME, "tenant name '%s' is invalid",
+				   tenant);
+	if ((rc = geometry_from_params(p, &geo)) != 0)
+		return rc;
+	out->size = layout_walk(&geo, NULL, &why);
+	if (out->size == 0)
+		return shmrt__fail(SHMRT_E_INVAL, "create: %s", why);
+	if ((rc = open_new_object(tenant, out, p->mode ? p->mode : 0600)) != 0)
+		goto fail;
+	if ((rc = size_new_object(out, p)) != 0 || (rc = map_fd(out)) != 0)
+		goto fail_unlink;
+	layout_walk(&geo, out, &why);
+	if ((rc = init_contents(out, p, &geo)) != 0)
+		goto fail_unlink;
+	return 0;
+
+fail_unlink:
+	if (out->shm_name[0] != '\0')
+		shm_unlink(out->shm_name);
+fail:
+	shmrt__seg_detach(out);
+	return rc;
+}
+
+static int check_file(struct shmrt__seg *seg, struct stat *st)
+{
+	if (fstat(seg->fd, st) != 0)
+		return shmrt__fail(SHMRT_E_SYS, "fstat %s: %s", seg->shm_name,
+				   strerror(errno));
+	if (!S_ISREG(st->st_mode))
+		return shmrt__fail(SHMRT_E_NOTREG, "%s is not a regular file",
+				   seg->shm_name);
+	if (st->st_uid != geteuid() &&
+	    !((st->st_mode & 060) == 060 && st->st_gid == getegid()))
+		return shmrt__fail(SHMRT_E_OWNER,
+				   "segment %s is owned by uid %ld, not %ld",
+				   seg->shm_name, (long)st->st_uid,
+				   (long)geteuid());
+	if ((size_t)st->st_size < sizeof(struct shmrt__seg_header))
+		return shmrt__fail(SHMRT_E_TRUNC,
+				   "segment %s is %lld bytes, smaller than its "
+				   "%zu-byte header",
+				   seg->shm_name, (long long)st->st_size,
+				   sizeof(struct shmrt__seg_header));
+	return 0;
+}
+
+/*
+ * Validates a private copy of the header, field by field, in the order
+ * that gives the most precise reason. Returns the total size to map.
+ */
+static int check_header(const struct shmrt__seg *seg,
+			const struct shmrt__seg_header *h, off_t file_size)
+{
+	const char *n = seg->shm_name;
+	const char *why;
+	size_t need;
+
+	if (h->magic != SHMRT__MAGIC)
+		return shmrt__fail(SHMRT_E_MAGIC,
+				   "attach %s: magic is 0x%016llx, expected "
+				   "0x%016llx",
+				   n, (unsigned long long)h->magic,
+				   (unsigned long long)SHMRT__MAGIC);
+	if (h->abi_version != SHMRT__ABI_VERSION)
+		return shmrt__fail(SHMRT_E_ABI,
+				   "attach %s: abi_version is %u, expected %u",
+				   n, h->abi_version, SHMRT__ABI_VERSION);
+	if (h->header_size != sizeof(*h))
+		return shmrt__fail(SHMRT_E_HDRSIZE,
+				   "attach %s: header_size is %u, expected %zu",
+				   n, h->header_size, sizeof(*h));
+	if (h->init_done != 1)
+		return shmrt__fail(SHMRT_E_NOTREADY,
+				   "attach %s: init_done is %u: the creator (pid "
+				   "%d) has not finished initializing it",
+				   n, h->init_done, h->creator_pid);
+	need = layout_walk(&h->geo, NULL, &why);
+	if (need == 0)
+		return shmrt__fail(SHMRT_E_LAYOUT, "attach %s: geometry: %s", n,
+				   why);
+	if (h->layout_hash != shmrt__layout_hash(&h->geo))
+		return shmrt__fail(SHMRT_E_LAYOUT,
+				   "attach %s: layout_hash 0x%016llx does not "
+				   "match the geometry (0x%016llx)",
+				   n, (unsigned long long)h->layout_hash,
+				   (unsigned long long)shmrt__layout_hash(&h->geo));
+	if (h->total_size != need)
+		return shmrt__fail(SHMRT_E_HDRSIZE,
+				   "attach %s: total_size is %llu, the layout "
+				   "needs %zu",
+				   n, (unsigned long long)h->total_size, need);
+	if ((size_t)file_size < need)
+		return shmrt__fail(SHMRT_E_TRUNC,
+				   "attach %s: file is %lld bytes, the layout "
+				   "needs %zu (truncated)",
+				   n, (long long)file_size, need);
+	if ((size_t)file_size != need)
+		return shmrt__fail(SHMRT_E_HDRSIZE,
+				   "attach %s: file is %lld bytes, total_size "
+				   "says %zu",
+				   n, (long long)file_size, need);
+	return 0;
+}
+
+int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
+{
+	struct shmrt__seg_header h;
+	struct stat st;
+	const char *why;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if (!shmrt__tenant_name_valid(tenant))
+		return shmrt__fail(SHMRT_E_NAME, "tenant name '%s' is invalid",
+				   tenant ? tenant : "(null)");
+	shm_name_for(tenant, out->shm_name, sizeof(out->shm_name));
+	out->fd = shm_open(out->shm_name, O_RDWR | O_CLOEXEC, 0);
+	if (out->fd < 0) {
+		rc = errno == ENOENT ? shmrt__fail(SHMRT_E_NOENT,
+						   "no tenant '%s': %s does "
+						   "not exist",
+						   tenant, out->shm_name)
+		     : errno == EACCES
+			     ? shmrt__fail(SHMRT_E_OWNER,
+					   "segment %s: permission denied "
+					   "(owned by another uid)",
+					   out->shm_name)
+			     : shmrt__fail(SHMRT_E_SYS, "shm_open %s: %s",
+					   out->shm_name, strerror(errno));
+		goto fail;
+	}
+	if ((rc = check_file(out, &st)) != 0)
+		goto fail;
+	/* Read the header with pread: no mapping exists yet to fault on. */
+	if (pread(out->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		rc = shmrt__fail(SHMRT_E_TRUNC, "attach %s: short header read",
+				 out->shm_name);
+		goto fail;
+	}
+	if ((rc = check_header(out, &h, st.st_size)) != 0)
+		goto fail;
+	out->size = (size_t)st.st_size;
+	if ((rc = map_fd(out)) != 0)
+		goto fail;
+	layout_walk(&h.geo, out, &why);
+	/*
+	 * The handle uses the geometry from the private copy `h`, validated
+	 * above; a peer rewriting the shared header later changes nothing
+	 * this process derived.
+	 */
+	return 0;
+fail:
+	shmrt__seg_detach(out);
+	return rc;
+}
+
+void shmrt__seg_detach(struct shmrt__seg *seg)
+{
+	if (seg->base != NULL)
+		munmap(seg->base, seg->size);
+	if (seg->fd >= 0)
+		close(seg->fd);
+	seg->base = NULL;
+	seg->hdr = NULL;
+	seg->fd = -1;
+}
+
+int shmrt__seg_destroy(const char *tenant)
+{
+	char name[8 + SHMRT__TENANT_NAME_MAX];
+
+	if (!shmrt__tenant_name_valid(tenant))
+		return shmrt__fail(SHMRT_E_NAME, "tenant name '%s' is invalid",
+				   tenant ? tenant : "(null)");
+	shm_name_for(tenant, name, sizeof(name));
+	if (shm_unlink(name) != 0)
+		return errno == ENOENT
+			       ? shmrt__fail(SHMRT_E_NOENT, "no tenant '%s'",
+					     tenant)
+			       : shmrt__fail(SHMRT_E_SYS, "shm_unlink %s: %s",
+					     name, strerror(errno));
+	return 0;
+}
+
+int shmrt__seg_queue_index(const struct shmrt__seg *seg, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < seg->nqueues; i++)
+		if (strncmp(seg->hdr->geo.queue[i].name, name,
+			    SHMRT__QUEUE_NAME_MAX) == 0)
+			return (int)i;
+	return -1;
+}
+
+uint32_t shmrt__seg_state(const struct shmrt__seg *seg)
+{
+	return __atomic_load_n(&seg->hdr->state, __ATOMIC_ACQUIRE);
+}
+
+void shmrt__seg_set_state(struct shmrt__seg *seg, uint32_t state)
+{
+	__atomic_store_n(&seg->hdr->state, state, __ATOMIC_RELEASE);
+	shmrt__ec_inc(&seg->hdr->state_ec);
+}

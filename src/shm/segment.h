@@ -1,0 +1,137 @@
+/*
+ * src/shm/segment.h - one tenant's shared-memory segment.
+ *
+ * Lifecycle: shmrt__seg_create / shmrt__seg_attach give a process-local
+ * handle; pair each with shmrt__seg_detach. shmrt__seg_destroy removes the
+ * name (mapped handles stay valid until detached).
+ *
+ * The handle is process-local and holds every pointer, size and mask the
+ * process uses, derived from the geometry validated at attach; nothing on a
+ * fast path re-reads a size or offset from the shared memory. A handle may
+ * be used by many threads at once; create/attach/detach of one handle are
+ * not concurrent with its use.
+ */
+#ifndef SHMRT_SEGMENT_H
+#define SHMRT_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+
+#define SHMRT__TENANT_NAME_MAX 48u
+
+/* What a creator asks for. */
+struct shmrt__seg_params {
+	uint32_t nqueues;
+	uint32_t nparticipants;
+	struct {
+		const char *name;
+		uint32_t capacity;
+		uint32_t slot_size;
+		uint32_t max_attempts;   /* 0 -> 1 */
+		uint64_t job_timeout_ns; /* 0 -> no timeout */
+	} queue[SHMRT__MAX_QUEUES];
+	struct shmrt__tunables tun;
+	mode_t mode; /* 0 -> 0600 */
+	gid_t gid;   /* applied when mode grants group access */
+};
+
+/* Process-local view of one queue. */
+struct shmrt__qhandle {
+	struct shmrt__queue *ctl;
+	struct shmrt__ring_cell *cells;
+	uint64_t ring_mask;
+	unsigned char *slots;
+	size_t slot_stride;
+	uint32_t capacity;
+	uint32_t slot_size;  /* bytes a payload or result may hold */
+	uint32_t index;
+};
+
+struct shmrt__seg {
+	unsigned char *base;
+	size_t size;
+	int fd;
+	char shm_name[8 + SHMRT__TENANT_NAME_MAX]; /* "/shmrt.<tenant>" or "" */
+	struct shmrt__seg_header *hdr;
+	struct shmrt__participant *parts;
+	uint32_t nqueues;
+	uint32_t nparticipants;
+	struct shmrt__qhandle q[SHMRT__MAX_QUEUES];
+};
+
+/*
+ * Whether `tenant` is a valid tenant name: 1 to 48 characters of
+ * [A-Za-z0-9._-], not "." or "..".
+ */
+bool shmrt__tenant_name_valid(const char *tenant);
+
+/*
+ * Create the segment /dev/shm/shmrt.<tenant> (O_CREAT|O_EXCL|O_CLOEXEC,
+ * posix_fallocate'd, fully initialized, init-done published last) and map
+ * it. With tenant NULL the segment is a private memfd (sealed against
+ * resizing) that only this process and its children can map.
+ * Errors: SHMRT_E_NAME, SHMRT_E_INVAL (geometry), SHMRT_E_EXIST,
+ * SHMRT_E_NOSPC, SHMRT_E_SYS; nothing is left behind on failure.
+ * Pair with shmrt__seg_detach (and shmrt__seg_destroy to remove the name).
+ */
+int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
+		      struct shmrt__seg *out);
+
+/*
+ * Attach to an existing tenant segment. Validates, before trusting any of
+ * it: the file (regular, owner uid, size), then the header (magic, ABI,
+ * header size, init-done, geometry bounds, layout hash, total size), and
+ * maps the whole file only once its size is known to cover the layout.
+ * Each refusal has its own code and a detail naming the field (see
+ * shmrt_last_error): SHMRT_E_NAME, _NOENT, _OWNER, _NOTREG, _TRUNC,
+ * _MAGIC, _ABI, _HDRSIZE, _NOTREADY, _LAYOUT, _SYS.
+ * Pair with shmrt__seg_detach.
+ */
+int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out);
+
+/* Unmap and close. Safe on a zeroed handle. */
+void shmrt__seg_detach(struct shmrt__seg *seg);
+
+/* Remove the name /dev/shm/shmrt.<tenant>. SHMRT_E_NOENT if absent. */
+int shmrt__seg_destroy(const char *tenant);
+
+/* Compute the total size of a geometry's layout; 0 when invalid. */
+size_t shmrt__layout_size(const struct shmrt__geometry *geo);
+
+/* The layout hash of a geometry (FNV-1a over ABI, struct sizes, geometry). */
+uint64_t shmrt__layout_hash(const struct shmrt__geometry *geo);
+
+/* The queue named `name`, or -1. */
+int shmrt__seg_queue_index(const struct shmrt__seg *seg, const char *name);
+
+/* Segment state (acquire) and transitions (release, wakes state waiters). */
+uint32_t shmrt__seg_state(const struct shmrt__seg *seg);
+void shmrt__seg_set_state(struct shmrt__seg *seg, uint32_t state);
+
+/* The slot at `index` of queue handle `q` (index < q->capacity). */
+static inline struct shmrt__slot *shmrt__slot_at(const struct shmrt__qhandle *q,
+						 uint32_t index)
+{
+	return (struct shmrt__slot *)(void *)(q->slots +
+					      (size_t)index * q->slot_stride);
+}
+
+/* The payload and result buffers of a slot. */
+static inline unsigned char *shmrt__slot_payload(const struct shmrt__qhandle *q,
+						 struct shmrt__slot *s)
+{
+	(void)q;
+	return (unsigned char *)(s + 1);
+}
+
+static inline unsigned char *shmrt__slot_result(const struct shmrt__qhandle *q,
+						struct shmrt__slot *s)
+{
+	return (unsigned char *)(s + 1) + (((size_t)q->slot_size + 7u) & ~7u);
+}
+
+#endif /* SHMRT_SEGMENT_H */
