@@ -1,0 +1,585 @@
+/*
+ * src/shm/job.c - job slots: allocate, publish, lease, finish, free.
+ *
+ * The invariant that makes crashes survivable: a job that is QUEUED is
+ * either in its queue's ring or named by some participant's push_value /
+ * pop_value intent (or sits in a cell a dead popper took, which scan
+ * releases). scan re-publishes what a dead participant's intents name, so
+ * a QUEUED job always gets back into the ring.
+ */
+#include "job.h"
+
+#include <shmrt/error.h>
+#include <string.h>
+
+#include "error_detail.h"
+#include "os.h"
+
+#define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define LDA(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define STR(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define CAS(p, expp, v)                                                        \
+	__atomic_compare_exchange_n((p), (expp), (v), false,                   \
+				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+
+static const char *const state_names[] = {
+	[SHMRT_JOB_QUEUED] = "queued",	     [SHMRT_JOB_RUNNING] = "running",
+	[SHMRT_JOB_SUCCEEDED] = "succeeded", [SHMRT_JOB_FAILED] = "failed",
+	[SHMRT_JOB_CANCELLED] = "cancelled",
+};
+
+const char *shmrt_job_state_name(int state)
+{
+	if (state < 0 || state >= (int)(sizeof(state_names) / sizeof(*state_names)) ||
+	    state_names[state] == NULL)
+		return "unknown";
+	return state_names[state];
+}
+
+/*
+ * Shared bytes are copied with relaxed atomic word accesses: a seqlock
+ * reader may overlap a writer, and the re-check of the slot word discards
+ * what it read then. Buffers in a slot are 8-byte aligned.
+ */
+static void shared_write(unsigned char *dst, const void *src, size_t n)
+{
+	const unsigned char *s = src;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		ST((uint64_t *)(void *)(dst + i), w);
+	}
+	for (; i < n; i++)
+		ST(dst + i, s[i]);
+}
+
+static void shared_read(void *dst, const unsigned char *src, size_t n)
+{
+	unsigned char *d = dst;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w = LD((const uint64_t *)(const void *)(src + i));
+
+		memcpy(d + i, &w, 8);
+	}
+	for (; i < n; i++)
+		d[i] = LD(src + i);
+}
+
+static bool is_final(uint32_t state)
+{
+	return state == SHMRT__S_SUCCEEDED || state == SHMRT__S_FAILED ||
+	       state == SHMRT__S_CANCELLED;
+}
+
+/* Next generation of a slot: never 0, so no id or ref is ever 0. */
+static uint32_t next_gen(uint32_t gen)
+{
+	return gen + 1 == 0 ? 1 : gen + 1;
+}
+
+/*
+ * Find a FREE slot and CAS it to RESERVED(owner). Starts where the last
+ * search left off, so with jobs finishing roughly in order the first probe
+ * usually succeeds. No intent is needed: a slot RESERVED by a dead owner is
+ * freed by scan.
+ */
+static int slot_alloc(const struct shmrt__qhandle *q, uint32_t owner,
+		      uint32_t *slot_out, uint32_t *gen_out)
+{
+	uint64_t start = ADD(&q->ctl->alloc_hint, 1);
+	uint32_t k;
+
+	for (k = 0; k < q->capacity; k++) {
+		uint32_t i = (uint32_t)((start + k) % q->capacity);
+		struct shmrt__slot *s = shmrt__slot_at(q, i);
+		uint64_t w = LD(&s->word);
+		uint32_t gen;
+
+		if (shmrt__w_state(w) != SHMRT__S_FREE)
+			continue;
+		gen = next_gen(shmrt__w_gen(w));
+		if (!CAS(&s->word, &w,
+			 shmrt__w_make(gen, 0, owner, SHMRT__S_RESERVED)))
+			continue;
+		if (k > 0)
+			ST(&q->ctl->alloc_hint, start + k);
+		*slot_out = i;
+		*gen_out = gen;
+		return 0;
+	}
+	return SHMRT_E_FULL;
+}
+
+/* slot_alloc, sleeping on space_ec until deadline_ns when the pool is full. */
+static int slot_alloc_wait(const struct shmrt__qhandle *q, uint32_t owner,
+			   uint64_t deadline_ns, uint32_t *slot, uint32_t *gen)
+{
+	for (;;) {
+		uint32_t v = shmrt__ec_value(&q->ctl->space_ec);
+		int rc = slot_alloc(q, owner, slot, gen);
+
+		if (rc != SHMRT_E_FULL || deadline_ns == 0)
+			return rc;
+		if (shmrt__os_now_ns() >= deadline_ns)
+			return SHMRT_E_FULL;
+		shmrt__ec_wait(&q->ctl->space_ec, v, deadline_ns);
+	}
+}
+
+/*
+ * Publish a QUEUED job's ref through the ring, covered by the caller's
+ * push_value intent, and wake a sleeping worker.
+ */
+static int publish(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		   uint64_t ref)
+{
+	struct shmrt__ring r = shmrt__queue_ring(q);
+	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
+	int rc = shmrt__ring_push(&r, &in, ref);
+
+	if (rc == 0)
+		shmrt__ec_inc(&q->ctl->jobs_ec);
+	return rc;
+}
+
+static const struct shmrt__qhandle *queue_of(const struct shmrt__seg *seg,
+					     uint32_t qi)
+{
+	return qi < seg->nqueues ? &seg->q[qi] : NULL;
+}
+
+/* Fill a RESERVED slot; only its owner writes these fields now. */
+static void slot_fill(const struct shmrt__qhandle *q, struct shmrt__slot *s,
+		      const void *payload, size_t len)
+{
+	shared_write(shmrt__slot_payload(q, s), payload, len);
+	ST(&s->payload_len, (uint32_t)len);
+	ST(&s->result_len, 0);
+	ST(&s->enqueue_ns, shmrt__os_now_ns());
+	ST(&s->start_ns, 0);
+	ST(&s->finish_ns, 0);
+	ST(&s->lease_deadline_ns, 0);
+}
+
+int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
+		       const void *payload, size_t len, uint64_t deadline_ns,
+		       shmrt_job_id *out)
+{
+	const struct shmrt__qhandle *q = queue_of(p->seg, qi);
+	struct shmrt__slot *s;
+	uint32_t slot, gen;
+	uint64_t ref;
+	int rc;
+
+	if (q == NULL)
+		return shmrt__fail(SHMRT_E_NOQUEUE, "enqueue: no queue %u", qi);
+	if (len > q->slot_size)
+		return shmrt__fail(SHMRT_E_TOOBIG,
+				   "enqueue: payload of %zu bytes, queue %u "
+				   "slot_size is %u",
+				   len, qi, q->slot_size);
+	if (shmrt__seg_state(p->seg) != SHMRT__SEG_READY)
+		return shmrt__fail(SHMRT_E_DRAINING,
+				   "enqueue: %s is draining or stopped",
+				   p->seg->shm_name);
+	rc = slot_alloc_wait(q, p->index, deadline_ns, &slot, &gen);
+	if (rc != 0)
+		return shmrt__fail(rc, "enqueue: queue %u is full (%u jobs)",
+				   qi, q->capacity);
+	s = shmrt__slot_at(q, slot);
+	slot_fill(q, s, payload, len);
+	ref = shmrt__ref_make(slot, gen);
+	/* From here until published, the intent names the job (see top). */
+	ST(&p->rec->push_queue, qi);
+	ST(&p->rec->push_value, ref);
+	STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
+	rc = publish(p, q, ref);
+	if (rc != 0) {
+		/* Not in the ring, not leasable: take it back. */
+		STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_FREE));
+		ST(&p->rec->push_value, 0);
+		return shmrt__fail(SHMRT_E_FULL, "enqueue: ring of queue %u full",
+				   qi);
+	}
+	ST(&p->rec->push_value, 0);
+	ADD(&q->ctl->n_enqueued, 1);
+	*out = shmrt__id_make(qi, slot, gen);
+	return 0;
+}
+
+/*
+ * Turn a popped ref into a lease: CAS the slot QUEUED(gen) -> RUNNING(me).
+ * Returns 0 on success, SHMRT_E_AGAIN when the ref was stale (the job was
+ * already leased through a duplicate ref, or the slot moved on).
+ */
+static int lease_ref(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		     uint64_t ref, struct shmrt__lease *out)
+{
+	uint32_t slot = (uint32_t)ref, gen = (uint32_t)(ref >> 32);
+	struct shmrt__slot *s;
+	uint64_t w, running;
+	uint32_t attempt;
+
+	if (slot >= q->capacity)
+		return SHMRT_E_AGAIN; /* corrupt ref: drop it */
+	s = shmrt__slot_at(q, slot);
+	w = LD(&s->word);
+	if (shmrt__w_state(w) != SHMRT__S_QUEUED || shmrt__w_gen(w) != gen)
+		return SHMRT_E_AGAIN;
+	attempt = shmrt__w_attempt(w) + 1;
+	if (attempt > SHMRT__MAX_ATTEMPT)
+		attempt = SHMRT__MAX_ATTEMPT;
+	running = shmrt__w_make(gen, attempt, p->index, SHMRT__S_RUNNING);
+	if (!CAS(&s->word, &w, running))
+		return SHMRT_E_AGAIN;
+	out->queue = q->index;
+	out->slot = slot;
+	out->token = running;
+	out->attempt = attempt;
+	out->id = shmrt__id_make(q->index, slot, gen);
+	return 0;
+}
+
+/* After winning the lease: stamp it and copy the payload out. */
+static void lease_start(struct shmrt__part *p, const struct shmrt__qhandle *q,
+			void *buf, struct shmrt__lease *l)
+{
+	struct shmrt__slot *s = shmrt__slot_at(q, l->slot);
+	uint64_t now = shmrt__os_now_ns();
+	uint64_t timeout = LD(&q->ctl->job_timeout_ns);
+	uint32_t len = LD(&s->payload_len);
+
+	if (len > q->slot_size)
+		len = q->slot_size; /* never trust a length from the segment */
+	ST(&s->start_ns, now);
+	ST(&s->lease_deadline_ns, timeout ? now + timeout : 0);
+	/* Published after the deadline: scan trusts the deadline only when
+	 * lease_token equals the RUNNING word it saw. */
+	STR(&s->lease_token, l->token);
+	ST(&p->rec->held_job, l->id.v);
+	l->payload_len = len;
+	l->enqueue_ns = LD(&s->enqueue_ns);
+	shared_read(buf, shmrt__slot_payload(q, s), len);
+	ADD(&q->ctl->n_started, 1);
+}
+
+static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		     void *buf, struct shmrt__lease *out)
+{
+	struct shmrt__ring r = shmrt__queue_ring(q);
+	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
+	uint64_t ref;
+
+	ST(&p->rec->pop_queue, q->index);
+	for (;;) {
+		int rc = shmrt__ring_pop(&r, &in, &ref);
+
+		if (rc != 0)
+			return rc;
+		rc = lease_ref(p, q, ref, out);
+		ST(&p->rec->pop_value, 0);
+		if (rc == 0) {
+			lease_start(p, q, buf, out);
+			return 0;
+		}
+	}
+}
+
+int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
+		     size_t bufsize, uint64_t deadline_ns,
+		     struct shmrt__lease *out)
+{
+	const struct shmrt__qhandle *q = queue_of(p->seg, qi);
+	uint64_t spin_until;
+	int rc;
+
+	if (q == NULL)
+		return shmrt__fail(SHMRT_E_NOQUEUE, "lease: no queue %u", qi);
+	if (bufsize < q->slot_size)
+		return shmrt__fail(SHMRT_E_INVAL,
+				   "lease: buffer of %zu bytes < slot_size %u",
+				   bufsize, q->slot_size);
+	rc = lease_try(p, q, buf, out);
+	if (rc == 0 || deadline_ns == 0)
+		return rc;
+	spin_until = shmrt__os_now_ns() + LD(&p->seg->hdr->tun.spin_ns);
+	for (;;) {
+		uint64_t now = shmrt__os_now_ns();
+		uint32_t v;
+
+		if (now < spin_until) {
+			shmrt__os_cpu_relax();
+		} else {
+			if (now >= deadline_ns)
+				return SHMRT_E_TIMEDOUT;
+			/* Snapshot, re-check, then sleep: no lost wake. */
+			v = shmrt__ec_value(&q->ctl->jobs_ec);
+			if (lease_try(p, q, buf, out) == 0)
+				return 0;
+			shmrt__part_heartbeat(p);
+			shmrt__ec_wait(&q->ctl->jobs_ec, v, deadline_ns);
+		}
+		if (lease_try(p, q, buf, out) == 0)
+			return 0;
+	}
+}
+
+/*
+ * Win the right to write a finished job's result: RUNNING(token) ->
+ * COMPLETING. Fails with SHMRT_E_STALE if the lease was reclaimed.
+ */
+static int commit_begin(struct shmrt__slot *s, uint64_t token)
+{
+	uint64_t w = token;
+	uint64_t completing = (token & ~(uint64_t)0xf) | SHMRT__S_COMPLETING;
+
+	return CAS(&s->word, &w, completing) ? 0 : SHMRT_E_STALE;
+}
+
+/* Write the result and publish the final state; wakes the job's waiters. */
+static void commit_end(const struct shmrt__qhandle *q, struct shmrt__slot *s,
+		       uint64_t token, uint32_t state, const void *data,
+		       size_t len)
+{
+	uint64_t final = shmrt__w_make(shmrt__w_gen(token),
+				       shmrt__w_attempt(token),
+				       SHMRT__OWNER_NONE, state);
+
+	shared_write(shmrt__slot_result(q, s), data, len);
+	ST(&s->result_len, (uint32_t)len);
+	ST(&s->finish_ns, shmrt__os_now_ns());
+	STR(&s->word, final);
+	shmrt__ec_inc(&s->done_ec);
+	ADD(state == SHMRT__S_SUCCEEDED ? &q->ctl->n_succeeded
+					: &q->ctl->n_failed,
+	    1);
+}
+
+static const struct shmrt__qhandle *lease_queue(struct shmrt__part *p,
+						const struct shmrt__lease *l)
+{
+	const struct shmrt__qhandle *q = queue_of(p->seg, l->queue);
+
+	return q != NULL && l->slot < q->capacity ? q : NULL;
+}
+
+int shmrt__job_complete(struct shmrt__part *p, const struct shmrt__lease *l,
+			const void *result, size_t len)
+{
+	const struct shmrt__qhandle *q = lease_queue(p, l);
+	struct shmrt__slot *s;
+
+	if (q == NULL)
+		return SHMRT_E_INVAL;
+	if (len > q->slot_size)
+		return shmrt__fail(SHMRT_E_TOOBIG,
+				   "complete: result of %zu bytes, slot_size %u",
+				   len, q->slot_size);
+	s = shmrt__slot_at(q, l->slot);
+	if (commit_begin(s, l->token) != 0)
+		return shmrt__fail(SHMRT_E_STALE,
+				   "complete: lease of job %016llx was reclaimed",
+				   (unsigned long long)l->id.v);
+	commit_end(q, s, l->token, SHMRT__S_SUCCEEDED, result, len);
+	ST(&p->rec->held_job, 0);
+	return 0;
+}
+
+int shmrt__job_fail(struct shmrt__part *p, const struct shmrt__lease *l,
+		    const char *err, size_t len, int retry)
+{
+	const struct shmrt__qhandle *q = lease_queue(p, l);
+	int rc;
+
+	if (q == NULL)
+		return SHMRT_E_INVAL;
+	ST(&p->rec->held_job, 0);
+	if (retry && l->attempt < LD(&q->ctl->max_attempts)) {
+		rc = shmrt__job_requeue(p, l->queue, l->slot, l->token);
+		if (rc == 1)
+			ADD(&q->ctl->n_retried, 1);
+		return rc == 0 ? SHMRT_E_STALE : rc;
+	}
+	rc = shmrt__job_fail_slot(p, l->queue, l->slot, l->token, err, len);
+	return rc == 1 ? 0 : rc == 0 ? SHMRT_E_STALE : rc;
+}
+
+int shmrt__job_requeue(struct shmrt__part *p, uint32_t qi, uint32_t slot,
+		       uint64_t expected)
+{
+	const struct shmrt__qhandle *q = queue_of(p->seg, qi);
+	struct shmrt__slot *s;
+	uint32_t gen;
+	uint64_t queued;
+	int rc;
+
+	if (q == NULL || slot >= q->capacity)
+		return SHMRT_E_INVAL;
+	s = shmrt__slot_at(q, slot);
+	gen = shmrt__w_gen(expected);
+	queued = shmrt__w_make(gen, shmrt__w_attempt(expected),
+			       SHMRT__OWNER_NONE, SHMRT__S_QUEUED);
+	/* The intent first: from the CAS on, this job must reach the ring. */
+	ST(&p->rec->push_queue, qi);
+	ST(&p->rec->push_value, shmrt__ref_make(slot, gen));
+	if (expected != queued && !CAS(&s->word, &expected, queued)) {
+		ST(&p->rec->push_value, 0);
+		return 0;
+	}
+	rc = publish(p, q, shmrt__ref_make(slot, gen));
+	if (rc == 0)
+		ST(&p->rec->push_value, 0);
+	/* On a full ring the intent stays: the next scan pushes it again. */
+	return rc == 0 ? 1 : rc;
+}
+
+int shmrt__job_fail_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,
+			 uint64_t expected, const char *err, size_t len)
+{
+	const struct shmrt__qhandle *q = queue_of(p->seg, qi);
+	struct shmrt__slot *s;
+
+	if (q == NULL || slot >= q->capacity)
+		return SHMRT_E_INVAL;
+	s = shmrt__slot_at(q, slot);
+	/* A dead worker's COMPLETING slot is already exclusive to the reaper. */
+	if (shmrt__w_state(expected) != SHMRT__S_COMPLETING &&
+	    commit_begin(s, expected) != 0)
+		return 0;
+	if (len > q->slot_size)
+		len = q->slot_size;
+	commit_end(q, s, expected, SHMRT__S_FAILED, err, len);
+	return 1;
+}
+
+int shmrt__job_free_slot(struct shmrt__seg *seg, uint32_t qi, uint32_t slot,
+			 uint64_t expected)
+{
+	const struct shmrt__qhandle *q = queue_of(seg, qi);
+	struct shmrt__slot *s;
+	uint64_t freed;
+
+	if (q == NULL || slot >= q->capacity)
+		return SHMRT_E_INVAL;
+	s = shmrt__slot_at(q, slot);
+	freed = shmrt__w_make(shmrt__w_gen(expected), 0, SHMRT__OWNER_NONE,
+			      SHMRT__S_FREE);
+	if (!CAS(&s->word, &expected, freed))
+		return 0;
+	shmrt__ec_inc(&q->ctl->space_ec);
+	return 1;
+}
+
+/* Decode and bounds-check an id; NULL when it cannot name a slot. */
+static struct shmrt__slot *slot_of_id(const struct shmrt__seg *seg,
+				      shmrt_job_id id,
+				      const struct shmrt__qhandle **qout)
+{
+	uint32_t qi = (uint32_t)(id.v >> 56);
+	uint32_t slot = (uint32_t)(id.v >> 32) & 0xffffff;
+	const struct shmrt__qhandle *q = queue_of(seg, qi);
+
+	if (q == NULL || slot >= q->capacity || (uint32_t)id.v == 0)
+		return NULL;
+	*qout = q;
+	return shmrt__slot_at(q, slot);
+}
+
+/*
+ * Seqlock read of a slot: fields read between two equal loads of the word
+ * belong to that word's job.
+ */
+static int snapshot(const struct shmrt__qhandle *q, struct shmrt__slot *s,
+		    shmrt_job_id id, struct shmrt_job_info *info, void *buf,
+		    size_t bufsize)
+{
+	for (;;) {
+		uint64_t w1 = LDA(&s->word), w2;
+		uint32_t st = shmrt__w_state(w1);
+		size_t n;
+
+		if (shmrt__w_gen(w1) != (uint32_t)id.v ||
+		    st == SHMRT__S_FREE || st == SHMRT__S_RESERVED)
+			return SHMRT_E_NOJOB;
+		memset(info, 0, sizeof(*info));
+		info->id = id;
+		info->state = st == SHMRT__S_COMPLETING ? SHMRT_JOB_RUNNING
+							 : (int)st;
+		info->attempt = shmrt__w_attempt(w1);
+		info->payload_len = LD(&s->payload_len);
+		info->result_len = is_final(st) ? LD(&s->result_len) : 0;
+		info->enqueue_ns = LD(&s->enqueue_ns);
+		info->start_ns = LD(&s->start_ns);
+		info->finish_ns = is_final(st) ? LD(&s->finish_ns) : 0;
+		if (info->payload_len > q->slot_size ||
+		    info->result_len > q->slot_size)
+			return shmrt__fail(SHMRT_E_CORRUPT,
+					   "status: slot length out of bounds");
+		n = info->result_len < bufsize ? info->result_len : bufsize;
+		if (buf != NULL && n > 0)
+			shared_read(buf, shmrt__slot_result(q, s), n);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		w2 = LD(&s->word);
+		if (w1 == w2)
+			return 0;
+	}
+}
+
+int shmrt__job_status(const struct shmrt__seg *seg, shmrt_job_id id,
+		      struct shmrt_job_info *info, void *buf, size_t bufsize)
+{
+	const struct shmrt__qhandle *q;
+	struct shmrt__slot *s = slot_of_id(seg, id, &q);
+
+	if (s == NULL)
+		return SHMRT_E_NOJOB;
+	return snapshot(q, s, id, info, buf, bufsize);
+}
+
+int shmrt__job_wait(struct shmrt__seg *seg, shmrt_job_id id,
+		    uint64_t deadline_ns, struct shmrt_job_info *info,
+		    void *buf, size_t bufsize)
+{
+	const struct shmrt__qhandle *q;
+	struct shmrt__slot *s = slot_of_id(seg, id, &q);
+
+	if (s == NULL)
+		return SHMRT_E_NOJOB;
+	for (;;) {
+		uint32_t v = shmrt__ec_value(&s->done_ec);
+		int rc = snapshot(q, s, id, info, buf, bufsize);
+
+		if (rc != 0 || is_final((uint32_t)info->state))
+			return rc;
+		if (shmrt__os_now_ns() >= deadline_ns)
+			return SHMRT_E_TIMEDOUT;
+		shmrt__ec_wait(&s->done_ec, v, deadline_ns);
+	}
+}
+
+int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id)
+{
+	const struct shmrt__qhandle *q;
+	struct shmrt__slot *s = slot_of_id(seg, id, &q);
+	uint64_t w;
+
+	if (s == NULL)
+		return SHMRT_E_NOJOB;
+	w = LDA(&s->word);
+	if (shmrt__w_gen(w) != (uint32_t)id.v ||
+	    shmrt__w_state(w) == SHMRT__S_FREE ||
+	    shmrt__w_state(w) == SHMRT__S_RESERVED)
+		return SHMRT_E_NOJOB;
+	if (!is_final(shmrt__w_state(w)))
+		return SHMRT_E_STATE;
+	return shmrt__job_free_slot(seg, q->index, (uint32_t)(id.v >> 32) & 0xffffff, w) == 1
+		       ? 0
+		       : SHMRT_E_NOJOB;
+}

@@ -1,0 +1,180 @@
+/*
+ * src/shm/job.h - job slots and their lifecycle.
+ *
+ * Each queue has a fixed pool of `capacity` slots. A slot's 64-bit state
+ * word is the single truth about its job:
+ *
+ *     generation(32) | attempt(12) | owner(16) | state(4)
+ *
+ * and every transition is one CAS on it:
+ *
+ *   FREE --alloc--> RESERVED(producer) --publish--> QUEUED --lease-->
+ *   RUNNING(worker) --commit--> COMPLETING(worker) --> SUCCEEDED | FAILED
+ *   RUNNING --retry / reclaim--> QUEUED (attempt kept; lease adds one)
+ *   SUCCEEDED | FAILED --release or retention--> FREE
+ *
+ * Ring entries are only hints that point at a (slot, generation): a worker
+ * owns a job only by winning the CAS QUEUED -> RUNNING, so a stale or
+ * duplicated ring entry is harmless. That is what lets scan push a job
+ * again whenever it cannot tell whether a dead process published it.
+ *
+ * Lease tokens: the RUNNING word (with owner and attempt) is the token. A
+ * completion CASes from the token, so a worker whose lease was reclaimed
+ * (and maybe re-leased, with a higher attempt) gets SHMRT_E_STALE and
+ * changes nothing. Result bytes are written only in COMPLETING, which the
+ * committer alone holds.
+ *
+ * All functions are safe to call concurrently from any thread of any
+ * attached process; those taking a participant need the caller's own.
+ */
+#ifndef SHMRT_JOB_H_INTERNAL
+#define SHMRT_JOB_H_INTERNAL
+
+#include <shmrt/job.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "participant.h"
+#include "segment.h"
+
+/* Internal slot states (values of the 4-bit field). */
+enum shmrt__slot_state {
+	SHMRT__S_FREE = 0,
+	SHMRT__S_RESERVED = 1,
+	SHMRT__S_QUEUED = SHMRT_JOB_QUEUED,
+	SHMRT__S_RUNNING = SHMRT_JOB_RUNNING,
+	SHMRT__S_COMPLETING = 4,
+	SHMRT__S_SUCCEEDED = SHMRT_JOB_SUCCEEDED,
+	SHMRT__S_FAILED = SHMRT_JOB_FAILED,
+	SHMRT__S_CANCELLED = SHMRT_JOB_CANCELLED,
+};
+
+#define SHMRT__OWNER_NONE 0xffffu
+#define SHMRT__MAX_ATTEMPT 0xfffu
+
+static inline uint32_t shmrt__w_state(uint64_t w) { return (uint32_t)(w & 0xf); }
+static inline uint32_t shmrt__w_owner(uint64_t w) { return (uint32_t)((w >> 4) & 0xffff); }
+static inline uint32_t shmrt__w_attempt(uint64_t w) { return (uint32_t)((w >> 20) & 0xfff); }
+static inline uint32_t shmrt__w_gen(uint64_t w) { return (uint32_t)(w >> 32); }
+static inline uint64_t shmrt__w_make(uint32_t gen, uint32_t attempt,
+				     uint32_t owner, uint32_t state)
+{
+	return ((uint64_t)gen << 32) | ((uint64_t)(attempt & 0xfff) << 20) |
+	       ((uint64_t)(owner & 0xffff) << 4) | (state & 0xf);
+}
+
+/* Ring reference <-> (slot, generation). */
+static inline uint64_t shmrt__ref_make(uint32_t slot, uint32_t gen)
+{
+	return ((uint64_t)gen << 32) | slot;
+}
+
+/* Job id <-> (queue, slot, generation): queue(8) | slot(24) | gen(32). */
+static inline shmrt_job_id shmrt__id_make(uint32_t queue, uint32_t slot,
+					  uint32_t gen)
+{
+	shmrt_job_id id = { ((uint64_t)queue << 56) |
+			    ((uint64_t)(slot & 0xffffff) << 32) | gen };
+	return id;
+}
+
+/* A leased job, as a worker holds it. */
+struct shmrt__lease {
+	shmrt_job_id id;
+	uint32_t queue;
+	uint32_t slot;
+	uint64_t token;       /* the RUNNING word */
+	uint32_t attempt;     /* 1 for the first run */
+	uint32_t payload_len; /* bytes copied into the caller's buffer */
+	uint64_t enqueue_ns;
+};
+
+/*
+ * Enqueue a copy of `payload` (len <= the queue's slot_size) on queue `qi`.
+ * When the queue is full: with deadline_ns 0 returns SHMRT_E_FULL at once;
+ * otherwise sleeps (on the queue's space event count) until a slot frees or
+ * CLOCK_MONOTONIC passes deadline_ns, then SHMRT_E_FULL. Other errors:
+ * SHMRT_E_TOOBIG, SHMRT_E_NOQUEUE, SHMRT_E_DRAINING (segment not ready).
+ * On any error nothing was enqueued. On success the job is accepted: it
+ * will end succeeded, failed or cancelled even if this process dies.
+ * Wakes a sleeping worker only if one sleeps.
+ */
+int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
+		       const void *payload, size_t len, uint64_t deadline_ns,
+		       shmrt_job_id *out);
+
+/*
+ * Lease the oldest queued job of queue `qi`: copy its payload into `buf`
+ * (bufsize must be >= the queue's slot_size) and fill *out. Spins for the
+ * segment's spin time, then sleeps on the queue's event count until a job
+ * arrives or CLOCK_MONOTONIC passes deadline_ns (SHMRT_E_TIMEDOUT).
+ * deadline_ns 0 means try once (SHMRT_E_AGAIN when empty).
+ */
+int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
+		     size_t bufsize, uint64_t deadline_ns,
+		     struct shmrt__lease *out);
+
+/*
+ * Finish a leased job successfully with `result` (len <= slot_size, else
+ * SHMRT_E_TOOBIG and the lease is kept). SHMRT_E_STALE if the lease was
+ * reclaimed. Wakes waiters on the job.
+ */
+int shmrt__job_complete(struct shmrt__part *p, const struct shmrt__lease *l,
+			const void *result, size_t len);
+
+/*
+ * Report a leased job's failure with error text `err` (truncated to the
+ * slot size). With `retry` and attempts left (queue max_attempts), the job
+ * goes back to the queue and 1 is returned; otherwise it ends FAILED and 0
+ * is returned. SHMRT_E_STALE if the lease was reclaimed.
+ */
+int shmrt__job_fail(struct shmrt__part *p, const struct shmrt__lease *l,
+		    const char *err, size_t len, int retry);
+
+/*
+ * A consistent snapshot of job `id`; with `buf` non-NULL also copies up to
+ * bufsize bytes of its result (or error text). Needs no participant.
+ * SHMRT_E_NOJOB for an unknown, stale or freed id.
+ */
+int shmrt__job_status(const struct shmrt__seg *seg, shmrt_job_id id,
+		      struct shmrt_job_info *info, void *buf, size_t bufsize);
+
+/*
+ * Sleep on the job's own event count until it is finished (succeeded,
+ * failed or cancelled) or CLOCK_MONOTONIC passes deadline_ns
+ * (SHMRT_E_TIMEDOUT). Fills *info like shmrt__job_status.
+ */
+int shmrt__job_wait(struct shmrt__seg *seg, shmrt_job_id id,
+		    uint64_t deadline_ns, struct shmrt_job_info *info,
+		    void *buf, size_t bufsize);
+
+/*
+ * Free a finished job's slot now ("read, no longer needed"), instead of at
+ * the end of its retention. SHMRT_E_STATE if the job is not finished,
+ * SHMRT_E_NOJOB if already freed.
+ */
+int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id);
+
+/*
+ * Put job (q, slot) back on its queue if its word is still `expected`
+ * (a RUNNING word, or QUEUED to re-publish a job whose ring entry may be
+ * lost). Used by retries and by scan. Returns 1 if re-queued, 0 if the word
+ * had moved on, or a negative error.
+ */
+int shmrt__job_requeue(struct shmrt__part *p, uint32_t qi, uint32_t slot,
+		       uint64_t expected);
+
+/*
+ * End job (q, slot) as FAILED with error text err[0..len) (truncated to the
+ * slot size) if its word is still `expected` (RUNNING, or the COMPLETING
+ * word of a dead worker). Returns 1 if this call ended it, 0 if the word had
+ * moved on.
+ */
+int shmrt__job_fail_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,
+			 uint64_t expected, const char *err, size_t len);
+
+/* Free (q, slot) if its word is still `expected`. Returns 1 if freed. */
+int shmrt__job_free_slot(struct shmrt__seg *seg, uint32_t qi, uint32_t slot,
+			 uint64_t expected);
+
+#endif /* SHMRT_JOB_H_INTERNAL */

@@ -1,0 +1,114 @@
+/*
+ * src/shm/participant.c - participant records.
+ */
+#include "participant.h"
+
+#include <shmrt/error.h>
+#include <string.h>
+
+#include "error_detail.h"
+#include "os.h"
+
+#define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+uint64_t shmrt__part_owner_self(void)
+{
+	static _Thread_local uint64_t cached;
+	static _Thread_local pid_t cached_pid;
+	pid_t pid = shmrt__os_pid();
+
+	/* Recompute after fork: the child is another process. */
+	if (cached == 0 || cached_pid != pid) {
+		uint64_t start = shmrt__os_proc_start_time(pid);
+
+		cached = ((uint64_t)(uint32_t)pid << 32) | (start & 0xffffffffu);
+		cached_pid = pid;
+	}
+	return cached;
+}
+
+bool shmrt__part_owner_alive(uint64_t owner)
+{
+	if (owner == 0)
+		return false;
+	return shmrt__os_proc_alive((pid_t)(owner >> 32), owner & 0xffffffffu);
+}
+
+static void reset_intents(struct shmrt__participant *rec)
+{
+	ST(&rec->push_value, 0);
+	ST(&rec->pop_value, 0);
+	ST(&rec->push_pos, SHMRT__POS_NONE);
+	ST(&rec->pop_pos, SHMRT__POS_NONE);
+	ST(&rec->held_job, 0);
+}
+
+int shmrt__part_join(struct shmrt__seg *seg, uint32_t roles,
+		     struct shmrt__part *out)
+{
+	uint64_t me = shmrt__part_owner_self();
+	uint32_t n = seg->nparticipants;
+	uint32_t start = (uint32_t)shmrt__os_tid() % n;
+	uint32_t k;
+
+	for (k = 0; k < n; k++) {
+		uint32_t i = (start + k) % n;
+		struct shmrt__participant *rec = &seg->parts[i];
+		uint64_t expect = 0;
+
+		if (LD(&rec->owner) != 0)
+			continue;
+		if (!__atomic_compare_exchange_n(&rec->owner, &expect, me,
+						 false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			continue;
+		reset_intents(rec);
+		ST(&rec->tid, (uint32_t)shmrt__os_tid());
+		ST(&rec->role, roles);
+		ST(&rec->heartbeat_ns, shmrt__os_now_ns());
+		out->seg = seg;
+		out->rec = rec;
+		out->index = i;
+		return 0;
+	}
+	return shmrt__fail(SHMRT_E_NOPART,
+			   "%s: all %u participant records are taken",
+			   seg->shm_name, n);
+}
+
+void shmrt__part_leave(struct shmrt__part *p)
+{
+	if (p->rec == NULL)
+		return;
+	reset_intents(p->rec);
+	__atomic_store_n(&p->rec->owner, 0, __ATOMIC_RELEASE);
+	p->rec = NULL;
+}
+
+void shmrt__part_heartbeat(struct shmrt__part *p)
+{
+	ST(&p->rec->heartbeat_ns, shmrt__os_now_ns());
+}
+
+struct shmrt__ring_intent shmrt__part_intent(struct shmrt__participant *rec)
+{
+	struct shmrt__ring_intent in = {
+		.push_value = &rec->push_value,
+		.push_pos = &rec->push_pos,
+		.pop_pos = &rec->pop_pos,
+		.pop_value = &rec->pop_value,
+	};
+	return in;
+}
+
+struct shmrt__ring shmrt__queue_ring(const struct shmrt__qhandle *q)
+{
+	struct shmrt__ring r = {
+		.cells = q->cells,
+		.mask = q->ring_mask,
+		.enqueue_pos = &q->ctl->enqueue_pos,
+		.dequeue_pos = &q->ctl->dequeue_pos,
+	};
+	return r;
+}

@@ -1,0 +1,62 @@
+/*
+ * src/shm/participant.h - participant records: who is attached, and what
+ * each one is in the middle of.
+ *
+ * Every thread that enqueues, leases or repairs joins as a participant and
+ * gets a record in the segment: its process (pid + process start time, so
+ * a reused pid is not mistaken for it), a heartbeat, the job it runs, and
+ * its ring intents (ring.h). scan uses the records to find the dead and
+ * reclaim what they held. A record is claimed with one CAS on `owner`, so a
+ * process killed while joining leaves either nothing or a record naming it.
+ *
+ * A participant handle is used by one thread at a time. join/leave pair.
+ */
+#ifndef SHMRT_PARTICIPANT_H
+#define SHMRT_PARTICIPANT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ring.h"
+#include "segment.h"
+
+enum shmrt__part_role {
+	SHMRT__ROLE_PRODUCER = 1,
+	SHMRT__ROLE_WORKER = 2,
+	SHMRT__ROLE_REAPER = 4,
+	SHMRT__ROLE_MANAGER = 8,
+};
+
+struct shmrt__part {
+	struct shmrt__seg *seg;
+	struct shmrt__participant *rec;
+	uint32_t index;
+};
+
+/*
+ * Claim a free record for the calling thread. Returns 0, or SHMRT_E_NOPART
+ * when every record is taken (scan frees those of dead processes).
+ * Pair with shmrt__part_leave.
+ */
+int shmrt__part_join(struct shmrt__seg *seg, uint32_t roles,
+		     struct shmrt__part *out);
+
+/* Release the record. The participant must hold nothing (no job leased). */
+void shmrt__part_leave(struct shmrt__part *p);
+
+/* Record that the participant is alive and making progress. */
+void shmrt__part_heartbeat(struct shmrt__part *p);
+
+/* The intent pointers of a record, for ring operations on queue `qidx`. */
+struct shmrt__ring_intent shmrt__part_intent(struct shmrt__participant *rec);
+
+/* The owner word for the calling process (pid << 32 | start time low 32). */
+uint64_t shmrt__part_owner_self(void);
+
+/* Whether the process named by an owner word is alive (0 = free: false). */
+bool shmrt__part_owner_alive(uint64_t owner);
+
+/* The ring handle of queue q (process-local pointers). */
+struct shmrt__ring shmrt__queue_ring(const struct shmrt__qhandle *q);
+
+#endif /* SHMRT_PARTICIPANT_H */

@@ -1,0 +1,56 @@
+/*
+ * src/shm/scan.h - reclaiming what dead participants held.
+ *
+ * Scan is mechanism: it finds participants whose process is dead (pid +
+ * process start time; a zombie is dead) and undoes or finishes what they
+ * were doing, then expires leases and retained results past their time:
+ *
+ *  1. ring cells: a dead pusher's claimed-but-unpublished cell gets a
+ *     tombstone; a dead popper's taken-but-unreleased cell is released.
+ *     A cell is touched only if no live participant's intent names it.
+ *  2. jobs in flight: a job a dead participant was publishing or had just
+ *     popped (its push_value / pop_value intent) is pushed again if its slot
+ *     is still QUEUED (a duplicate ring entry is harmless; see job.h).
+ *  3. slots: RESERVED by the dead -> FREE; RUNNING or COMPLETING by the
+ *     dead, or RUNNING past its lease deadline -> QUEUED again (attempt
+ *     kept) or FAILED "worker died" / "job timed out" when attempts are used
+ *     up; finished slots past the retention time -> FREE.
+ *  4. the dead participants' records are freed.
+ *
+ * Only one reaper repairs at a time (a robust process-shared mutex in the
+ * header; a reaper that dies holding it is survived via EOWNERDEAD and
+ * pthread_mutex_consistent). Scan is safe to run while everything else
+ * runs, from any process, as often as wanted.
+ *
+ * Bound: everything a dead process held is reclaimed by the first scan that
+ * starts after its death; a hung-but-alive worker's job by the first scan
+ * after its lease deadline.
+ */
+#ifndef SHMRT_SCAN_H
+#define SHMRT_SCAN_H
+
+#include <stdint.h>
+
+#include "participant.h"
+
+struct shmrt__scan_report {
+	uint32_t dead_participants;
+	uint32_t cells_tombstoned;
+	uint32_t cells_released;
+	uint32_t jobs_republished; /* queued jobs whose ring entry was pushed again */
+	uint32_t jobs_requeued;    /* running jobs of the dead or timed out */
+	uint32_t jobs_failed;      /* ... whose attempts were used up */
+	uint32_t leases_expired;   /* running past their lease deadline */
+	uint32_t slots_freed;      /* reservations of the dead */
+	uint32_t jobs_expired;     /* finished jobs past retention */
+};
+
+/*
+ * Run one scan as participant `reaper` (who needs the REAPER role only in
+ * spirit: any participant may scan). Waits for the repair lock until
+ * deadline_ns (SHMRT_E_BUSY after it). Fills *rep (may be NULL).
+ */
+int shmrt__scan(struct shmrt__part *reaper, uint64_t deadline_ns,
+		struct shmrt__scan_report *rep);
+
+#endif /* SHMRT_SCAN_H */
