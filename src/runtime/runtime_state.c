@@ -1,0 +1,53 @@
+/*
+ * src/runtime/runtime_state.c - from configuration to mapped state.
+ */
+#define _GNU_SOURCE
+#include "runtime_state.h"
+
+#include <grp.h>
+#include <shmrt/error.h>
+#include <string.h>
+
+#include "shm/error_detail.h"
+
+static int tenant_mode(const struct shmrt_conf_tenant *t,
+		       struct shmrt__seg_params *p)
+{
+	struct group *g;
+
+	p->mode = 0600;
+	if (t->group[0] == '\0')
+		return 0;
+	g = getgrnam(t->group);
+	if (g == NULL)
+		return shmrt__fail(SHMRT_E_CONF, "tenant %s: no group '%s'",
+				   t->name, t->group);
+	p->mode = 0660;
+	p->gid = g->gr_gid;
+	return 0;
+}
+
+int shmrt__state_params(const struct shmrt_conf *conf, uint32_t tenant,
+			struct shmrt__seg_params *p)
+{
+	uint32_t i;
+
+	memset(p, 0, sizeof(*p));
+	if (tenant >= conf->ntenants)
+		return shmrt__fail(SHMRT_E_CONF, "no tenant %u in %s", tenant,
+				   conf->path);
+	p->nqueues = conf->nqueues;
+	p->nparticipants = conf->participants;
+	for (i = 0; i < conf->nqueues; i++) {
+		const struct shmrt_conf_queue *cq = &conf->queue[i];
+
+		p->queue[i].name = cq->name;
+		p->queue[i].capacity = cq->capacity;
+		p->queue[i].slot_size = cq->slot_size;
+		p->queue[i].max_attempts = cq->max_attempts;
+		p->queue[i].job_timeout_ns = cq->job_timeout_ms * 1000000u;
+	}
+	p->tun.spin_ns = conf->spin_us * 1000u;
+	p->tun.retention_ns = conf->retention_ms * 1000000u;
+	return tenant_mode(&conf->tenant[tenant], p);
+}

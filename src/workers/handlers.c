@@ -1,0 +1,144 @@
+/*
+ * src/workers/handlers.c - the handlers that ship with shmrt.
+ */
+#define _GNU_SOURCE
+#include "handlers.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shm/os.h"
+
+/* The length snprintf wrote, clamped to what fits (its result may exceed). */
+static size_t clamp(int n, size_t cap)
+{
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
+}
+
+/* Writes "<prefix><bytes>" as the result; the slot size bounds it. */
+static size_t put(char *out, size_t cap, const char *prefix, const void *a,
+		  size_t alen)
+{
+	return clamp(snprintf(out, cap, "%s%.*s", prefix, (int)alen,
+			      (const char *)a),
+		     cap);
+}
+
+/* Payloads starting with "fail:" fail with the rest as the error. */
+static int failed_on_request(const void *payload, size_t len, char *out,
+			     size_t cap, size_t *out_len)
+{
+	if (len < 5 || memcmp(payload, "fail:", 5) != 0)
+		return 0;
+	*out_len = put(out, cap, "", (const char *)payload + 5, len - 5);
+	return 1;
+}
+
+/* chat: a reply derived from the message. */
+static int handle_chat(const void *payload, size_t len, char *out, size_t cap,
+		       size_t *out_len)
+{
+	if (failed_on_request(payload, len, out, cap, out_len))
+		return -1;
+	*out_len = put(out, cap, "reply to: ", payload, len);
+	return 0;
+}
+
+/* upload: a checksum (FNV-1a) of the bytes. */
+static int handle_upload(const void *payload, size_t len, char *out,
+			 size_t cap, size_t *out_len)
+{
+	const unsigned char *p = payload;
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	if (failed_on_request(payload, len, out, cap, out_len))
+		return -1;
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	*out_len = clamp(snprintf(out, cap, "%zu bytes fnv1a=%016llx", len,
+				  (unsigned long long)h),
+			 cap);
+	return 0;
+}
+
+/* exam: a CPU-bound score: answers compared over many rounds. */
+static int handle_exam(const void *payload, size_t len, char *out, size_t cap,
+		       size_t *out_len)
+{
+	const unsigned char *p = payload;
+	uint32_t score = 0, round;
+	size_t i;
+
+	if (failed_on_request(payload, len, out, cap, out_len))
+		return -1;
+	for (round = 0; round < 2000; round++)
+		for (i = 0; i < len; i++)
+			score += (uint32_t)((p[i] * 31u + round) % 7u == 0);
+	*out_len = clamp(snprintf(out, cap, "score=%u", score % 101u), cap);
+	return 0;
+}
+
+/* profile: the update, applied (echoed back as the stored value). */
+static int handle_profile(const void *payload, size_t len, char *out,
+			  size_t cap, size_t *out_len)
+{
+	if (failed_on_request(payload, len, out, cap, out_len))
+		return -1;
+	*out_len = put(out, cap, "stored ", payload, len);
+	return 0;
+}
+
+static int handle_echo(const void *payload, size_t len, char *out, size_t cap,
+		       size_t *out_len)
+{
+	*out_len = len < cap ? len : cap;
+	memcpy(out, payload, *out_len);
+	return 0;
+}
+
+static int handle_fail(const void *payload, size_t len, char *out, size_t cap,
+		       size_t *out_len)
+{
+	*out_len = put(out, cap, "", payload, len);
+	return -1;
+}
+
+/* builtin.sleep: the payload is a number of milliseconds. */
+static int handle_sleep(const void *payload, size_t len, char *out,
+			size_t cap, size_t *out_len)
+{
+	char num[32];
+	size_t n = len < sizeof(num) - 1 ? len : sizeof(num) - 1;
+
+	memcpy(num, payload, n);
+	num[n] = '\0';
+	shmrt__os_sleep_ns(strtoull(num, NULL, 10) * 1000000u);
+	*out_len = clamp(snprintf(out, cap, "slept %s ms", num), cap);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	shmrt__handler_fn fn;
+} shmrt__handlers[] = {
+	{ "chat", handle_chat },
+	{ "upload", handle_upload },
+	{ "exam", handle_exam },
+	{ "profile", handle_profile },
+	{ "builtin.echo", handle_echo },
+	{ "builtin.fail", handle_fail },
+	{ "builtin.sleep", handle_sleep },
+};
+
+shmrt__handler_fn shmrt__handler_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(shmrt__handlers) / sizeof(*shmrt__handlers); i++)
+		if (strcmp(shmrt__handlers[i].name, name) == 0)
+			return shmrt__handlers[i].fn;
+	return NULL;
+}

@@ -1,0 +1,39 @@
+/*
+ * tests/testutil.h - helpers shared by the test programs.
+ *
+ * Forked children never assert: they report through their exit status
+ * (0 = ok, anything else = the failure number), and only the parent
+ * asserts, with tu_wait_child, which enforces a deadline.
+ */
+#ifndef SHMRT_TESTUTIL_H
+#define SHMRT_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shm/segment.h"
+
+/* A tenant name unique to this test process: "<prefix>-<pid>-<n>". */
+const char *tu_tenant(void);
+
+/* Scale a count by SHMRT_TEST_SCALE (default 1; sanitizer runs lower it),
+ * never below `min`. */
+uint64_t tu_scaled(uint64_t count, uint64_t min);
+
+/* Parameters for a one-queue segment ("q0") with the given sizes. */
+void tu_params_one_queue(struct shmrt__seg_params *p, uint32_t capacity,
+			 uint32_t slot_size, uint32_t nparticipants);
+
+/* Wait for `pid` until `timeout_ms`; on timeout SIGKILL it and return -1.
+ * Otherwise returns its exit status (128 + signal if killed by one). */
+int tu_wait_child(pid_t pid, int timeout_ms);
+
+/* Memory shared with forked children (MAP_SHARED|MAP_ANONYMOUS), zeroed. */
+void *tu_shared_alloc(size_t size);
+void tu_shared_free(void *p, size_t size);
+
+/* now + ms, on CLOCK_MONOTONIC, in nanoseconds (for deadline arguments). */
+uint64_t tu_deadline_ms(uint64_t ms);
+
+#endif /* SHMRT_TESTUTIL_H */
