@@ -18,26 +18,33 @@
 
 #define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((size_t)(a)-1))
 
-bool shmrt__tenant_name_valid(const char *tenant)
+bool shmrt__name_chars_valid(const char *s)
 {
-	size_t i, n;
+	for (; *s != '\0'; s++) {
+		char c = *s;
 
-	if (tenant == NULL)
-		return false;
-	n = strlen(tenant);
-	if (n == 0 || n > SHMRT__TENANT_NAME_MAX)
-		return false;
-	if (strcmp(tenant, ".") == 0 || strcmp(tenant, "..") == 0)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = tenant[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-			  c == '-';
-		if (!ok)
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
 			return false;
 	}
 	return true;
+}
+
+bool shmrt__name_valid(const char *s, size_t max)
+{
+	size_t n;
+
+	if (s == NULL)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n > max || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	return shmrt__name_chars_valid(s);
+}
+
+bool shmrt__tenant_name_valid(const char *tenant)
+{
+	return shmrt__name_valid(tenant, SHMRT__TENANT_NAME_MAX);
 }
 
 static uint32_t ring_cells_for(uint32_t capacity)

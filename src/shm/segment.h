@@ -63,10 +63,16 @@ struct shmrt__seg {
 	struct shmrt__qhandle q[SHMRT__MAX_QUEUES];
 };
 
+/* Whether every character of `s` is one of [A-Za-z0-9._-]. */
+bool shmrt__name_chars_valid(const char *s);
+
 /*
- * Whether `tenant` is a valid tenant name: 1 to 48 characters of
- * [A-Za-z0-9._-], not "." or "..".
+ * Whether `s` is a valid tenant or queue name: 1 to `max` characters of
+ * [A-Za-z0-9._-], not "." or "..". They become file and queue names.
  */
+bool shmrt__name_valid(const char *s, size_t max);
+
+/* shmrt__name_valid with the tenant bound (48 characters). */
 bool shmrt__tenant_name_valid(const char *tenant);
 
 /*

@@ -1,0 +1,723 @@
+/*
+ * tests/unit/test_conf.c - the INI configuration loader.
+ *
+ * Each error class gets a file whose error sits on a known line, and the
+ * test compares the whole message, so the line number, the section and the
+ * key are all checked. Files are written to a mkdtemp directory.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <shmrt/error.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/conf.h"
+
+static char tmpdir[] = "/tmp/shmrt-conf-XXXXXX";
+static char tmppath[sizeof(tmpdir) + 16];
+
+/* A valid tail: lines that make a file complete when an error is earlier. */
+#define VALID_TAIL "[tenant demo]\n[queue chat]\nhandler = chat\n"
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	snprintf(tmppath, sizeof(tmppath), "%s/t.ini", tmpdir);
+	/* CTest sets SHMRT_MODE=inline; the env tests set what they need. */
+	unsetenv("SHMRT_MODE");
+	unsetenv("SHMRT_CONF");
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	unlink(tmppath);
+	return rmdir(tmpdir);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Writes `text` to the temp file and loads it. */
+static int load_text(const char *text, struct shmrt_conf *conf, char *err,
+		     size_t errlen)
+{
+	int rc;
+
+	write_file(tmppath, text);
+	rc = shmrt_conf_load(tmppath, conf, err, errlen);
+	unlink(tmppath);
+	return rc;
+}
+
+/*
+ * Loads `text`, expects SHMRT_E_CONF and the message PATH + `tail`, e.g.
+ * ":7: [runtime] unknown key 'spinus'", in err and shmrt_last_error().
+ */
+static void expect_error(const char *text, const char *tail)
+{
+	static struct shmrt_conf conf;
+	char err[1024], want[1024];
+
+	snprintf(want, sizeof(want), "%s%s", tmppath, tail);
+	assert_int_equal(load_text(text, &conf, err, sizeof(err)),
+			 SHMRT_E_CONF);
+	assert_string_equal(err, want);
+	assert_string_equal(shmrt_last_error(), want);
+}
+
+/* Fills buf with size - 1 copies of c and a NUL; returns buf. */
+static char *fill(char *buf, size_t size, char c)
+{
+	memset(buf, c, size - 1);
+	buf[size - 1] = '\0';
+	return buf;
+}
+
+/* ---------------------------------------------------------------- success */
+
+static void test_defaults(void **state)
+{
+	struct shmrt_conf c;
+	struct shmrt_conf_queue q;
+
+	(void)state;
+	memset(&c, 0xa5, sizeof(c));
+	shmrt_conf_defaults(&c);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	assert_int_equal(c.on_init_error, SHMRT_CONF_ON_ERROR_FAIL);
+	assert_int_equal(c.spin_us, 50);
+	assert_int_equal(c.scan_interval_ms, 100);
+	assert_int_equal(c.retention_ms, 60000);
+	assert_int_equal(c.drain_timeout_ms, 5000);
+	assert_int_equal(c.participants, 64);
+	assert_int_equal(c.ntenants, 0);
+	assert_int_equal(c.nqueues, 0);
+	assert_string_equal(c.path, "");
+	shmrt_conf_queue_defaults(&q, "jobs");
+	assert_string_equal(q.name, "jobs");
+	assert_int_equal(q.capacity, 1024);
+	assert_int_equal(q.slot_size, 1024);
+	assert_int_equal(q.max_attempts, 3);
+	assert_int_equal(q.retry_backoff_ms, 100);
+	assert_int_equal(q.job_timeout_ms, 30000);
+	assert_false(q.laned);
+	assert_int_equal(q.semaphore_limit, 0);
+	assert_int_equal(q.workers, 1);
+	assert_string_equal(q.handler, "");
+	assert_string_equal(q.record_file, "");
+	assert_int_equal(q.idempotency_ttl_ms, 0);
+}
+
+static void test_minimal_file_gets_defaults(void **state)
+{
+	struct shmrt_conf c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_text(VALID_TAIL, &c, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(c.path, tmppath);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	assert_int_equal(c.participants, 64);
+	assert_int_equal(c.ntenants, 1);
+	assert_string_equal(c.tenant[0].name, "demo");
+	assert_string_equal(c.tenant[0].group, "");
+	assert_int_equal(c.nqueues, 1);
+	assert_string_equal(c.queue[0].name, "chat");
+	assert_string_equal(c.queue[0].handler, "chat");
+	assert_int_equal(c.queue[0].capacity, 1024);
+	assert_int_equal(c.queue[0].job_timeout_ms, 30000);
+	assert_int_equal(c.queue[0].workers, 1);
+}
+
+/* Every key, with CRLF endings, a BOM, both comment styles and ':'. */
+static void test_all_keys(void **state)
+{
+	static struct shmrt_conf c;
+	char text[4096], err[512];
+	const char *t48 = "t23456789012345678901234567890123456789012345678";
+
+	(void)state;
+	snprintf(text, sizeof(text),
+		 "\xEF\xBB\xBF; all keys\r\n"
+		 "[runtime] ; the runtime\r\n"
+		 "mode = inline\r\n"
+		 "on_init_error = degrade\r\n"
+		 "# a hash comment\r\n"
+		 "spin_us = 0\r\n"
+		 "scan_interval_ms = 3600000 ; inline comment\r\n"
+		 "retention_ms = 604800000\r\n"
+		 "drain_timeout_ms: 0\r\n"
+		 "participants = 4096\r\n"
+		 "\r\n"
+		 "[tenant %s]\r\n"
+		 "group = shmrt-users\r\n"
+		 "[tenant b]\r\n"
+		 "[queue q.1_x-Y]\r\n"
+		 "capacity = 4194304\r\n"
+		 "slot_size = 1048576\r\n"
+		 "max_attempts = 1000\r\n"
+		 "retry_backoff_ms = 3600000\r\n"
+		 "job_timeout_ms = 0\r\n"
+		 "laned = Yes\r\n"
+		 "semaphore_limit = 65535\r\n"
+		 "workers = 256\r\n"
+		 "handler = builtin.echo\r\n"
+		 "record_file = /var/tmp/rec ord.log\r\n"
+		 "idempotency_ttl_ms = 604800000\r\n"
+		 "[queue second]\r\n"
+		 "handler=h\r\n"
+		 "laned = off",
+		 t48);
+	assert_int_equal(load_text(text, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_INLINE);
+	assert_int_equal(c.on_init_error, SHMRT_CONF_ON_ERROR_DEGRADE);
+	assert_int_equal(c.spin_us, 0);
+	assert_int_equal(c.scan_interval_ms, 3600000);
+	assert_int_equal(c.retention_ms, 604800000);
+	assert_int_equal(c.drain_timeout_ms, 0);
+	assert_int_equal(c.participants, 4096);
+	assert_int_equal(c.ntenants, 2);
+	assert_string_equal(c.tenant[0].name, t48);
+	assert_string_equal(c.tenant[0].group, "shmrt-users");
+	assert_string_equal(c.tenant[1].name, "b");
+	assert_int_equal(c.nqueues, 2);
+	assert_string_equal(c.queue[0].name, "q.1_x-Y");
+	assert_int_equal(c.queue[0].capacity, 4194304);
+	assert_int_equal(c.queue[0].slot_size, 1048576);
+	assert_int_equal(c.queue[0].max_attempts, 1000);
+	assert_int_equal(c.queue[0].retry_backoff_ms, 3600000);
+	assert_int_equal(c.queue[0].job_timeout_ms, 0);
+	assert_true(c.queue[0].laned);
+	assert_int_equal(c.queue[0].semaphore_limit, 65535);
+	assert_int_equal(c.queue[0].workers, 256);
+	assert_string_equal(c.queue[0].handler, "builtin.echo");
+	assert_string_equal(c.queue[0].record_file, "/var/tmp/rec ord.log");
+	assert_int_equal(c.queue[0].idempotency_ttl_ms, 604800000);
+	assert_string_equal(c.queue[1].handler, "h");
+	assert_false(c.queue[1].laned);
+	assert_int_equal(c.queue[1].capacity, 1024);
+}
+
+/* The file the README runs with, found from this source file or the cwd. */
+static int find_shipped_conf(char *out, size_t outlen)
+{
+	const char *src = getenv("SHMRT_SOURCE_DIR");
+	const char *slash = strrchr(__FILE__, '/');
+	int up;
+
+	if (src != NULL && src[0] != '\0') {
+		snprintf(out, outlen, "%s/conf/shmrt.ini", src);
+		if (access(out, R_OK) == 0)
+			return 0;
+	}
+	/* __FILE__ is .../tests/unit/test_conf.c (absolute under CMake). */
+	if (slash != NULL) {
+		snprintf(out, outlen, "%.*s/../../conf/shmrt.ini",
+			 (int)(slash - __FILE__), __FILE__);
+		if (access(out, R_OK) == 0)
+			return 0;
+	}
+	for (up = 0; up <= 5; up++) {
+		snprintf(out, outlen, "%.*sconf/shmrt.ini", 3 * up,
+			 "../../../../../../");
+		if (access(out, R_OK) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static void test_shipped_conf_loads(void **state)
+{
+	static struct shmrt_conf c;
+	char path[4096], err[512];
+	int i;
+
+	(void)state;
+	assert_int_equal(find_shipped_conf(path, sizeof(path)), 0);
+	assert_int_equal(shmrt_conf_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	assert_int_equal(c.on_init_error, SHMRT_CONF_ON_ERROR_DEGRADE);
+	assert_int_equal(c.participants, 64);
+	assert_int_equal(c.ntenants, 1);
+	assert_string_equal(c.tenant[0].name, "demo");
+	assert_int_equal(c.nqueues, 4);
+	i = shmrt_conf_queue_index(&c, "chat");
+	assert_int_equal(i, 0);
+	assert_true(c.queue[i].laned);
+	assert_int_equal(c.queue[i].workers, 2);
+	assert_int_equal(c.queue[i].capacity, 4096);
+	i = shmrt_conf_queue_index(&c, "upload");
+	assert_int_equal(c.queue[i].semaphore_limit, 2);
+	assert_int_equal(c.queue[i].slot_size, 4096);
+	i = shmrt_conf_queue_index(&c, "exam");
+	assert_int_equal(c.queue[i].job_timeout_ms, 10000);
+	assert_string_equal(c.queue[i].handler, "exam");
+	i = shmrt_conf_queue_index(&c, "profile");
+	assert_int_equal(c.queue[i].idempotency_ttl_ms, 60000);
+	assert_string_equal(c.queue[i].handler, "profile");
+}
+
+/* Lines of up to SHMRT_CONF_LINE_MAX pass inih whole: counts stay right. */
+static void test_longest_lines_keep_line_numbers(void **state)
+{
+	static struct shmrt_conf c;
+	char text[4096], err[512];
+	char x[SHMRT_CONF_LINE_MAX], y[SHMRT_CONF_LINE_MAX];
+	/* "record_file = " is 14 characters: the value fills the line. */
+	char rec[SHMRT_CONF_LINE_MAX - 14 + 1];
+
+	(void)state;
+	fill(rec, sizeof(rec), 'r')[0] = '/';
+	snprintf(text, sizeof(text),
+		 ";%s\n#%s\n" VALID_TAIL
+		 "record_file = %s\n\n; c\nworkers = 9x\n",
+		 fill(x, sizeof(x), 'x'), fill(y, sizeof(y), 'y'), rec);
+	expect_error(text, ":9: [queue chat] workers: '9x' is not a number");
+	/* Without the bad line, the full-length value arrives intact. */
+	*strstr(text, "workers") = '\0';
+	assert_int_equal(load_text(text, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.queue[0].record_file, rec);
+}
+
+/* ------------------------------------------------------- one error class each
+ */
+
+static void test_unknown_section(void **state)
+{
+	(void)state;
+	expect_error("; x\n[runtime]\n[quue chat]\nhandler = chat\n" VALID_TAIL,
+		     ":3: unknown section [quue chat]");
+	expect_error(VALID_TAIL "[runtime x]\n",
+		     ":4: unknown section [runtime x]");
+	expect_error(VALID_TAIL "\n[queue]\n",
+		     ":5: section [queue] needs a name: [queue NAME]");
+	expect_error("[tenant a] junk\n",
+		     ":1: unexpected text 'junk' after ']'");
+}
+
+static void test_unknown_key(void **state)
+{
+	(void)state;
+	expect_error(
+	    "[runtime]\n; the spin\n\n# before sleeping\n\n\nspinus = 5\n",
+	    ":7: [runtime] unknown key 'spinus'");
+	expect_error(VALID_TAIL "hander = x\n",
+		     ":4: [queue chat] unknown key 'hander'");
+	expect_error("[tenant demo]\ngroups = x\n",
+		     ":2: [tenant demo] unknown key 'groups'");
+}
+
+static void test_key_outside_section(void **state)
+{
+	(void)state;
+	expect_error("; top\nmode = inline\n" VALID_TAIL,
+		     ":2: key 'mode' is outside any section ([runtime], "
+		     "[tenant NAME] or [queue NAME])");
+}
+
+static void test_bad_number(void **state)
+{
+	(void)state;
+	expect_error(VALID_TAIL "capacity = 12x\n",
+		     ":4: [queue chat] capacity: '12x' is not a number");
+	expect_error(VALID_TAIL "capacity =\n",
+		     ":4: [queue chat] capacity: '' is not a number");
+	expect_error(VALID_TAIL "capacity = 0x10\n",
+		     ":4: [queue chat] capacity: '0x10' is not a number");
+	expect_error(VALID_TAIL "capacity = +5\n",
+		     ":4: [queue chat] capacity: '+5' is not a number");
+	expect_error("[runtime]\nspin_us = 1 000\n",
+		     ":2: [runtime] spin_us: '1 000' is not a number");
+}
+
+static void test_out_of_range(void **state)
+{
+	(void)state;
+	expect_error(
+	    VALID_TAIL "\ncapacity = 0\n",
+	    ":5: [queue chat] capacity: 0 is out of range (1..4194304)");
+	expect_error(
+	    VALID_TAIL "capacity = 4194305\n",
+	    ":4: [queue chat] capacity: 4194305 is out of range (1..4194304)");
+	expect_error(VALID_TAIL "workers = -1\n",
+		     ":4: [queue chat] workers: -1 is out of range (0..256)");
+	expect_error("[runtime]\nretention_ms = 99999999999999999999999\n",
+		     ":2: [runtime] retention_ms: 99999999999999999999999 is "
+		     "out of range (0..604800000)");
+	expect_error(
+	    "[runtime]\nscan_interval_ms = 0\n",
+	    ":2: [runtime] scan_interval_ms: 0 is out of range (1..3600000)");
+}
+
+static void test_bad_boolean(void **state)
+{
+	(void)state;
+	expect_error(VALID_TAIL "laned = maybe\n",
+		     ":4: [queue chat] laned: 'maybe' is not a boolean "
+		     "(true/false, yes/no, on/off, 1/0)");
+}
+
+static void test_bad_enum(void **state)
+{
+	(void)state;
+	expect_error("[runtime]\nmode = threads\n" VALID_TAIL,
+		     ":2: [runtime] mode: 'threads' is not inline or process");
+	expect_error(
+	    "[runtime]\nmode = inline\non_init_error = ignore\n",
+	    ":3: [runtime] on_init_error: 'ignore' is not fail or degrade");
+}
+
+static void test_bad_string(void **state)
+{
+	char text[512], h[SHMRT_CONF_HANDLER_MAX + 1];
+
+	(void)state;
+	expect_error("[tenant demo]\n[queue chat]\nhandler =\n",
+		     ":3: [queue chat] handler: the value is empty");
+	expect_error(
+	    "[tenant demo]\n[queue chat]\nhandler = a/b\n",
+	    ":3: [queue chat] handler: 'a/b' may use only [A-Za-z0-9._-]");
+	snprintf(text, sizeof(text),
+		 "[tenant demo]\n[queue chat]\nhandler = %s\n",
+		 fill(h, sizeof(h), 'h'));
+	assert_int_equal(load_text(text, &(struct shmrt_conf){0}, NULL, 0),
+			 SHMRT_E_CONF);
+	assert_non_null(
+	    strstr(shmrt_last_error(), ":3: [queue chat] handler: 'hhh"));
+	assert_non_null(
+	    strstr(shmrt_last_error(), "' is longer than 63 characters"));
+	expect_error("[tenant demo]\ngroup = wheel staff\n",
+		     ":2: [tenant demo] group: 'wheel staff' may use only "
+		     "[A-Za-z0-9._-]");
+}
+
+static void test_duplicate_queue(void **state)
+{
+	(void)state;
+	expect_error(
+	    VALID_TAIL
+	    "[queue upload]\nhandler = u\n\n[queue chat]\nhandler = c\n",
+	    ":7: duplicate queue 'chat' (first defined at line 2)");
+}
+
+static void test_duplicate_tenant(void **state)
+{
+	(void)state;
+	expect_error(VALID_TAIL "[tenant b]\n[tenant demo]\n",
+		     ":5: duplicate tenant 'demo' (first defined at line 1)");
+}
+
+static void test_duplicate_runtime(void **state)
+{
+	(void)state;
+	expect_error(
+	    "[runtime]\n" VALID_TAIL "[runtime]\n",
+	    ":5: duplicate section [runtime] (first defined at line 1)");
+}
+
+static void test_duplicate_key(void **state)
+{
+	(void)state;
+	expect_error(
+	    VALID_TAIL "workers = 2\nworkers = 3\n",
+	    ":5: [queue chat] duplicate key 'workers' (first set at line 4)");
+	expect_error(
+	    VALID_TAIL "handler = again\n",
+	    ":4: [queue chat] duplicate key 'handler' (first set at line 3)");
+}
+
+static void test_invalid_queue_name(void **state)
+{
+	char text[256], q31[SHMRT_CONF_NAME_MAX], q32[SHMRT_CONF_NAME_MAX + 1];
+
+	(void)state;
+	expect_error("[tenant demo]\n[queue ch at]\nhandler = c\n",
+		     ":2: invalid queue name 'ch at' (use 1..31 of "
+		     "[A-Za-z0-9._-], not '.' or '..')");
+	expect_error("[tenant demo]\n[queue ..]\nhandler = c\n",
+		     ":2: invalid queue name '..' (use 1..31 of "
+		     "[A-Za-z0-9._-], not '.' or '..')");
+	/* 31 characters is the longest name; 32 is refused. */
+	snprintf(text, sizeof(text), "[tenant demo]\n[queue %s]\nhandler = c\n",
+		 fill(q31, sizeof(q31), 'q'));
+	assert_int_equal(load_text(text, &(struct shmrt_conf){0}, NULL, 0), 0);
+	snprintf(text, sizeof(text), "[tenant demo]\n[queue %s]\nhandler = c\n",
+		 fill(q32, sizeof(q32), 'q'));
+	assert_int_equal(load_text(text, &(struct shmrt_conf){0}, NULL, 0),
+			 SHMRT_E_CONF);
+	assert_non_null(
+	    strstr(shmrt_last_error(), ":2: invalid queue name 'qqq"));
+}
+
+static void test_invalid_tenant_name(void **state)
+{
+	char text[256], want[256], t49[SHMRT_CONF_TENANT_MAX + 1];
+
+	(void)state;
+	fill(t49, sizeof(t49), 't');
+	expect_error("[tenant ..]\n", ":1: invalid tenant name '..' (use 1..48 "
+				      "of [A-Za-z0-9._-], not '.' or '..')");
+	expect_error("; x\n[tenant a/b]\n",
+		     ":2: invalid tenant name 'a/b' (use 1..48 of "
+		     "[A-Za-z0-9._-], not '.' or '..')");
+	/* 49 characters: longer than inih's own section buffer holds. */
+	snprintf(text, sizeof(text), "[queue q]\nhandler = q\n[tenant %s]\n",
+		 t49);
+	snprintf(want, sizeof(want),
+		 ":3: invalid tenant name '%s' (use 1..48 of [A-Za-z0-9._-], "
+		 "not '.' or '..')",
+		 t49);
+	expect_error(text, want);
+}
+
+static void test_missing_handler(void **state)
+{
+	(void)state;
+	/* Found when the next section starts: the header's line. */
+	expect_error(
+	    VALID_TAIL
+	    "\n[queue upload]\nworkers = 2\n\n[queue exam]\nhandler = e\n",
+	    ":5: [queue upload] handler is required");
+	/* Found at the end of the file. */
+	expect_error(VALID_TAIL "[queue upload]\nworkers = 2\n",
+		     ":4: [queue upload] handler is required");
+}
+
+static void test_line_too_long(void **state)
+{
+	char text[1024], z[SHMRT_CONF_LINE_MAX], big[601];
+
+	(void)state;
+	snprintf(text, sizeof(text), VALID_TAIL "; %s\nworkers = x\n",
+		 fill(z, sizeof(z), 'z'));
+	expect_error(text, ":4: line is longer than 197 characters");
+	snprintf(text, sizeof(text), VALID_TAIL "\n\nrecord_file = %s\n",
+		 fill(big, sizeof(big), 'z'));
+	expect_error(text, ":6: line is longer than 197 characters");
+}
+
+static void test_indented_line(void **state)
+{
+	(void)state;
+	expect_error(
+	    VALID_TAIL
+	    "workers = 2\n  ; indented comments are fine\n\tcapacity = 8\n",
+	    ":6: line is indented (inih would join it to the previous value); "
+	    "remove the leading whitespace");
+}
+
+static void test_syntax_error(void **state)
+{
+	(void)state;
+	expect_error(VALID_TAIL "; ok\nworkers\n",
+		     ":5: syntax error: expected [SECTION] or key = value");
+	/* inih does not stop at its own error: it still wins, being earlier. */
+	expect_error("[tenant demo\n" VALID_TAIL "bogus = 1\n",
+		     ":1: syntax error: expected [SECTION] or key = value");
+}
+
+static void test_no_tenant(void **state)
+{
+	(void)state;
+	expect_error("[runtime]\n[queue chat]\nhandler = chat\n",
+		     ": no [tenant NAME] section (at least one is required)");
+	expect_error("",
+		     ": no [tenant NAME] section (at least one is required)");
+}
+
+static void test_no_queue(void **state)
+{
+	(void)state;
+	expect_error("[runtime]\n[tenant demo]\n",
+		     ": no [queue NAME] section (at least one is required)");
+}
+
+static void test_too_many_queues(void **state)
+{
+	static char text[SHMRT_CONF_MAX_QUEUES * 32 + 64];
+	size_t n = 0;
+	int i;
+
+	(void)state;
+	n += (size_t)snprintf(text, sizeof(text), "[tenant demo]\n");
+	for (i = 0; i <= SHMRT_CONF_MAX_QUEUES; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "[queue q%d]\nhandler = h\n", i);
+	/* Queue number 65's header is line 1 + 2 * 64 + 1 = 130. */
+	expect_error(text, ":130: too many queues (at most 64)");
+}
+
+static void test_nonexistent_file(void **state)
+{
+	struct shmrt_conf c;
+	char path[128], err[512], want[512];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/missing.ini", tmpdir);
+	snprintf(want, sizeof(want), "%s: cannot open: %s", path,
+		 strerror(ENOENT));
+	assert_int_equal(shmrt_conf_load(path, &c, err, sizeof(err)),
+			 SHMRT_E_SYS);
+	assert_string_equal(err, want);
+	assert_string_equal(shmrt_last_error(), want);
+}
+
+static void test_directory_is_unreadable(void **state)
+{
+	struct shmrt_conf c;
+	char err[512], want[512];
+
+	(void)state;
+	snprintf(want, sizeof(want), "%s: cannot read: %s", tmpdir,
+		 strerror(EISDIR));
+	assert_int_equal(shmrt_conf_load(tmpdir, &c, err, sizeof(err)),
+			 SHMRT_E_SYS);
+	assert_string_equal(err, want);
+}
+
+/* ------------------------------------------------------ API edges and env */
+
+static void test_err_buffer_edges(void **state)
+{
+	struct shmrt_conf c;
+	char err[16];
+
+	(void)state;
+	memset(err, 'x', sizeof(err));
+	assert_int_equal(
+	    load_text("[runtime]\nbad = 1\n", &c, err, sizeof(err)),
+	    SHMRT_E_CONF);
+	assert_int_equal(strlen(err), sizeof(err) - 1);
+	assert_int_equal(strncmp(err, tmppath, sizeof(err) - 1), 0);
+	assert_int_equal(load_text("[runtime]\nbad = 1\n", &c, NULL, 0),
+			 SHMRT_E_CONF);
+	assert_non_null(
+	    strstr(shmrt_last_error(), ":2: [runtime] unknown key 'bad'"));
+	assert_int_equal(shmrt_conf_load(NULL, &c, err, sizeof(err)),
+			 SHMRT_E_INVAL);
+}
+
+static void test_conf_path(void **state)
+{
+	char path[128];
+
+	(void)state;
+	unsetenv("SHMRT_CONF");
+	assert_string_equal(shmrt_conf_path(NULL), SHMRT_CONF_DEFAULT_PATH);
+	assert_string_equal(shmrt_conf_path(""), "conf/shmrt.ini");
+	assert_string_equal(shmrt_conf_path("x.ini"), "x.ini");
+	setenv("SHMRT_CONF", "", 1);
+	assert_string_equal(shmrt_conf_path(NULL), "conf/shmrt.ini");
+	/* SHMRT_CONF names the file shmrt_conf_load then reads. */
+	setenv("SHMRT_CONF", tmppath, 1);
+	assert_string_equal(shmrt_conf_path(NULL), tmppath);
+	assert_string_equal(shmrt_conf_path(""), tmppath);
+	assert_string_equal(shmrt_conf_path("x.ini"), "x.ini");
+	snprintf(path, sizeof(path), "%s", shmrt_conf_path(NULL));
+	write_file(path, VALID_TAIL);
+	assert_int_equal(
+	    shmrt_conf_load(path, &(struct shmrt_conf){0}, NULL, 0), 0);
+	unlink(path);
+	unsetenv("SHMRT_CONF");
+}
+
+static void test_mode_env(void **state)
+{
+	struct shmrt_conf c;
+	char err[128];
+
+	(void)state;
+	shmrt_conf_defaults(&c);
+	unsetenv("SHMRT_MODE");
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	setenv("SHMRT_MODE", "inline", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_INLINE);
+	setenv("SHMRT_MODE", "process", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	setenv("SHMRT_MODE", "", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	setenv("SHMRT_MODE", "xyz", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)),
+			 SHMRT_E_CONF);
+	assert_string_equal(err, "SHMRT_MODE: 'xyz' is not inline or process");
+	assert_string_equal(shmrt_last_error(), err);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	unsetenv("SHMRT_MODE");
+}
+
+static void test_queue_index(void **state)
+{
+	static struct shmrt_conf c;
+
+	(void)state;
+	assert_int_equal(
+	    load_text(VALID_TAIL "[queue b]\nhandler = b\n", &c, NULL, 0), 0);
+	assert_int_equal(shmrt_conf_queue_index(&c, "chat"), 0);
+	assert_int_equal(shmrt_conf_queue_index(&c, "b"), 1);
+	assert_int_equal(shmrt_conf_queue_index(&c, "c"), -1);
+	assert_int_equal(shmrt_conf_queue_index(&c, "cha"), -1);
+	assert_int_equal(shmrt_conf_queue_index(&c, NULL), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_minimal_file_gets_defaults),
+	    cmocka_unit_test(test_all_keys),
+	    cmocka_unit_test(test_shipped_conf_loads),
+	    cmocka_unit_test(test_longest_lines_keep_line_numbers),
+	    cmocka_unit_test(test_unknown_section),
+	    cmocka_unit_test(test_unknown_key),
+	    cmocka_unit_test(test_key_outside_section),
+	    cmocka_unit_test(test_bad_number),
+	    cmocka_unit_test(test_out_of_range),
+	    cmocka_unit_test(test_bad_boolean),
+	    cmocka_unit_test(test_bad_enum),
+	    cmocka_unit_test(test_bad_string),
+	    cmocka_unit_test(test_duplicate_queue),
+	    cmocka_unit_test(test_duplicate_tenant),
+	    cmocka_unit_test(test_duplicate_runtime),
+	    cmocka_unit_test(test_duplicate_key),
+	    cmocka_unit_test(test_invalid_queue_name),
+	    cmocka_unit_test(test_invalid_tenant_name),
+	    cmocka_unit_test(test_missing_handler),
+	    cmocka_unit_test(test_line_too_long),
+	    cmocka_unit_test(test_indented_line),
+	    cmocka_unit_test(test_syntax_error),
+	    cmocka_unit_test(test_no_tenant),
+	    cmocka_unit_test(test_no_queue),
+	    cmocka_unit_test(test_too_many_queues),
+	    cmocka_unit_test(test_nonexistent_file),
+	    cmocka_unit_test(test_directory_is_unreadable),
+	    cmocka_unit_test(test_err_buffer_edges),
+	    cmocka_unit_test(test_conf_path),
+	    cmocka_unit_test(test_mode_env),
+	    cmocka_unit_test(test_queue_index),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
