@@ -205,8 +205,8 @@ int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
 		/* Not in the ring, not leasable: take it back. */
 		STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_FREE));
 		ST(&p->rec->push_value, 0);
-		return shmrt__fail(SHMRT_E_FULL, "enqueue: ring of queue %u full",
-				   qi);
+		return shmrt__fail(rc, "enqueue: ring of queue %u: %s", qi,
+				   shmrt_strerror(rc));
 	}
 	ST(&p->rec->push_value, 0);
 	ADD(&q->ctl->n_enqueued, 1);
@@ -307,7 +307,7 @@ int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
 				   "lease: buffer of %zu bytes < slot_size %u",
 				   bufsize, q->slot_size);
 	rc = lease_try(p, q, buf, out);
-	if (rc == 0 || deadline_ns == 0)
+	if (rc != SHMRT_E_AGAIN || deadline_ns == 0)
 		return rc;
 	spin_until = shmrt__os_now_ns() + LD(&p->seg->hdr->tun.spin_ns);
 	for (;;) {
@@ -321,13 +321,13 @@ int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
 				return SHMRT_E_TIMEDOUT;
 			/* Snapshot, re-check, then sleep: no lost wake. */
 			v = shmrt__ec_value(&q->ctl->jobs_ec);
-			if (lease_try(p, q, buf, out) == 0)
-				return 0;
+			if ((rc = lease_try(p, q, buf, out)) != SHMRT_E_AGAIN)
+				return rc;
 			shmrt__part_heartbeat(p);
 			shmrt__ec_wait(&q->ctl->jobs_ec, v, deadline_ns);
 		}
-		if (lease_try(p, q, buf, out) == 0)
-			return 0;
+		if ((rc = lease_try(p, q, buf, out)) != SHMRT_E_AGAIN)
+			return rc;
 	}
 }
 

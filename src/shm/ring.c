@@ -11,6 +11,7 @@
 #include "ring.h"
 
 #include <shmrt/error.h>
+#include <stdbool.h>
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define LDA(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -19,6 +20,23 @@
 #define CAS(p, expp, v)                                                        \
 	__atomic_compare_exchange_n((p), (expp), (v), false,                   \
 				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+
+/*
+ * A cell whose sequence number is ahead of `pos` means another participant
+ * took `pos` already: in a sane ring the position has then moved (the
+ * acquire load of seq orders the claiming CAS before it), so reloading it
+ * makes progress. If it has not moved, the cell is corrupt: report that
+ * instead of spinning forever on a hostile segment.
+ */
+static bool advance(uint64_t *posp, uint64_t *pos)
+{
+	uint64_t now = LD(posp);
+
+	if (now == *pos)
+		return false;
+	*pos = now;
+	return true;
+}
 
 int shmrt__ring_push(const struct shmrt__ring *r,
 		     const struct shmrt__ring_intent *in, uint64_t value)
@@ -42,8 +60,9 @@ int shmrt__ring_push(const struct shmrt__ring *r,
 		} else if (dif < 0) {
 			ST(in->push_pos, SHMRT__POS_NONE);
 			return SHMRT_E_FULL;
-		} else {
-			pos = LD(r->enqueue_pos);
+		} else if (!advance(r->enqueue_pos, &pos)) {
+			ST(in->push_pos, SHMRT__POS_NONE);
+			return SHMRT_E_CORRUPT;
 		}
 	}
 }
@@ -74,8 +93,9 @@ static int pop_one(const struct shmrt__ring *r,
 			/* A stale intent would only delay a repair: clear it. */
 			ST(in->pop_pos, SHMRT__POS_NONE);
 			return SHMRT_E_AGAIN;
-		} else {
-			pos = LD(r->dequeue_pos);
+		} else if (!advance(r->dequeue_pos, &pos)) {
+			ST(in->pop_pos, SHMRT__POS_NONE);
+			return SHMRT_E_CORRUPT;
 		}
 	}
 }

@@ -70,7 +70,8 @@ struct shmrt__ring_intent {
  * Publish `value` (not 0, not SHMRT__REF_TOMBSTONE). The caller has stored
  * `value` in *in->push_value beforehand; push records the claimed position
  * in *in->push_pos and clears it when published. Returns 0, or
- * SHMRT_E_FULL when the cell at the tail is not free (nothing changed).
+ * SHMRT_E_FULL when the cell at the tail is not free (nothing changed), or
+ * SHMRT_E_CORRUPT when a cell's sequence number is impossible.
  */
 int shmrt__ring_push(const struct shmrt__ring *r,
 		     const struct shmrt__ring_intent *in, uint64_t value);
@@ -79,7 +80,8 @@ int shmrt__ring_push(const struct shmrt__ring *r,
  * Take the oldest value, skipping tombstones. On success stores the value in
  * *out and in *in->pop_value (the caller clears pop_value once the value is
  * safely owned elsewhere, e.g. the job leased) and returns 0; returns
- * SHMRT_E_AGAIN when the ring is empty at the head.
+ * SHMRT_E_AGAIN when the ring is empty at the head, SHMRT_E_CORRUPT when a
+ * cell's sequence number is impossible.
  */
 int shmrt__ring_pop(const struct shmrt__ring *r,
 		    const struct shmrt__ring_intent *in, uint64_t *out);

@@ -283,13 +283,16 @@ static int open_new_object(const char *tenant, struct shmrt__seg *seg,
 		if (seg->fd < 0)
 			return shmrt__fail(SHMRT_E_SYS, "memfd_create: %s",
 					   strerror(errno));
+		seg->fd_open = true;
 		return 0;
 	}
 	shm_name_for(tenant, seg->shm_name, sizeof(seg->shm_name));
 	seg->fd = shm_open(seg->shm_name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
 			   mode);
-	if (seg->fd >= 0)
+	if (seg->fd >= 0) {
+		seg->fd_open = true;
 		return 0;
+	}
 	if (errno == EEXIST) {
 		struct stat st;
 		int fd = shm_open(seg->shm_name, O_RDONLY | O_CLOEXEC, 0);
@@ -487,6 +490,7 @@ int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
 					   out->shm_name, strerror(errno));
 		goto fail;
 	}
+	out->fd_open = true;
 	if ((rc = check_file(out, &st)) != 0)
 		goto fail;
 	/* Read the header with pread: no mapping exists yet to fault on. */
@@ -516,11 +520,12 @@ void shmrt__seg_detach(struct shmrt__seg *seg)
 {
 	if (seg->base != NULL)
 		munmap(seg->base, seg->size);
-	if (seg->fd >= 0)
+	if (seg->fd_open)
 		close(seg->fd);
 	seg->base = NULL;
 	seg->hdr = NULL;
 	seg->fd = -1;
+	seg->fd_open = false;
 }
 
 int shmrt__seg_destroy(const char *tenant)

@@ -54,7 +54,8 @@ struct shmrt__qhandle {
 struct shmrt__seg {
 	unsigned char *base;
 	size_t size;
-	int fd;
+	int fd;       /* valid only while fd_open */
+	bool fd_open;
 	char shm_name[8 + SHMRT__TENANT_NAME_MAX]; /* "/shmrt.<tenant>" or "" */
 	struct shmrt__seg_header *hdr;
 	struct shmrt__participant *parts;
@@ -99,7 +100,8 @@ int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
  */
 int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out);
 
-/* Unmap and close. Safe on a zeroed handle. */
+/* Unmap and close. Safe on a zeroed handle, a failed create/attach's
+ * handle, and twice. */
 void shmrt__seg_detach(struct shmrt__seg *seg);
 
 /* Remove the name /dev/shm/shmrt.<tenant>. SHMRT_E_NOENT if absent. */
