@@ -1,0 +1,165 @@
+/*
+ * tests/unit/test_error.c - the error table, names, messages and the
+ * per-thread failure detail.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <pthread.h>
+#include <shmrt/error.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shm/segment.h"
+#include "testutil.h"
+
+struct err_entry {
+	int code;
+	const char *name;
+	const char *msg;
+};
+
+static const struct err_entry entries[] = {
+#define ENTRY(name, msg) { SHMRT_E_##name, "SHMRT_E_" #name, msg },
+	SHMRT_ERRNO_MAP(ENTRY)
+#undef ENTRY
+};
+
+#define NENTRIES (sizeof(entries) / sizeof(entries[0]))
+
+/* Codes are -1, -2, ... in table order, hence negative and distinct. */
+static void test_codes_negative_and_distinct(void **state)
+{
+	size_t i, j;
+
+	(void)state;
+	assert_int_equal(NENTRIES, SHMRT__EI_COUNT - 1);
+	for (i = 0; i < NENTRIES; i++) {
+		assert_true(entries[i].code < 0);
+		assert_int_equal(entries[i].code, -(int)(i + 1));
+		for (j = 0; j < i; j++)
+			assert_int_not_equal(entries[i].code, entries[j].code);
+	}
+}
+
+static void test_messages_match_table(void **state)
+{
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < NENTRIES; i++) {
+		const char *m = shmrt_strerror(entries[i].code);
+
+		assert_non_null(m);
+		assert_true(m[0] != '\0');
+		assert_string_equal(m, entries[i].msg);
+		assert_string_not_equal(m, "unknown error");
+		/* Distinct messages: a user can tell the codes apart. */
+		for (j = 0; j < i; j++)
+			assert_string_not_equal(m, entries[j].msg);
+	}
+	assert_string_equal(shmrt_strerror(0), "success");
+}
+
+static void test_names_match_table(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NENTRIES; i++)
+		assert_string_equal(shmrt_err_name(entries[i].code),
+				    entries[i].name);
+	/* Spelled out, so a broken stringizing macro cannot hide. */
+	assert_string_equal(shmrt_err_name(SHMRT_E_FULL), "SHMRT_E_FULL");
+	assert_string_equal(shmrt_err_name(SHMRT_E_INVAL), "SHMRT_E_INVAL");
+	assert_string_equal(shmrt_err_name(SHMRT_E_CONF), "SHMRT_E_CONF");
+}
+
+/* Outside the table: positive codes, one past the end, extreme values. */
+static void test_unknown_codes(void **state)
+{
+	const int unknown[] = { 1, 42, -(int)SHMRT__EI_COUNT, -1000, INT_MAX,
+				INT_MIN, INT_MIN + 1 };
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		const char *name = shmrt_err_name(unknown[i]);
+
+		assert_string_equal(shmrt_strerror(unknown[i]),
+				    "unknown error");
+		assert_non_null(name);
+		for (j = 0; j < NENTRIES; j++)
+			assert_string_not_equal(name, entries[j].name);
+	}
+}
+
+/* The detail names the tenant that is missing. */
+static void test_last_error_after_attach_missing(void **state)
+{
+	struct shmrt__seg seg;
+	char tenant[64];
+
+	(void)state;
+	snprintf(tenant, sizeof(tenant), "%s", tu_tenant());
+	assert_int_equal(shmrt__seg_attach(tenant, &seg), SHMRT_E_NOENT);
+	assert_non_null(strstr(shmrt_last_error(), tenant));
+}
+
+/* A failing call replaces the previous detail. */
+static void test_last_error_replaced(void **state)
+{
+	struct shmrt__seg seg;
+	char missing[64];
+
+	(void)state;
+	assert_int_equal(shmrt__seg_attach("bad/name", &seg), SHMRT_E_NAME);
+	assert_non_null(strstr(shmrt_last_error(), "bad/name"));
+	snprintf(missing, sizeof(missing), "%s", tu_tenant());
+	assert_int_equal(shmrt__seg_attach(missing, &seg), SHMRT_E_NOENT);
+	assert_non_null(strstr(shmrt_last_error(), missing));
+	assert_null(strstr(shmrt_last_error(), "bad/name"));
+}
+
+static void *fresh_thread_detail(void *arg)
+{
+	char *out = arg;
+
+	snprintf(out, 128, "%s", shmrt_last_error());
+	return NULL;
+}
+
+/* The detail is per thread: a new thread has seen no failure. */
+static void test_last_error_thread_local(void **state)
+{
+	struct shmrt__seg seg;
+	char seen[128] = "not run";
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(shmrt__seg_attach("bad/name", &seg), SHMRT_E_NAME);
+	assert_true(shmrt_last_error()[0] != '\0');
+	assert_int_equal(pthread_create(&t, NULL, fresh_thread_detail, seen), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_string_equal(seen, "");
+	assert_non_null(strstr(shmrt_last_error(), "bad/name"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_codes_negative_and_distinct),
+		cmocka_unit_test(test_messages_match_table),
+		cmocka_unit_test(test_names_match_table),
+		cmocka_unit_test(test_unknown_codes),
+		cmocka_unit_test(test_last_error_after_attach_missing),
+		cmocka_unit_test(test_last_error_replaced),
+		cmocka_unit_test(test_last_error_thread_local),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
