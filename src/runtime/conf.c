@@ -427,7 +427,9 @@ static bool queue_begin(struct conf_parse *p, const char *name)
 	q = &c->queue[c->nqueues];
 	shmrt_conf_queue_defaults(q, name);
 	p->queue_line[c->nqueues++] = p->lineno;
-	snprintf(p->label, sizeof(p->label), "[queue %s]", name);
+	/* name was validated to fit; %.*s tells the compiler so too. */
+	snprintf(p->label, sizeof(p->label), "[queue %.*s]",
+		 SHMRT_CONF_NAME_MAX - 1, name);
 	section_enter(p, SECT_QUEUE, q, queue_keys, ARRAY_LEN(queue_keys));
 	return true;
 }
@@ -679,7 +681,8 @@ void shmrt_conf_defaults(struct shmrt_conf *conf)
 void shmrt_conf_queue_defaults(struct shmrt_conf_queue *queue, const char *name)
 {
 	memset(queue, 0, sizeof(*queue));
-	snprintf(queue->name, sizeof(queue->name), "%s", name);
+	snprintf(queue->name, sizeof(queue->name), "%.*s",
+		 SHMRT_CONF_NAME_MAX - 1, name);
 	queue->capacity = 1024;
 	queue->slot_size = 1024;
 	queue->max_attempts = 3;
