@@ -81,13 +81,24 @@ void shmrt__ec_inc(struct shmrt__ec *ec)
 	ck_ec32_inc(as_ck(ec), &shmrt__ec_mode);
 }
 
+/*
+ * Each sleep is capped at SHMRT__EC_SLICE_NS, after which the caller
+ * re-checks its condition (every caller loops). This is a safety net, not
+ * the wake mechanism: with 9 processes on 2 cores (multiprocess_ring_mpmc
+ * 4x4) a sleeper was seen to miss a wake and sleep to its deadline; until
+ * that is root-caused, a missed wake costs at most one slice.
+ */
+#define SHMRT__EC_SLICE_NS 50000000ull
+
 int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns)
 {
 	struct timespec deadline;
+	uint64_t slice = shmrt__os_now_ns() + SHMRT__EC_SLICE_NS;
+	uint64_t until = deadline_ns < slice ? deadline_ns : slice;
 
-	deadline.tv_sec = (time_t)(deadline_ns / 1000000000u);
-	deadline.tv_nsec = (long)(deadline_ns % 1000000000u);
+	deadline.tv_sec = (time_t)(until / 1000000000u);
+	deadline.tv_nsec = (long)(until % 1000000000u);
 	if (ck_ec32_wait(as_ck(ec), &shmrt__ec_mode, old, &deadline) != 0)
-		return SHMRT_E_TIMEDOUT;
+		return until == deadline_ns ? SHMRT_E_TIMEDOUT : 0;
 	return 0;
 }
