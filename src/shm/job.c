@@ -193,6 +193,7 @@ int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
 		return shmrt__fail(SHMRT_E_DRAINING,
 				   "enqueue: %s is draining or stopped",
 				   p->seg->shm_name);
+retry:
 	rc = slot_alloc_wait(q, p->index, deadline_ns, &slot, &gen);
 	if (rc != 0)
 		return shmrt__fail(rc, "enqueue: queue %u is full (%u jobs)",
@@ -209,6 +210,14 @@ int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
 		/* Not in the ring, not leasable: take it back. */
 		STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_FREE));
 		ST(&p->rec->push_value, 0);
+		shmrt__ec_inc(&q->ctl->space_ec);
+		/* The tail cell is still held by a (descheduled) popper from the
+		 * last lap: with a deadline, wait for it like for a free slot. */
+		if (rc == SHMRT_E_FULL && deadline_ns != 0 &&
+		    shmrt__os_now_ns() < deadline_ns) {
+			shmrt__os_sleep_ns(20000);
+			goto retry;
+		}
 		return shmrt__fail(rc, "enqueue: ring of queue %u: %s", qi,
 				   shmrt_strerror(rc));
 	}
