@@ -16,9 +16,11 @@
 #include <cmocka.h>
 
 #include <shmrt/error.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "shm/job.h"
@@ -27,12 +29,12 @@
 #include "shm/segment.h"
 #include "testutil.h"
 
-#define CAPACITY 4096
-#define SLOT_SIZE 64
-#define MAX_PROCS 8
-#define ENQUEUE_WAIT_MS 10000 /* a full queue waits this long per job */
-#define LEASE_WAIT_MS 100     /* then the consumer re-checks "consumed" */
-#define RUN_LIMIT_MS 300000   /* children give up after this */
+#define CAPACITY	4096
+#define SLOT_SIZE	64
+#define MAX_PROCS	8
+#define ENQUEUE_WAIT_MS 10000  /* a full queue waits this long per job */
+#define LEASE_WAIT_MS	100    /* then the consumer re-checks "consumed" */
+#define RUN_LIMIT_MS	120000 /* children give up after this */
 
 /* Child exit codes: one per failure kind. */
 enum {
@@ -45,7 +47,9 @@ enum {
 	EX_PAYLOAD = 7, /* a payload that no producer wrote */
 	EX_COMPLETE = 8,
 	EX_RELEASE = 9,
-	EX_DEADLINE = 10, /* RUN_LIMIT_MS passed before all were consumed */
+	EX_DEADLINE = 10,   /* RUN_LIMIT_MS passed before all were consumed */
+	EX_FULL_EARLY = 11, /* SHMRT_E_FULL before the enqueue's deadline */
+	EX_ABORTED = 12,    /* stopped because another child failed */
 };
 
 struct payload {
@@ -57,6 +61,8 @@ struct payload {
 /* Shared with the children (MAP_SHARED). */
 struct shared {
 	uint64_t consumed;
+	uint32_t abort; /* set by a failing child: the others stop */
+	char why[160];	/* shmrt_last_error() of the first failing child */
 	uint64_t fifo_violations[MAX_PROCS];
 	uint64_t per_consumer[MAX_PROCS];
 	uint32_t counts[]; /* [producer * per_producer + seq] */
@@ -88,15 +94,22 @@ static int producer_main(const struct run *r, uint32_t id)
 {
 	struct shmrt__seg seg;
 	struct shmrt__part part;
-	struct payload pl = { .producer = id };
+	struct payload pl = {.producer = id};
 	shmrt_job_id job;
 	int rc = child_attach(r, SHMRT__ROLE_PRODUCER, &seg, &part);
 
 	if (rc != EX_OK)
 		return rc;
 	for (pl.seq = 0; pl.seq < r->per_producer; pl.seq++) {
-		rc = shmrt__job_enqueue(&part, 0, &pl, sizeof(pl),
-					tu_deadline_ms(ENQUEUE_WAIT_MS), &job);
+		uint64_t deadline = tu_deadline_ms(ENQUEUE_WAIT_MS);
+
+		if (__atomic_load_n(&r->sh->abort, __ATOMIC_RELAXED))
+			return EX_ABORTED;
+		rc = shmrt__job_enqueue(&part, 0, &pl, sizeof(pl), deadline,
+					&job);
+		/* A full queue waits until the deadline (job.h). */
+		if (rc == SHMRT_E_FULL && shmrt__os_now_ns() < deadline)
+			return EX_FULL_EARLY;
 		if (rc == SHMRT_E_FULL)
 			return EX_ENQUEUE_FULL;
 		if (rc != 0)
@@ -119,15 +132,15 @@ static int consume_one(struct run *r, uint32_t me, const struct payload *pl,
 		__atomic_fetch_add(&r->sh->fifo_violations[me], 1,
 				   __ATOMIC_RELAXED);
 	last_seq[pl->producer] = pl->seq + 1;
-	__atomic_fetch_add(&r->sh->counts[pl->producer * r->per_producer +
-					  pl->seq],
-			   1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(
+	    &r->sh->counts[pl->producer * r->per_producer + pl->seq], 1,
+	    __ATOMIC_RELAXED);
 	return EX_OK;
 }
 
 static int consumer_main(struct run *r, uint32_t me)
 {
-	uint64_t last_seq[MAX_PROCS] = { 0 };
+	uint64_t last_seq[MAX_PROCS] = {0};
 	uint64_t give_up = tu_deadline_ms(RUN_LIMIT_MS);
 	unsigned char buf[SLOT_SIZE];
 	struct shmrt__seg seg;
@@ -140,6 +153,8 @@ static int consumer_main(struct run *r, uint32_t me)
 	while (__atomic_load_n(&r->sh->consumed, __ATOMIC_ACQUIRE) < r->total) {
 		struct payload pl;
 
+		if (__atomic_load_n(&r->sh->abort, __ATOMIC_RELAXED))
+			return EX_ABORTED;
 		if (shmrt__os_now_ns() > give_up)
 			return EX_DEADLINE;
 		rc = shmrt__job_lease(&part, 0, buf, sizeof(buf),
@@ -149,9 +164,11 @@ static int consumer_main(struct run *r, uint32_t me)
 		if (rc != 0)
 			return EX_LEASE;
 		memcpy(&pl, buf, sizeof(pl));
-		if ((rc = consume_one(r, me, &pl, l.payload_len, last_seq)) != 0)
+		if ((rc = consume_one(r, me, &pl, l.payload_len, last_seq)) !=
+		    0)
 			return rc;
-		if (shmrt__job_complete(&part, &l, &pl.seq, sizeof(pl.seq)) != 0)
+		if (shmrt__job_complete(&part, &l, &pl.seq, sizeof(pl.seq)) !=
+		    0)
 			return EX_COMPLETE;
 		if (shmrt__job_release(&seg, l.id) != 0)
 			return EX_RELEASE;
@@ -170,8 +187,19 @@ static pid_t spawn(struct run *r, int consumer, uint32_t id)
 	fflush(NULL);
 	pid = fork();
 	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(consumer ? consumer_main(r, id) : producer_main(r, id));
+	if (pid == 0) {
+		int rc;
+
+		/* No orphans if a CTest timeout kills the parent. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		rc = consumer ? consumer_main(r, id) : producer_main(r, id);
+
+		if (rc != EX_OK && rc != EX_ABORTED &&
+		    !__atomic_exchange_n(&r->sh->abort, 1, __ATOMIC_ACQ_REL))
+			snprintf(r->sh->why, sizeof(r->sh->why), "%s",
+				 shmrt_last_error());
+		_exit(rc);
+	}
 	return pid;
 }
 
@@ -235,10 +263,10 @@ static void check_counts(const struct run *r)
 		else
 			dup++;
 		if (lost + dup <= 5)
-			print_message("producer %llu seq %llu consumed %u times\n",
-				      (unsigned long long)(i / r->per_producer),
-				      (unsigned long long)(i % r->per_producer),
-				      c);
+			print_message(
+			    "producer %llu seq %llu consumed %u times\n",
+			    (unsigned long long)(i / r->per_producer),
+			    (unsigned long long)(i % r->per_producer), c);
 	}
 	assert_int_equal(lost, 0);
 	assert_int_equal(dup, 0);
@@ -260,8 +288,8 @@ static void check_segment(const struct run *r)
 	assert_int_equal(busy, 0);
 	assert_int_equal(__atomic_load_n(&q->ctl->n_enqueued, __ATOMIC_RELAXED),
 			 r->total);
-	assert_int_equal(__atomic_load_n(&q->ctl->n_succeeded, __ATOMIC_RELAXED),
-			 r->total);
+	assert_int_equal(
+	    __atomic_load_n(&q->ctl->n_succeeded, __ATOMIC_RELAXED), r->total);
 }
 
 /* Waits for every child; returns how many did not exit 0. */
@@ -276,7 +304,7 @@ static int reap_all(struct run *r)
 		r->pids[i] = 0;
 		if (code == 0)
 			continue;
-		print_message("%s %u exited with %d\n",
+		print_message("%s %u exited with %d (see the EX_ codes)\n",
 			      i < r->ncons ? "consumer" : "producer",
 			      i < r->ncons ? i : i - r->ncons, code);
 		failed++;
@@ -301,8 +329,11 @@ static void run_mpmc(struct run *r, uint32_t nprod, uint32_t ncons,
 		      (unsigned long long)r->total,
 		      (double)(shmrt__os_now_ns() - t0) / 1e9);
 	for (i = 0; i < ncons; i++)
-		print_message(" %llu", (unsigned long long)r->sh->per_consumer[i]);
+		print_message(" %llu",
+			      (unsigned long long)r->sh->per_consumer[i]);
 	print_message("\n");
+	if (failed)
+		print_message("first failure: %s\n", r->sh->why);
 	assert_int_equal(failed, 0);
 	check_counts(r);
 	for (i = 0; i < ncons; i++)
@@ -331,9 +362,9 @@ static void test_mpmc_1x3(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_mpmc_2x2),
-		T(test_mpmc_4x4),
-		T(test_mpmc_1x3),
+	    T(test_mpmc_2x2),
+	    T(test_mpmc_4x4),
+	    T(test_mpmc_1x3),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

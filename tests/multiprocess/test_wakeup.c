@@ -28,11 +28,11 @@
 #include "shm/segment.h"
 #include "testutil.h"
 
-#define SLOT_SIZE 64
+#define SLOT_SIZE	  64
 #define SLEEP_DEADLINE_MS 10000 /* how long a child is willing to sleep */
-#define CHILD_WAIT_MS 30000
-#define FLAG_WAIT_MS 5000 /* for the child to fall asleep */
-#define NSLEEPERS 3
+#define CHILD_WAIT_MS	  30000
+#define FLAG_WAIT_MS	  5000 /* for the child to fall asleep */
+#define NSLEEPERS	  3
 
 enum {
 	EX_OK = 0,
@@ -49,8 +49,9 @@ enum {
 };
 
 struct shared {
-	uint64_t woke_ns[NSLEEPERS]; /* when each child got what it waited for */
-	uint32_t got[NSLEEPERS];     /* payload each sleeper leased */
+	uint64_t
+	    woke_ns[NSLEEPERS];	 /* when each child got what it waited for */
+	uint32_t got[NSLEEPERS]; /* payload each sleeper leased */
 };
 
 struct fx {
@@ -245,13 +246,14 @@ static int job_waiter_main(struct fx *f, int me)
 {
 	struct shmrt_job_info info;
 	struct shmrt__seg seg;
-	char res[SLOT_SIZE] = { 0 };
+	char res[SLOT_SIZE] = {0};
 	int rc;
 
 	if (shmrt__seg_attach(f->tenant, &seg) != 0)
 		return EX_ATTACH;
-	rc = shmrt__job_wait(&seg, waited_job, tu_deadline_ms(SLEEP_DEADLINE_MS),
-			     &info, res, sizeof(res));
+	rc =
+	    shmrt__job_wait(&seg, waited_job, tu_deadline_ms(SLEEP_DEADLINE_MS),
+			    &info, res, sizeof(res));
 	f->sh->woke_ns[me] = shmrt__os_now_ns();
 	if (rc == SHMRT_E_TIMEDOUT)
 		return EX_TIMEDOUT;
@@ -374,7 +376,7 @@ static void test_no_wake_without_sleeper(void **state)
 	assert_false(shmrt__ec_has_waiters(&ctl->jobs_ec));
 	assert_false(shmrt__ec_has_waiters(&ctl->space_ec));
 	assert_false(shmrt__ec_has_waiters(
-		&shmrt__slot_at(&f->seg.q[0], l.slot)->done_ec));
+	    &shmrt__slot_at(&f->seg.q[0], l.slot)->done_ec));
 }
 
 /* ------------------------------------------------ deadlines are honoured */
@@ -420,13 +422,13 @@ static void test_sleepers_honour_deadlines(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_sleeping_consumer_is_woken),
-		T(test_many_sleeping_consumers),
-		T(test_job_waiter_is_woken),
-		cmocka_unit_test_setup_teardown(test_blocked_producer_is_woken,
-						fx_setup_small, fx_teardown),
-		T(test_no_wake_without_sleeper),
-		T(test_sleepers_honour_deadlines),
+	    T(test_sleeping_consumer_is_woken),
+	    T(test_many_sleeping_consumers),
+	    T(test_job_waiter_is_woken),
+	    cmocka_unit_test_setup_teardown(test_blocked_producer_is_woken,
+					    fx_setup_small, fx_teardown),
+	    T(test_no_wake_without_sleeper),
+	    T(test_sleepers_honour_deadlines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
