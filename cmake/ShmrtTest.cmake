@@ -13,9 +13,12 @@ function(shmrt_add_test)
   target_link_libraries(${T_NAME} PRIVATE shmrt_static PkgConfig::CMOCKA)
   target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  set(env "SHMRT_MODE=inline;SHMRT_TEST_TENANT_PREFIX=t${T_NAME}")
+  if(SHMRT_SANITIZER MATCHES "thread")
+    list(APPEND env "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
+  endif()
   set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABEL}"
-    TIMEOUT ${T_TIMEOUT}
-    ENVIRONMENT "SHMRT_MODE=inline;SHMRT_TEST_TENANT_PREFIX=t${T_NAME};${T_ENV}")
+    TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${env};${T_ENV}")
 endfunction()
 
 # Registers tests/<dir>/test_<name>.c as test <dir>_<name> with label <dir>.
