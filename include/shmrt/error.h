@@ -43,7 +43,12 @@ extern "C" {
 	XX(SYS, "system call failed (see errno)")                              \
 	XX(CORRUPT, "segment data is out of bounds (corrupted segment)")       \
 	XX(NOQUEUE, "no such queue")                                           \
-	XX(CONF, "invalid configuration")
+	XX(CONF, "invalid configuration")                                      \
+	XX(LANES, "lane table is full (raise the queue's lanes)")             \
+	XX(KEYS, "idempotency table is full (raise idempotency_keys)")        \
+	XX(KEYLEN, "lane or idempotency key empty or longer than 64 bytes")   \
+	XX(NOLANE, "queue is not laned, or a laned queue needs a lane key")   \
+	XX(NOSEM, "no such semaphore")
 
 /* Positions in the table (1-based); internal. */
 enum shmrt__errno_index {

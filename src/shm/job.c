@@ -13,7 +13,11 @@
 #include <string.h>
 
 #include "error_detail.h"
+#include "idem.h"
+#include "lane.h"
 #include "os.h"
+#include "qstate.h"
+#include "sem.h"
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define LDA(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -78,8 +82,7 @@ static void shared_read(void *dst, const unsigned char *src, size_t n)
 
 static bool is_final(uint32_t state)
 {
-	return state == SHMRT__S_SUCCEEDED || state == SHMRT__S_FAILED ||
-	       state == SHMRT__S_CANCELLED;
+	return shmrt__state_final(state);
 }
 
 /* Next generation of a slot: never 0, so no id or ref is ever 0. */
@@ -141,8 +144,8 @@ static int slot_alloc_wait(const struct shmrt__qhandle *q, uint32_t owner,
  * Publish a QUEUED job's ref through the ring, covered by the caller's
  * push_value intent, and wake a sleeping worker.
  */
-static int publish(struct shmrt__part *p, const struct shmrt__qhandle *q,
-		   uint64_t ref)
+int shmrt__job_publish(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		       uint64_t ref)
 {
 	struct shmrt__ring r = shmrt__queue_ring(q);
 	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
@@ -161,8 +164,19 @@ static const struct shmrt__qhandle *queue_of(const struct shmrt__seg *seg,
 
 /* Fill a RESERVED slot; only its owner writes these fields now. */
 static void slot_fill(const struct shmrt__qhandle *q, struct shmrt__slot *s,
-		      const void *payload, size_t len)
+		      const void *payload, size_t len, const char *lane,
+		      size_t lane_len)
 {
+	size_t i;
+
+	for (i = 0; i < lane_len; i++)
+		ST(&s->lane_key[i], lane[i]);
+	ST(&s->lane_key_len, (uint32_t)lane_len);
+	ST(&s->lane, SHMRT__NONE);
+	ST(&s->lane_next, SHMRT__NONE);
+	ST(&s->free_requested, 0u);
+	ST(&s->cancel_requested, 0u);
+	ST(&s->not_before_ns, 0);
 	shared_write(shmrt__slot_payload(q, s), payload, len);
 	ST(&s->payload_len, (uint32_t)len);
 	ST(&s->result_len, 0);
@@ -172,49 +186,151 @@ static void slot_fill(const struct shmrt__qhandle *q, struct shmrt__slot *s,
 	ST(&s->lease_deadline_ns, 0);
 }
 
-int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
-		       const void *payload, size_t len, uint64_t deadline_ns,
-		       shmrt_job_id *out)
+static int check_key(const char *what, const char *key, size_t len)
+{
+	if (len == 0 || len > SHMRT__KEY_MAX)
+		return shmrt__fail(SHMRT_E_KEYLEN,
+				   "submit: %s key of %zu bytes (1..%u)", what,
+				   len, SHMRT__KEY_MAX);
+	(void)key;
+	return 0;
+}
+
+/* Everything a submit can be refused for before it touches the queue. */
+static int submit_check(struct shmrt__part *p, const struct shmrt__qhandle *q,
+			uint32_t qi, const struct shmrt__submit *sub)
+{
+	int rc;
+
+	if (q == NULL)
+		return shmrt__fail(SHMRT_E_NOQUEUE, "enqueue: no queue %u", qi);
+	if (sub->len > q->slot_size)
+		return shmrt__fail(SHMRT_E_TOOBIG,
+				   "enqueue: payload of %zu bytes, queue %u "
+				   "slot_size is %u",
+				   sub->len, qi, q->slot_size);
+	if ((sub->lane != NULL) != (q->lanes.nentries != 0))
+		return shmrt__fail(SHMRT_E_NOLANE,
+				   q->lanes.nentries
+					   ? "submit: queue %u is laned: a lane "
+					     "key is required"
+					   : "submit: queue %u is not laned",
+				   qi);
+	if (sub->lane != NULL &&
+	    (rc = check_key("lane", sub->lane, sub->lane_len)) != 0)
+		return rc;
+	if (sub->key != NULL && q->idem.nentries == 0)
+		return shmrt__fail(SHMRT_E_INVAL,
+				   "submit: queue %u keeps no idempotency keys",
+				   qi);
+	if (sub->key != NULL &&
+	    (rc = check_key("idempotency", sub->key, sub->key_len)) != 0)
+		return rc;
+	if (shmrt__seg_state(p->seg) != SHMRT__SEG_READY)
+		return shmrt__fail(SHMRT_E_DRAINING,
+				   "enqueue: %s is draining or stopped",
+				   p->seg->shm_name);
+	return 0;
+}
+
+static void slot_unreserve(const struct shmrt__qhandle *q,
+			   struct shmrt__slot *s, uint32_t gen)
+{
+	STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_FREE));
+	shmrt__ec_inc(&q->ctl->space_ec);
+}
+
+/*
+ * The keyed part of a submit, under the queue's state lock: answer with
+ * the key's live job, or record the key and accept the job (linking it
+ * into its lane, or making it QUEUED under the caller's push intent).
+ * Returns 0 (accepted; *pushed says whether it is in the ring already),
+ * SHMRT__SUBMIT_EXISTING, or an error with nothing changed.
+ */
+static int submit_locked(struct shmrt__part *p, const struct shmrt__qhandle *q,
+			 const struct shmrt__submit *sub, uint32_t slot,
+			 uint32_t gen, shmrt_job_id *out, bool *pushed)
+{
+	shmrt_job_id id = shmrt__id_make(q->index, slot, gen);
+	uint64_t now = shmrt__os_now_ns();
+	int rc;
+
+	if (sub->key != NULL) {
+		if (shmrt__idem_lookup(q, sub->key, sub->key_len, now, out))
+			return SHMRT__SUBMIT_EXISTING;
+		if ((rc = shmrt__idem_insert(q, sub->key, sub->key_len, id,
+					     now)) != 0)
+			return rc;
+	}
+	if (sub->lane != NULL) {
+		rc = shmrt__lane_append(p, q, slot, gen);
+		if (rc != 0 && sub->key != NULL)
+			shmrt__idem_remove(q, sub->key, sub->key_len);
+		*pushed = true; /* published by the lane, or waiting in it */
+		return rc;
+	}
+	/* Keyed, not laned: QUEUED before the lock goes, so a racing
+	 * submit of the key finds a live job, never a reservation. */
+	ST(&p->rec->push_queue, q->index);
+	ST(&p->rec->push_value, shmrt__ref_make(slot, gen));
+	STR(&shmrt__slot_at(q, slot)->word,
+	    shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
+	*pushed = false;
+	return 0;
+}
+
+int shmrt__job_submit(struct shmrt__part *p, uint32_t qi,
+		      const struct shmrt__submit *sub, shmrt_job_id *out)
 {
 	const struct shmrt__qhandle *q = queue_of(p->seg, qi);
 	struct shmrt__slot *s;
 	uint32_t slot, gen;
 	uint64_t ref;
+	bool pushed = false;
 	int rc;
 
-	if (q == NULL)
-		return shmrt__fail(SHMRT_E_NOQUEUE, "enqueue: no queue %u", qi);
-	if (len > q->slot_size)
-		return shmrt__fail(SHMRT_E_TOOBIG,
-				   "enqueue: payload of %zu bytes, queue %u "
-				   "slot_size is %u",
-				   len, qi, q->slot_size);
-	if (shmrt__seg_state(p->seg) != SHMRT__SEG_READY)
-		return shmrt__fail(SHMRT_E_DRAINING,
-				   "enqueue: %s is draining or stopped",
-				   p->seg->shm_name);
+	if ((rc = submit_check(p, q, qi, sub)) != 0)
+		return rc;
 retry:
-	rc = slot_alloc_wait(q, p->index, deadline_ns, &slot, &gen);
+	rc = slot_alloc_wait(q, p->index, sub->deadline_ns, &slot, &gen);
 	if (rc != 0)
 		return shmrt__fail(rc, "enqueue: queue %u is full (%u jobs)",
 				   qi, q->capacity);
 	s = shmrt__slot_at(q, slot);
-	slot_fill(q, s, payload, len);
+	slot_fill(q, s, sub->payload, sub->len, sub->lane,
+		  sub->lane != NULL ? sub->lane_len : 0);
 	ref = shmrt__ref_make(slot, gen);
-	/* From here until published, the intent names the job (see top). */
-	ST(&p->rec->push_queue, qi);
-	ST(&p->rec->push_value, ref);
-	STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
-	rc = publish(p, q, ref);
-	if (rc != 0) {
-		/* Not in the ring, not leasable: take it back. */
-		STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_FREE));
+	if (sub->lane != NULL || sub->key != NULL) {
+		if ((rc = shmrt__qstate_lock(p, q)) == 0) {
+			rc = submit_locked(p, q, sub, slot, gen, out, &pushed);
+			shmrt__qstate_unlock(q);
+		}
+		if (rc != 0) {
+			slot_unreserve(q, s, gen);
+			if (rc == SHMRT__SUBMIT_EXISTING)
+				ADD(&q->ctl->n_idem_hits, 1);
+			return rc;
+		}
+	} else {
+		/* From here until published, the intent names the job (see
+		 * top). */
+		ST(&p->rec->push_queue, qi);
+		ST(&p->rec->push_value, ref);
+		STR(&s->word,
+		    shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
+	}
+	if (!pushed && (rc = shmrt__job_publish(p, q, ref)) != 0) {
+		/* Not in the ring, not leasable: take it back (a key that
+		 * names it dies with it, idem.h). */
+		STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE,
+					    SHMRT__S_FREE));
 		ST(&p->rec->push_value, 0);
 		shmrt__ec_inc(&q->ctl->space_ec);
-		/* The tail cell is still held by a (descheduled) popper from the
-		 * last lap: with a deadline, wait for it like for a free slot. */
-		if (rc == SHMRT_E_FULL && deadline_ns != 0 &&
-		    shmrt__os_now_ns() < deadline_ns) {
+		/* The tail cell is still held by a (descheduled) popper from
+		 * the last lap: with a deadline, wait for it like for a free
+		 * slot. */
+		if (rc == SHMRT_E_FULL && sub->deadline_ns != 0 &&
+		    shmrt__os_now_ns() < sub->deadline_ns) {
 			shmrt__os_sleep_ns(20000);
 			goto retry;
 		}
@@ -225,6 +341,17 @@ retry:
 	ADD(&q->ctl->n_enqueued, 1);
 	*out = shmrt__id_make(qi, slot, gen);
 	return 0;
+}
+
+int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
+		       const void *payload, size_t len, uint64_t deadline_ns,
+		       shmrt_job_id *out)
+{
+	struct shmrt__submit sub = {.payload = payload,
+				    .len = len,
+				    .deadline_ns = deadline_ns};
+
+	return shmrt__job_submit(p, qi, &sub, out);
 }
 
 /*
@@ -279,23 +406,95 @@ static void lease_start(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	ST(&p->rec->held_job, l->id.v);
 	l->payload_len = len;
 	l->enqueue_ns = LD(&s->enqueue_ns);
+	l->lane_key_len = LD(&s->lane_key_len);
+	if (l->lane_key_len > SHMRT__KEY_MAX)
+		l->lane_key_len = SHMRT__KEY_MAX;
+	shared_read(l->lane_key, (const unsigned char *)s->lane_key,
+		    l->lane_key_len);
 	shared_read(buf, shmrt__slot_payload(q, s), len);
 	ADD(&q->ctl->n_started, 1);
 }
 
+/* Refs a lease passes over (jobs in their retry backoff) per try. */
+#define MAX_DEFER 32
+
+/* Whether a popped ref names a queued job still in its retry backoff
+ * (*not_before then holds when it ends). */
+static bool in_backoff(const struct shmrt__qhandle *q, uint64_t ref,
+		       uint64_t *not_before)
+{
+	uint32_t slot = (uint32_t)ref;
+	struct shmrt__slot *s;
+	uint64_t w;
+
+	if (slot >= q->capacity)
+		return false;
+	s = shmrt__slot_at(q, slot);
+	w = LDA(&s->word);
+	*not_before = LD(&s->not_before_ns);
+	return shmrt__w_state(w) == SHMRT__S_QUEUED &&
+	       shmrt__w_gen(w) == (uint32_t)(ref >> 32) && *not_before != 0 &&
+	       *not_before > shmrt__os_now_ns();
+}
+
+/* Put a popped ref at the back of the ring again. */
+static int push_back(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		     uint64_t ref)
+{
+	int rc;
+
+	ST(&p->rec->push_queue, q->index);
+	ST(&p->rec->push_value, ref);
+	ST(&p->rec->pop_value, 0);
+	rc = shmrt__job_publish(p, q, ref);
+	if (rc == 0)
+		ST(&p->rec->push_value, 0);
+	/* On a full ring the intent stays: scan pushes it again. */
+	return rc;
+}
+
+/*
+ * One pass: SHMRT_E_AGAIN when nothing is leasable now. Jobs in their
+ * backoff go to the back of the ring; *wake_ns gets the earliest end of a
+ * backoff seen, and the pass ends when it meets the first deferred job
+ * again (the ring holds nothing else) or after MAX_DEFER of them.
+ */
 static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
-		     void *buf, struct shmrt__lease *out)
+		     void *buf, struct shmrt__lease *out, uint64_t *wake_ns)
 {
 	struct shmrt__ring r = shmrt__queue_ring(q);
 	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
-	uint64_t ref;
+	uint32_t deferred = 0;
+	uint64_t ref, first_deferred = 0, nb;
 
 	ST(&p->rec->pop_queue, q->index);
 	for (;;) {
 		int rc = shmrt__ring_pop(&r, &in, &ref);
 
+		if (rc == SHMRT_E_AGAIN && q->lanes.nentries &&
+		    LD(&q->ctl->lane_repush) &&
+		    shmrt__qstate_lock(p, q) == 0) {
+			uint32_t n = shmrt__lane_repush_locked(p, q);
+
+			shmrt__qstate_unlock(q);
+			if (n > 0)
+				continue;
+		}
 		if (rc != 0)
 			return rc;
+		if (in_backoff(q, ref, &nb)) {
+			bool seen = ref == first_deferred;
+
+			if (push_back(p, q, ref) != 0)
+				return SHMRT_E_AGAIN;
+			if (nb < *wake_ns)
+				*wake_ns = nb;
+			if (first_deferred == 0)
+				first_deferred = ref;
+			if (seen || ++deferred >= MAX_DEFER)
+				return SHMRT_E_AGAIN;
+			continue;
+		}
 		rc = lease_ref(p, q, ref, out);
 		ST(&p->rec->pop_value, 0);
 		if (rc == 0) {
@@ -305,12 +504,48 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	}
 }
 
+/* Lease without the semaphore: spin, then sleep on jobs_ec. */
+static int lease_wait(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		      void *buf, uint64_t deadline_ns, struct shmrt__lease *out)
+{
+	uint64_t spin_until, wake = UINT64_MAX;
+	int rc;
+
+	rc = lease_try(p, q, buf, out, &wake);
+	if (rc != SHMRT_E_AGAIN || deadline_ns == 0)
+		return rc;
+	spin_until = shmrt__os_now_ns() + LD(&p->seg->hdr->tun.spin_ns);
+	for (;;) {
+		uint64_t now = shmrt__os_now_ns();
+		uint32_t v;
+
+		if (now < spin_until && wake == UINT64_MAX) {
+			shmrt__os_cpu_relax();
+		} else {
+			if (now >= deadline_ns)
+				return SHMRT_E_TIMEDOUT;
+			/* Snapshot, re-check, then sleep: no lost wake. */
+			v = shmrt__ec_value(&q->ctl->jobs_ec);
+			wake = UINT64_MAX;
+			if ((rc = lease_try(p, q, buf, out, &wake)) !=
+			    SHMRT_E_AGAIN)
+				return rc;
+			shmrt__part_heartbeat(p);
+			shmrt__ec_wait(&q->ctl->jobs_ec, v,
+				       wake < deadline_ns ? wake : deadline_ns);
+		}
+		wake = UINT64_MAX;
+		if ((rc = lease_try(p, q, buf, out, &wake)) != SHMRT_E_AGAIN)
+			return rc;
+	}
+}
+
 int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
 		     size_t bufsize, uint64_t deadline_ns,
 		     struct shmrt__lease *out)
 {
 	const struct shmrt__qhandle *q = queue_of(p->seg, qi);
-	uint64_t spin_until;
+	uint64_t permit = 0;
 	int rc;
 
 	if (q == NULL)
@@ -319,29 +554,17 @@ int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
 		return shmrt__fail(SHMRT_E_INVAL,
 				   "lease: buffer of %zu bytes < slot_size %u",
 				   bufsize, q->slot_size);
-	rc = lease_try(p, q, buf, out);
-	if (rc != SHMRT_E_AGAIN || deadline_ns == 0)
+	/* The permit first: a job is never held while its permit is
+	 * awaited (its lease clock would run, its lane would stall). */
+	if (q->sem != SHMRT__NONE &&
+	    (rc = shmrt__sem_acquire(p, q->sem, deadline_ns, &permit)) != 0)
 		return rc;
-	spin_until = shmrt__os_now_ns() + LD(&p->seg->hdr->tun.spin_ns);
-	for (;;) {
-		uint64_t now = shmrt__os_now_ns();
-		uint32_t v;
-
-		if (now < spin_until) {
-			shmrt__os_cpu_relax();
-		} else {
-			if (now >= deadline_ns)
-				return SHMRT_E_TIMEDOUT;
-			/* Snapshot, re-check, then sleep: no lost wake. */
-			v = shmrt__ec_value(&q->ctl->jobs_ec);
-			if ((rc = lease_try(p, q, buf, out)) != SHMRT_E_AGAIN)
-				return rc;
-			shmrt__part_heartbeat(p);
-			shmrt__ec_wait(&q->ctl->jobs_ec, v, deadline_ns);
-		}
-		if ((rc = lease_try(p, q, buf, out)) != SHMRT_E_AGAIN)
-			return rc;
-	}
+	rc = lease_wait(p, q, buf, deadline_ns, out);
+	if (rc != 0 && permit != 0)
+		shmrt__sem_release(p->seg, q->sem, permit);
+	if (rc == 0)
+		out->permit = permit;
+	return rc;
 }
 
 /*
@@ -356,11 +579,15 @@ static int commit_begin(struct shmrt__slot *s, uint64_t token)
 	return CAS(&s->word, &w, completing) ? 0 : SHMRT_E_STALE;
 }
 
-/* Write the result and publish the final state; wakes the job's waiters. */
-static void commit_end(const struct shmrt__qhandle *q, struct shmrt__slot *s,
-		       uint64_t token, uint32_t state, const void *data,
-		       size_t len)
+/*
+ * Write the result and publish the final state; moves the job's lane on,
+ * then wakes the job's waiters.
+ */
+static void commit_end(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		       uint32_t slot, uint64_t token, uint32_t state,
+		       const void *data, size_t len)
 {
+	struct shmrt__slot *s = shmrt__slot_at(q, slot);
 	uint64_t final = shmrt__w_make(shmrt__w_gen(token),
 				       shmrt__w_attempt(token),
 				       SHMRT__OWNER_NONE, state);
@@ -369,10 +596,23 @@ static void commit_end(const struct shmrt__qhandle *q, struct shmrt__slot *s,
 	ST(&s->result_len, (uint32_t)len);
 	ST(&s->finish_ns, shmrt__os_now_ns());
 	STR(&s->word, final);
-	shmrt__ec_inc(&s->done_ec);
 	ADD(state == SHMRT__S_SUCCEEDED ? &q->ctl->n_succeeded
 					: &q->ctl->n_failed,
 	    1);
+	/* A lane that cannot be moved on now (lock busy) is settled by
+	 * scan: the job is final either way. */
+	if (q->lanes.nentries)
+		shmrt__lane_finished(p, q, slot, shmrt__w_gen(token));
+	shmrt__ec_inc(&s->done_ec);
+}
+
+/* Give back a lease's permit; one taken back by scan is no error here. */
+static void permit_release(struct shmrt__part *p,
+			   const struct shmrt__qhandle *q,
+			   const struct shmrt__lease *l)
+{
+	if (l->permit != 0 && q->sem != SHMRT__NONE)
+		shmrt__sem_release(p->seg, q->sem, l->permit);
 }
 
 static const struct shmrt__qhandle *lease_queue(struct shmrt__part *p,
@@ -396,11 +636,14 @@ int shmrt__job_complete(struct shmrt__part *p, const struct shmrt__lease *l,
 				   "complete: result of %zu bytes, slot_size %u",
 				   len, q->slot_size);
 	s = shmrt__slot_at(q, l->slot);
-	if (commit_begin(s, l->token) != 0)
+	if (commit_begin(s, l->token) != 0) {
+		permit_release(p, q, l);
 		return shmrt__fail(SHMRT_E_STALE,
 				   "complete: lease of job %016llx was reclaimed",
 				   (unsigned long long)l->id.v);
-	commit_end(q, s, l->token, SHMRT__S_SUCCEEDED, result, len);
+	}
+	commit_end(p, q, l->slot, l->token, SHMRT__S_SUCCEEDED, result, len);
+	permit_release(p, q, l);
 	ST(&p->rec->held_job, 0);
 	return 0;
 }
@@ -414,13 +657,16 @@ int shmrt__job_fail(struct shmrt__part *p, const struct shmrt__lease *l,
 	if (q == NULL)
 		return SHMRT_E_INVAL;
 	ST(&p->rec->held_job, 0);
-	if (retry && l->attempt < LD(&q->ctl->max_attempts)) {
+	if (retry && l->attempt < LD(&q->ctl->max_attempts) &&
+	    !LD(&shmrt__slot_at(q, l->slot)->cancel_requested)) {
 		rc = shmrt__job_requeue(p, l->queue, l->slot, l->token);
 		if (rc == 1)
 			ADD(&q->ctl->n_retried, 1);
+		permit_release(p, q, l);
 		return rc == 0 ? SHMRT_E_STALE : rc;
 	}
 	rc = shmrt__job_fail_slot(p, l->queue, l->slot, l->token, err, len);
+	permit_release(p, q, l);
 	return rc == 1 ? 0 : rc == 0 ? SHMRT_E_STALE : rc;
 }
 
@@ -439,6 +685,11 @@ int shmrt__job_requeue(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 	gen = shmrt__w_gen(expected);
 	queued = shmrt__w_make(gen, shmrt__w_attempt(expected),
 			       SHMRT__OWNER_NONE, SHMRT__S_QUEUED);
+	/* A retry (of a running job) waits out the queue's backoff. */
+	if (shmrt__w_state(expected) == SHMRT__S_RUNNING &&
+	    LD(&q->ctl->retry_backoff_ns) != 0)
+		ST(&s->not_before_ns,
+		   shmrt__os_now_ns() + LD(&q->ctl->retry_backoff_ns));
 	/* The intent first: from the CAS on, this job must reach the ring. */
 	ST(&p->rec->push_queue, qi);
 	ST(&p->rec->push_value, shmrt__ref_make(slot, gen));
@@ -446,7 +697,7 @@ int shmrt__job_requeue(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 		ST(&p->rec->push_value, 0);
 		return 0;
 	}
-	rc = publish(p, q, shmrt__ref_make(slot, gen));
+	rc = shmrt__job_publish(p, q, shmrt__ref_make(slot, gen));
 	if (rc == 0)
 		ST(&p->rec->push_value, 0);
 	/* On a full ring the intent stays: the next scan pushes it again. */
@@ -468,7 +719,20 @@ int shmrt__job_fail_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 		return 0;
 	if (len > q->slot_size)
 		len = q->slot_size;
-	commit_end(q, s, expected, SHMRT__S_FAILED, err, len);
+	commit_end(p, q, slot, expected, SHMRT__S_FAILED, err, len);
+	return 1;
+}
+
+int shmrt__job_free_raw(const struct shmrt__qhandle *q, uint32_t slot,
+			uint64_t expected)
+{
+	struct shmrt__slot *s = shmrt__slot_at(q, slot);
+	uint64_t freed = shmrt__w_make(shmrt__w_gen(expected), 0,
+				       SHMRT__OWNER_NONE, SHMRT__S_FREE);
+
+	if (!CAS(&s->word, &expected, freed))
+		return 0;
+	shmrt__ec_inc(&q->ctl->space_ec);
 	return 1;
 }
 
@@ -476,18 +740,24 @@ int shmrt__job_free_slot(struct shmrt__seg *seg, uint32_t qi, uint32_t slot,
 			 uint64_t expected)
 {
 	const struct shmrt__qhandle *q = queue_of(seg, qi);
-	struct shmrt__slot *s;
-	uint64_t freed;
+	int rc;
 
 	if (q == NULL || slot >= q->capacity)
 		return SHMRT_E_INVAL;
-	s = shmrt__slot_at(q, slot);
-	freed = shmrt__w_make(shmrt__w_gen(expected), 0, SHMRT__OWNER_NONE,
-			      SHMRT__S_FREE);
-	if (!CAS(&s->word, &expected, freed))
+	if (!is_final(shmrt__w_state(expected)))
+		return shmrt__job_free_raw(q, slot, expected);
+	if (LDA(&shmrt__slot_at(q, slot)->word) != expected)
 		return 0;
-	shmrt__ec_inc(&q->ctl->space_ec);
-	return 1;
+	if (q->lanes.nentries != 0 &&
+	    LD(&shmrt__slot_at(q, slot)->lane) != SHMRT__NONE) {
+		rc = shmrt__lane_unlink_for_free(seg, q, slot,
+						 shmrt__w_gen(expected));
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return SHMRT__FREE_DEFERRED;
+	}
+	return shmrt__job_free_raw(q, slot, expected);
 }
 
 /* Decode and bounds-check an id; NULL when it cannot name a slot. */
@@ -583,6 +853,7 @@ int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id)
 	const struct shmrt__qhandle *q;
 	struct shmrt__slot *s = slot_of_id(seg, id, &q);
 	uint64_t w;
+	int rc;
 
 	if (s == NULL)
 		return SHMRT_E_NOJOB;
@@ -593,7 +864,76 @@ int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id)
 		return SHMRT_E_NOJOB;
 	if (!is_final(shmrt__w_state(w)))
 		return SHMRT_E_STATE;
-	return shmrt__job_free_slot(seg, q->index, (uint32_t)(id.v >> 32) & 0xffffff, w) == 1
-		       ? 0
-		       : SHMRT_E_NOJOB;
+	rc = shmrt__job_free_slot(seg, q->index,
+				  (uint32_t)(id.v >> 32) & 0xffffff, w);
+	return rc == 1 || rc == SHMRT__FREE_DEFERRED ? 0
+	       : rc == 0			     ? SHMRT_E_NOJOB
+						     : rc;
+}
+
+int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id)
+{
+	const struct shmrt__qhandle *q;
+	struct shmrt__slot *s = slot_of_id(p->seg, id, &q);
+	uint32_t slot = (uint32_t)(id.v >> 32) & 0xffffff;
+
+	if (s == NULL)
+		return SHMRT_E_NOJOB;
+	for (;;) {
+		uint64_t w = LDA(&s->word);
+		uint32_t st = shmrt__w_state(w);
+
+		if (shmrt__w_gen(w) != (uint32_t)id.v || st == SHMRT__S_FREE ||
+		    st == SHMRT__S_RESERVED)
+			return SHMRT_E_NOJOB;
+		if (is_final(st))
+			return shmrt__fail(SHMRT_E_STATE,
+					   "cancel: job %016llx already %s",
+					   (unsigned long long)id.v,
+					   shmrt_job_state_name((int)st));
+		if (st == SHMRT__S_RUNNING || st == SHMRT__S_COMPLETING) {
+			ST(&s->cancel_requested, 1u);
+			return SHMRT__CANCEL_REQUESTED;
+		}
+		/* QUEUED: win the slot like a lease would, then end it. Its
+		 * ring ref, if any, is dropped at lease (stale word). */
+		{
+			uint64_t mine = shmrt__w_make(shmrt__w_gen(w),
+						      shmrt__w_attempt(w),
+						      p->index,
+						      SHMRT__S_COMPLETING);
+			static const char why[] = "cancelled";
+
+			if (!CAS(&s->word, &w, mine))
+				continue;
+			shared_write(shmrt__slot_result(q, s), why,
+				     sizeof(why) - 1 < q->slot_size
+					     ? sizeof(why) - 1
+					     : q->slot_size);
+			ST(&s->result_len, (uint32_t)(sizeof(why) - 1 <
+								q->slot_size
+							? sizeof(why) - 1
+							: q->slot_size));
+			ST(&s->finish_ns, shmrt__os_now_ns());
+			STR(&s->word, shmrt__w_make(shmrt__w_gen(w),
+						    shmrt__w_attempt(w),
+						    SHMRT__OWNER_NONE,
+						    SHMRT__S_CANCELLED));
+			ADD(&q->ctl->n_cancelled, 1);
+			if (q->lanes.nentries)
+				shmrt__lane_finished(p, q, slot,
+						     shmrt__w_gen(w));
+			shmrt__ec_inc(&s->done_ec);
+			return 0;
+		}
+	}
+}
+
+bool shmrt__job_cancel_requested(const struct shmrt__seg *seg,
+				 const struct shmrt__lease *l)
+{
+	const struct shmrt__qhandle *q = queue_of(seg, l->queue);
+
+	return q != NULL && l->slot < q->capacity &&
+	       LD(&shmrt__slot_at(q, l->slot)->cancel_requested) != 0;
 }

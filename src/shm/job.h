@@ -31,6 +31,7 @@
 #define SHMRT_JOB_H_INTERNAL
 
 #include <shmrt/job.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,13 @@ static inline uint64_t shmrt__w_make(uint32_t gen, uint32_t attempt,
 	       ((uint64_t)(owner & 0xffff) << 4) | (state & 0xf);
 }
 
+/* Whether a slot state is final (succeeded, failed, cancelled). */
+static inline bool shmrt__state_final(uint32_t st)
+{
+	return st == SHMRT__S_SUCCEEDED || st == SHMRT__S_FAILED ||
+	       st == SHMRT__S_CANCELLED;
+}
+
 /* Ring reference <-> (slot, generation). */
 static inline uint64_t shmrt__ref_make(uint32_t slot, uint32_t gen)
 {
@@ -87,7 +95,24 @@ struct shmrt__lease {
 	uint32_t attempt;     /* 1 for the first run */
 	uint32_t payload_len; /* bytes copied into the caller's buffer */
 	uint64_t enqueue_ns;
+	uint64_t permit;      /* semaphore permit token; 0 = none (sem.h) */
+	uint32_t lane_key_len; /* 0: no lane */
+	char lane_key[SHMRT__KEY_MAX];
 };
+
+/* What an enqueue asks for beyond the queue. */
+struct shmrt__submit {
+	const void *payload;
+	size_t len;
+	const char *lane; /* lane key (laned queues need one); NULL = none */
+	size_t lane_len;  /* 1..SHMRT__KEY_MAX */
+	const char *key;  /* idempotency key; NULL = none */
+	size_t key_len;   /* 1..SHMRT__KEY_MAX */
+	uint64_t deadline_ns; /* wait for space until; 0 = fail at once */
+};
+
+/* shmrt__job_submit's "the key already names a live job" result. */
+#define SHMRT__SUBMIT_EXISTING 1
 
 /*
  * Enqueue a copy of `payload` (len <= the queue's slot_size) on queue `qi`.
@@ -104,8 +129,40 @@ int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
 		       shmrt_job_id *out);
 
 /*
+ * shmrt__job_enqueue with a lane key and/or an idempotency key:
+ *  - lane: jobs of one lane run one at a time, in the order their submits
+ *    returned (lane.h). SHMRT_E_NOLANE without a key on a laned queue or
+ *    with one on another queue; SHMRT_E_LANES when the lane table is full.
+ *  - key: while the key is live (the queue's TTL, and its job still
+ *    exists) a submit with the same key returns SHMRT__SUBMIT_EXISTING and
+ *    the id of the job holding it, even when producers race (idem.h).
+ *    SHMRT_E_KEYS when the table is full: never a silent duplicate.
+ * SHMRT_E_KEYLEN for an empty or over-long key. Returns 0 for a new job.
+ */
+int shmrt__job_submit(struct shmrt__part *p, uint32_t qi,
+		      const struct shmrt__submit *sub, shmrt_job_id *out);
+
+/*
+ * Cancel job `id`. A queued job becomes CANCELLED and never runs
+ * (returns 0). A running job is asked to stop: its cancel flag is set for
+ * the worker to see (shmrt__job_cancel_requested), and
+ * SHMRT__CANCEL_REQUESTED is returned; it ends however its worker ends it.
+ * SHMRT_E_STATE when the job is already finished, SHMRT_E_NOJOB for an
+ * unknown id.
+ */
+#define SHMRT__CANCEL_REQUESTED 1
+int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id);
+
+/* Whether someone asked to cancel the leased job. */
+bool shmrt__job_cancel_requested(const struct shmrt__seg *seg,
+				 const struct shmrt__lease *l);
+
+/*
  * Lease the oldest queued job of queue `qi`: copy its payload into `buf`
- * (bufsize must be >= the queue's slot_size) and fill *out. Spins for the
+ * (bufsize must be >= the queue's slot_size) and fill *out. On a queue
+ * with a semaphore, first takes a permit (waiting until deadline_ns); the
+ * lease holds it until complete or fail. A retried job is not leased
+ * before its backoff has passed. Spins for the
  * segment's spin time, then sleeps on the queue's event count until a job
  * arrives or CLOCK_MONOTONIC passes deadline_ns (SHMRT_E_TIMEDOUT).
  * deadline_ns 0 means try once (SHMRT_E_AGAIN when empty).
@@ -173,8 +230,24 @@ int shmrt__job_requeue(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 int shmrt__job_fail_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 			 uint64_t expected, const char *err, size_t len);
 
-/* Free (q, slot) if its word is still `expected`. Returns 1 if freed. */
+/*
+ * Free finished job (q, slot) if its word is still `expected`. Returns 1
+ * if freed, 0 if the word had moved on; a laned job that is still its
+ * lane's head is freed when its lane moves past it (returns 2).
+ */
+#define SHMRT__FREE_DEFERRED 2
 int shmrt__job_free_slot(struct shmrt__seg *seg, uint32_t qi, uint32_t slot,
 			 uint64_t expected);
+
+/* For lane.c: the slot CAS of job_free_slot, on a slot known unlinked. */
+int shmrt__job_free_raw(const struct shmrt__qhandle *q, uint32_t slot,
+			uint64_t expected);
+
+/*
+ * For lane.c: push a QUEUED job's ref through the ring, covered by the
+ * caller's push_value intent, and wake a sleeping worker.
+ */
+int shmrt__job_publish(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		       uint64_t ref);
 
 #endif /* SHMRT_JOB_H_INTERNAL */

@@ -33,6 +33,14 @@
 #define SHMRT__MAX_SLOT_SIZE (1u << 20)    /* payload (and result) bytes */
 #define SHMRT__MAX_PARTICIPANTS 4096u
 #define SHMRT__MAX_SEGMENT_SIZE (1ull << 40)
+#define SHMRT__MAX_SEMS 16u
+#define SHMRT__SEM_NAME_MAX 32u
+#define SHMRT__MAX_SEM_LIMIT 1024u   /* permits per semaphore */
+#define SHMRT__KEY_MAX 64u           /* bytes of a lane or idempotency key */
+#define SHMRT__MAX_KEYS (1u << 22)   /* lane or idempotency entries */
+
+/* "No index" in every uint32_t index field below. */
+#define SHMRT__NONE UINT32_MAX
 
 /* Segment lifecycle (header.state). */
 enum shmrt__seg_state {
@@ -48,6 +56,15 @@ struct shmrt__queue_geo {
 	uint32_t capacity;  /* job slots */
 	uint32_t slot_size; /* max payload bytes, and max result bytes */
 	uint32_t ring_cells; /* power of two, >= 2 * capacity */
+	uint32_t nlanes;     /* lane table entries; 0 = not laned */
+	uint32_t nidem;      /* idempotency table entries; 0 = none */
+	uint32_t sem;        /* semaphore index, or SHMRT__NONE */
+};
+
+/* A named counting semaphore: at most `limit` permits held at once. */
+struct shmrt__sem_geo {
+	char name[SHMRT__SEM_NAME_MAX]; /* NUL-terminated */
+	uint32_t limit;
 	uint32_t reserved;
 };
 
@@ -55,13 +72,17 @@ struct shmrt__queue_geo {
 struct shmrt__geometry {
 	uint32_t nqueues;
 	uint32_t nparticipants;
+	uint32_t nsems;
+	uint32_t reserved;
 	struct shmrt__queue_geo queue[SHMRT__MAX_QUEUES];
+	struct shmrt__sem_geo sem[SHMRT__MAX_SEMS];
 };
 
 /* Runtime tunables: live in the header, not part of the layout. */
 struct shmrt__tunables {
 	uint64_t spin_ns;      /* consumers spin this long before sleeping */
 	uint64_t retention_ns; /* finished jobs are kept this long */
+	uint64_t heartbeat_timeout_ns; /* silent longer: hung; 0 = never */
 };
 
 struct shmrt__seg_header {
@@ -101,6 +122,8 @@ struct shmrt__queue {
 	uint32_t max_attempts;
 	uint32_t pad0;
 	uint64_t job_timeout_ns;
+	uint64_t retry_backoff_ns; /* a retried job waits this long */
+	uint64_t idem_ttl_ns;      /* idempotency keys live this long */
 	/* counters, monotonic */
 	uint64_t n_enqueued SHMRT__ALIGNED;
 	uint64_t n_started;
@@ -108,6 +131,60 @@ struct shmrt__queue {
 	uint64_t n_failed;
 	uint64_t n_retried;
 	uint64_t n_reclaimed;
+	uint64_t n_cancelled;
+	uint64_t n_idem_hits; /* enqueues answered with an existing job */
+	/*
+	 * The queue's keyed state (lane table, idempotency table) changes
+	 * only under this robust, process-shared lock. What the holder was
+	 * doing is in `journal`, so the next locker after EOWNERDEAD can
+	 * finish it (lane.c, idem.c).
+	 */
+	pthread_mutex_t state_lock SHMRT__ALIGNED;
+	uint32_t lane_repush; /* lane heads may be missing from the ring */
+	uint32_t pad1;
+	struct shmrt__journal {
+		uint32_t op; /* enum shmrt__journal_op; 0 = nothing */
+		uint32_t entry;
+		uint32_t slot;
+		uint32_t gen;
+	} journal;
+} SHMRT__ALIGNED;
+
+/*
+ * A keyed table (lanes, idempotency keys): `nbuckets` (a power of two)
+ * chain heads, then `nentries` entries that never move, so an entry's
+ * index is a stable name for it. Changed only under the queue's
+ * state_lock (keytab.h).
+ */
+struct shmrt__keytab_hdr {
+	uint32_t nentries;
+	uint32_t nbuckets;
+	uint32_t used;
+	uint32_t alloc_hint;
+};
+
+struct shmrt__key_entry {
+	uint32_t used;     /* 1 while the key is in the table */
+	uint32_t next;     /* next entry in the bucket chain, or NONE */
+	uint32_t hash;
+	uint32_t key_len;
+	uint64_t v[2];     /* the owner module's values (lane.c, idem.c) */
+	char key[SHMRT__KEY_MAX];
+};
+
+/*
+ * A semaphore: `limit` permit words. A permit is 0 when free, else the
+ * holder's token: (participant index + 1) << 48 | a per-semaphore count,
+ * so scan can give back a dead holder's permits and a holder that lost
+ * its permit cannot release someone else's.
+ */
+struct shmrt__sem {
+	struct shmrt__ec ec; /* incremented on every release */
+	uint32_t limit;
+	uint64_t next_token;
+	uint64_t n_acquired;
+	uint64_t n_reclaimed;
+	/* followed by uint64_t permit[limit] */
 } SHMRT__ALIGNED;
 
 /* A ring cell: Vyukov's bounded MPMC sequence number plus a job reference. */
@@ -155,12 +232,19 @@ struct shmrt__slot {
 	struct shmrt__ec done_ec; /* incremented when the job finishes */
 	uint32_t payload_len;
 	uint32_t result_len;
-	uint32_t pad0;
+	uint32_t free_requested; /* released while still its lane's head */
 	uint64_t enqueue_ns; /* CLOCK_MONOTONIC */
 	uint64_t start_ns;
 	uint64_t finish_ns;
 	uint64_t lease_deadline_ns;
 	uint64_t lease_token; /* the RUNNING word lease_deadline_ns belongs to */
+	uint64_t not_before_ns; /* a retried job is not leased before this */
+	uint32_t cancel_requested; /* set by cancel while RUNNING */
+	/* lanes: written under the queue's state_lock (lane.c) */
+	uint32_t lane;      /* lane entry while linked into it, or NONE */
+	uint32_t lane_next; /* next job of the lane, or NONE */
+	uint32_t lane_key_len; /* 0: the job has no lane */
+	char lane_key[SHMRT__KEY_MAX];
 	/* followed by payload[slot_size8] and result[slot_size8] */
 } SHMRT__ALIGNED;
 

@@ -18,8 +18,12 @@
 #include <time.h>
 
 #include "error_detail.h"
+#include "idem.h"
 #include "job.h"
+#include "lane.h"
 #include "os.h"
+#include "qstate.h"
+#include "sem.h"
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define LDA(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -29,44 +33,35 @@ struct scan_ctx {
 	struct shmrt__part *reaper;
 	struct shmrt__seg *seg;
 	bool *dead; /* per participant record */
+	bool *gone; /* dead or hung: their permits and jobs are taken back */
 	uint64_t now;
 	struct shmrt__scan_report *rep;
 };
 
 /*
- * The repair lock, with a deadline. pthread_mutex_timedlock takes a
- * CLOCK_REALTIME deadline, so the monotonic one is converted. A previous
- * reaper that died holding the lock leaves EOWNERDEAD: the state the lock
- * protects is only "who repairs", so marking it consistent is enough.
+ * The dead (process gone) and the hung (alive, silent for longer than the
+ * heartbeat timeout). A hung participant loses its jobs and permits, which
+ * its lease tokens fence; its record and ring intents stay, since it may
+ * still be in the middle of a ring operation.
  */
-static int repair_lock(pthread_mutex_t *m, uint64_t deadline_ns)
-{
-	uint64_t now = shmrt__os_now_ns();
-	uint64_t left = deadline_ns > now ? deadline_ns - now : 0;
-	uint64_t wall = shmrt__os_wall_ns() + left;
-	struct timespec ts = { (time_t)(wall / 1000000000u),
-			       (long)(wall % 1000000000u) };
-	int rc = pthread_mutex_timedlock(m, &ts);
-
-	if (rc == EOWNERDEAD) {
-		pthread_mutex_consistent(m);
-		return 0;
-	}
-	if (rc == ETIMEDOUT)
-		return SHMRT_E_BUSY;
-	return rc == 0 ? 0 : SHMRT_E_SYS;
-}
-
 static void find_dead(struct scan_ctx *c)
 {
+	uint64_t hb_timeout = LD(&c->seg->hdr->tun.heartbeat_timeout_ns);
 	uint32_t i;
 
 	for (i = 0; i < c->seg->nparticipants; i++) {
-		uint64_t owner = LDA(&c->seg->parts[i].owner);
+		const struct shmrt__participant *r = &c->seg->parts[i];
+		uint64_t owner = LDA(&r->owner), hb;
 
-		if (owner != 0 && !shmrt__part_owner_alive(owner)) {
-			c->dead[i] = true;
+		if (owner == 0 || i == c->reaper->index)
+			continue;
+		if (!shmrt__part_owner_alive(owner)) {
+			c->dead[i] = c->gone[i] = true;
 			c->rep->dead_participants++;
+		} else if (hb_timeout != 0 && (hb = LD(&r->heartbeat_ns)) != 0 &&
+			   c->now > hb + hb_timeout) {
+			c->gone[i] = true;
+			c->rep->hung_participants++;
 		}
 	}
 }
@@ -167,6 +162,12 @@ static bool owner_dead(const struct scan_ctx *c, uint32_t owner)
 	       LDA(&c->seg->parts[owner].owner) == 0;
 }
 
+static bool owner_hung(const struct scan_ctx *c, uint32_t owner)
+{
+	return owner < c->seg->nparticipants && c->gone[owner] &&
+	       !c->dead[owner];
+}
+
 static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
@@ -177,7 +178,11 @@ static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 
 	switch (st) {
 	case SHMRT__S_RESERVED:
+		/* A reservation already linked into a lane is a submit its
+		 * producer died inside of: the lane lock's repair accepts
+		 * it (qstate.h), so it is not freed here. */
 		if (owner_dead(c, shmrt__w_owner(w)) &&
+		    LD(&s->lane) == SHMRT__NONE &&
 		    shmrt__job_free_slot(c->seg, qi, slot, w) == 1)
 			c->rep->slots_freed++;
 		break;
@@ -185,6 +190,9 @@ static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 	case SHMRT__S_COMPLETING:
 		if (owner_dead(c, shmrt__w_owner(w))) {
 			reclaim(c, qi, slot, w, "worker died");
+		} else if (st == SHMRT__S_RUNNING &&
+			   owner_hung(c, shmrt__w_owner(w))) {
+			reclaim(c, qi, slot, w, "worker hung");
 		} else if (st == SHMRT__S_RUNNING &&
 			   LDA(&s->lease_token) == w &&
 			   (t = LD(&s->lease_deadline_ns)) != 0 && c->now > t) {
@@ -223,6 +231,19 @@ static void free_dead_records(struct scan_ctx *c)
 	}
 }
 
+/* Lanes whose head finished while its worker died; expired keys. */
+static void sweep_keyed(struct scan_ctx *c, uint32_t qi)
+{
+	const struct shmrt__qhandle *q = &c->seg->q[qi];
+
+	if (q->lanes.nentries)
+		c->rep->lanes_settled += shmrt__lane_scan(c->reaper, q);
+	if (q->idem.nentries && shmrt__qstate_lock(c->reaper, q) == 0) {
+		c->rep->keys_expired += shmrt__idem_expire(q, c->now);
+		shmrt__qstate_unlock(q);
+	}
+}
+
 static void scan_locked(struct scan_ctx *c)
 {
 	uint32_t i, qi, slot;
@@ -234,9 +255,14 @@ static void scan_locked(struct scan_ctx *c)
 		repair_push(c, &c->seg->parts[i]);
 		repair_pop(c, &c->seg->parts[i]);
 	}
-	for (qi = 0; qi < c->seg->nqueues; qi++)
+	c->rep->permits_reclaimed = shmrt__sem_reclaim(c->seg, c->gone);
+	for (qi = 0; qi < c->seg->nqueues; qi++) {
+		/* Keyed state first: taking its lock repairs what a dead
+		 * holder left (qstate.h) before the slots are judged. */
+		sweep_keyed(c, qi);
 		for (slot = 0; slot < c->seg->q[qi].capacity; slot++)
 			sweep_slot(c, qi, slot);
+	}
 	free_dead_records(c);
 }
 
@@ -249,14 +275,18 @@ int shmrt__scan(struct shmrt__part *reaper, uint64_t deadline_ns,
 
 	c.rep = rep != NULL ? rep : &local;
 	memset(c.rep, 0, sizeof(*c.rep));
-	c.dead = calloc(c.seg->nparticipants, sizeof(bool));
+	c.dead = calloc(2 * (size_t)c.seg->nparticipants, sizeof(bool));
 	if (c.dead == NULL)
 		return SHMRT_E_NOMEM;
-	rc = repair_lock(&c.seg->hdr->repair_lock, deadline_ns);
-	if (rc == 0) {
-		c.now = shmrt__os_now_ns();
+	c.gone = c.dead + c.seg->nparticipants;
+	c.now = shmrt__os_now_ns();
+	rc = shmrt__os_robust_lock(&c.seg->hdr->repair_lock, deadline_ns);
+	if (rc >= 0) {
+		/* A dead reaper's half-done pass needs no undoing: every
+		 * repair step is CAS-guarded and idempotent. */
+		rc = 0;
 		scan_locked(&c);
-		pthread_mutex_unlock(&c.seg->hdr->repair_lock);
+		shmrt__os_robust_unlock(&c.seg->hdr->repair_lock);
 	} else {
 		rc = shmrt__fail(rc, "scan %s: repair lock: %s",
 				 c.seg->shm_name, shmrt_strerror(rc));

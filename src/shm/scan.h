@@ -15,7 +15,14 @@
  *     dead, or RUNNING past its lease deadline -> QUEUED again (attempt
  *     kept) or FAILED "worker died" / "job timed out" when attempts are used
  *     up; finished slots past the retention time -> FREE.
- *  4. the dead participants' records are freed.
+ *  4. semaphore permits of the dead and the hung come back; a hung
+ *     participant (alive, heartbeat older than the segment's heartbeat
+ *     timeout) also loses its running jobs ("worker hung"), fenced by
+ *     their lease tokens, but keeps its record and ring intents;
+ *  5. keyed state: each queue's state lock is taken, which repairs what a
+ *     dead holder left (qstate.h); lanes whose head finished but was
+ *     never unlinked are moved on; expired idempotency keys are removed;
+ *  6. the dead participants' records are freed.
  *
  * Only one reaper repairs at a time (a robust process-shared mutex in the
  * header; a reaper that dies holding it is survived via EOWNERDEAD and
@@ -43,6 +50,10 @@ struct shmrt__scan_report {
 	uint32_t leases_expired;   /* running past their lease deadline */
 	uint32_t slots_freed;      /* reservations of the dead */
 	uint32_t jobs_expired;     /* finished jobs past retention */
+	uint32_t hung_participants; /* alive, silent past the heartbeat timeout */
+	uint32_t permits_reclaimed; /* semaphore permits of the dead or hung */
+	uint32_t lanes_settled;    /* lanes moved past a finished head, heads re-pushed */
+	uint32_t keys_expired;     /* idempotency keys past their TTL or job */
 };
 
 /*

@@ -64,8 +64,62 @@ static size_t slot_stride_for(uint32_t slot_size)
 			SHMRT__CACHELINE);
 }
 
+static uint32_t buckets_for(uint32_t nentries)
+{
+	uint32_t b = 1;
+
+	while (b < nentries)
+		b <<= 1;
+	return b;
+}
+
+/* Bytes of a keyed table of n entries (0 for none). */
+static size_t keytab_bytes(uint32_t n)
+{
+	if (n == 0)
+		return 0;
+	return ALIGN_UP(sizeof(struct shmrt__keytab_hdr) +
+				(size_t)buckets_for(n) * sizeof(uint32_t),
+			SHMRT__CACHELINE) +
+	       (size_t)n * sizeof(struct shmrt__key_entry);
+}
+
+static void keytab_map(unsigned char *at, uint32_t n, struct shmrt__keytab *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (n == 0)
+		return;
+	t->hdr = (struct shmrt__keytab_hdr *)(void *)at;
+	t->buckets = (uint32_t *)(void *)(at + sizeof(struct shmrt__keytab_hdr));
+	t->entries = (struct shmrt__key_entry *)(void *)(at +
+		ALIGN_UP(sizeof(struct shmrt__keytab_hdr) +
+				 (size_t)buckets_for(n) * sizeof(uint32_t),
+			 SHMRT__CACHELINE));
+	t->nentries = n;
+	t->bmask = buckets_for(n) - 1;
+}
+
+static size_t sem_bytes(uint32_t limit)
+{
+	return ALIGN_UP(sizeof(struct shmrt__sem) + (size_t)limit * sizeof(uint64_t),
+			SHMRT__CACHELINE);
+}
+
+/* Checks one semaphore's geometry; returns a static reason or NULL. */
+static const char *sem_geo_invalid(const struct shmrt__sem_geo *g)
+{
+	size_t n = strnlen(g->name, SHMRT__SEM_NAME_MAX);
+
+	if (n == 0 || n == SHMRT__SEM_NAME_MAX)
+		return "semaphore name is empty or not terminated";
+	if (g->limit == 0 || g->limit > SHMRT__MAX_SEM_LIMIT)
+		return "semaphore limit out of range";
+	return NULL;
+}
+
 /* Checks one queue's geometry; returns a static reason or NULL. */
-static const char *queue_geo_invalid(const struct shmrt__queue_geo *g)
+static const char *queue_geo_invalid(const struct shmrt__queue_geo *g,
+				     uint32_t nsems)
 {
 	size_t n = strnlen(g->name, SHMRT__QUEUE_NAME_MAX);
 
@@ -77,6 +131,12 @@ static const char *queue_geo_invalid(const struct shmrt__queue_geo *g)
 		return "slot_size out of range";
 	if (g->ring_cells != ring_cells_for(g->capacity))
 		return "ring_cells does not match capacity";
+	if (g->nlanes > SHMRT__MAX_KEYS)
+		return "nlanes out of range";
+	if (g->nidem > SHMRT__MAX_KEYS)
+		return "nidem out of range";
+	if (g->sem != SHMRT__NONE && g->sem >= nsems)
+		return "semaphore index out of range";
 	return NULL;
 }
 
@@ -101,11 +161,16 @@ static size_t layout_walk(const struct shmrt__geometry *geo,
 		*why = "nparticipants out of range";
 		return 0;
 	}
+	if (geo->nsems > SHMRT__MAX_SEMS) {
+		*why = "nsems out of range";
+		return 0;
+	}
 	off = ALIGN_UP(sizeof(struct shmrt__seg_header), SHMRT__CACHELINE);
 	if (seg != NULL)
 		seg->hdr = (struct shmrt__seg_header *)(void *)seg->base;
 	for (i = 0; i < geo->nqueues; i++) {
-		if ((*why = queue_geo_invalid(&geo->queue[i])) != NULL)
+		if ((*why = queue_geo_invalid(&geo->queue[i], geo->nsems)) !=
+		    NULL)
 			return 0;
 		if (seg != NULL)
 			seg->q[i].ctl = (struct shmrt__queue *)(void *)(seg->base +
@@ -116,6 +181,22 @@ static size_t layout_walk(const struct shmrt__geometry *geo,
 		seg->parts =
 			(struct shmrt__participant *)(void *)(seg->base + off);
 	off += (size_t)geo->nparticipants * sizeof(struct shmrt__participant);
+	for (i = 0; i < geo->nsems; i++) {
+		const struct shmrt__sem_geo *g = &geo->sem[i];
+
+		if ((*why = sem_geo_invalid(g)) != NULL)
+			return 0;
+		off = ALIGN_UP(off, SHMRT__CACHELINE);
+		if (seg != NULL) {
+			struct shmrt__semhandle *h = &seg->sem[i];
+
+			h->ctl = (struct shmrt__sem *)(void *)(seg->base + off);
+			h->permits = (uint64_t *)(void *)(h->ctl + 1);
+			h->limit = g->limit;
+			h->index = i;
+		}
+		off += sem_bytes(g->limit);
+	}
 	for (i = 0; i < geo->nqueues; i++) {
 		const struct shmrt__queue_geo *g = &geo->queue[i];
 		struct shmrt__qhandle *q = seg != NULL ? &seg->q[i] : NULL;
@@ -135,6 +216,16 @@ static size_t layout_walk(const struct shmrt__geometry *geo,
 		if (q != NULL)
 			q->slots = seg->base + off;
 		off += (size_t)g->capacity * slot_stride_for(g->slot_size);
+		off = ALIGN_UP(off, SHMRT__CACHELINE);
+		if (q != NULL) {
+			q->sem = g->sem;
+			keytab_map(seg->base + off, g->nlanes, &q->lanes);
+		}
+		off += keytab_bytes(g->nlanes);
+		off = ALIGN_UP(off, SHMRT__CACHELINE);
+		if (q != NULL)
+			keytab_map(seg->base + off, g->nidem, &q->idem);
+		off += keytab_bytes(g->nidem);
 		if (off > SHMRT__MAX_SEGMENT_SIZE) {
 			*why = "total size over 1 TiB";
 			return 0;
@@ -143,6 +234,7 @@ static size_t layout_walk(const struct shmrt__geometry *geo,
 	if (seg != NULL) {
 		seg->nqueues = geo->nqueues;
 		seg->nparticipants = geo->nparticipants;
+		seg->nsems = geo->nsems;
 	}
 	return ALIGN_UP(off, 4096);
 }
@@ -176,6 +268,9 @@ uint64_t shmrt__layout_hash(const struct shmrt__geometry *geo)
 		sizeof(struct shmrt__ring_cell),
 		sizeof(struct shmrt__slot),
 		sizeof(pthread_mutex_t),
+		sizeof(struct shmrt__keytab_hdr),
+		sizeof(struct shmrt__key_entry),
+		sizeof(struct shmrt__sem),
 	};
 	uint64_t h = 0xcbf29ce484222325ull;
 
@@ -199,6 +294,21 @@ static int geometry_from_params(const struct shmrt__seg_params *p,
 				   p->nqueues, SHMRT__MAX_QUEUES);
 	geo->nqueues = p->nqueues;
 	geo->nparticipants = p->nparticipants;
+	if (p->nsems > SHMRT__MAX_SEMS)
+		return shmrt__fail(SHMRT_E_INVAL, "create: %u semaphores (0..%u)",
+				   p->nsems, SHMRT__MAX_SEMS);
+	geo->nsems = p->nsems;
+	for (i = 0; i < p->nsems; i++) {
+		const char *name = p->sem[i].name;
+
+		if (name == NULL || strlen(name) >= SHMRT__SEM_NAME_MAX)
+			return shmrt__fail(SHMRT_E_INVAL,
+					   "create: semaphore %u: name missing "
+					   "or longer than %u",
+					   i, SHMRT__SEM_NAME_MAX - 1);
+		memcpy(geo->sem[i].name, name, strlen(name) + 1);
+		geo->sem[i].limit = p->sem[i].limit;
+	}
 	for (i = 0; i < p->nqueues; i++) {
 		const char *name = p->queue[i].name;
 
@@ -219,21 +329,30 @@ static int geometry_from_params(const struct shmrt__seg_params *p,
 			p->queue[i].capacity <= SHMRT__MAX_CAPACITY
 				? ring_cells_for(p->queue[i].capacity)
 				: 0;
+		geo->queue[i].nlanes = p->queue[i].nlanes;
+		geo->queue[i].nidem = p->queue[i].nidem;
+		if (p->queue[i].sem > p->nsems)
+			return shmrt__fail(SHMRT_E_INVAL,
+					   "create: queue %s: semaphore %u of %u",
+					   name, p->queue[i].sem, p->nsems);
+		geo->queue[i].sem = p->queue[i].sem ? p->queue[i].sem - 1
+						    : SHMRT__NONE;
 	}
 	return 0;
 }
 
-static int init_repair_lock(pthread_mutex_t *m)
+static void keytab_init(const struct shmrt__keytab *t)
 {
-	pthread_mutexattr_t a;
-	int rc;
+	uint32_t i;
 
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	rc = pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-	return rc;
+	if (t->nentries == 0)
+		return;
+	t->hdr->nentries = t->nentries;
+	t->hdr->nbuckets = t->bmask + 1;
+	for (i = 0; i <= t->bmask; i++)
+		t->buckets[i] = SHMRT__NONE;
+	for (i = 0; i < t->nentries; i++)
+		t->entries[i].next = SHMRT__NONE;
 }
 
 /* Fills a freshly fallocate'd (zeroed) mapping; init_done is set last. */
@@ -255,15 +374,30 @@ static int init_contents(struct shmrt__seg *seg,
 	h->created_wall_ns = shmrt__os_wall_ns();
 	h->tun = p->tun;
 	h->geo = *geo;
-	if (init_repair_lock(&h->repair_lock) != 0)
+	if (shmrt__os_robust_init(&h->repair_lock) != 0)
 		return shmrt__fail(SHMRT_E_SYS, "create: robust mutex init");
+	for (i = 0; i < seg->nsems; i++)
+		seg->sem[i].ctl->limit = seg->sem[i].limit;
 	for (i = 0; i < seg->nqueues; i++) {
 		struct shmrt__qhandle *q = &seg->q[i];
 
 		q->ctl->max_attempts = p->queue[i].max_attempts ? p->queue[i].max_attempts : 1;
 		q->ctl->job_timeout_ns = p->queue[i].job_timeout_ns;
+		q->ctl->retry_backoff_ns = p->queue[i].retry_backoff_ns;
+		q->ctl->idem_ttl_ns = p->queue[i].idem_ttl_ns;
+		if (shmrt__os_robust_init(&q->ctl->state_lock) != 0)
+			return shmrt__fail(SHMRT_E_SYS,
+					   "create: robust mutex init");
 		for (k = 0; k <= q->ring_mask; k++)
 			q->cells[k].seq = k;
+		for (k = 0; k < q->capacity; k++) {
+			struct shmrt__slot *s = shmrt__slot_at(q, k);
+
+			s->lane = SHMRT__NONE;
+			s->lane_next = SHMRT__NONE;
+		}
+		keytab_init(&q->lanes);
+		keytab_init(&q->idem);
 	}
 	for (i = 0; i < seg->nparticipants; i++) {
 		seg->parts[i].push_pos = SHMRT__POS_NONE;

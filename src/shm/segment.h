@@ -33,10 +33,37 @@ struct shmrt__seg_params {
 		uint32_t slot_size;
 		uint32_t max_attempts;   /* 0 -> 1 */
 		uint64_t job_timeout_ns; /* 0 -> no timeout */
+		uint64_t retry_backoff_ns;
+		uint32_t nlanes; /* lane table entries; 0 = not laned */
+		uint32_t nidem;  /* idempotency entries; 0 = no keys */
+		uint64_t idem_ttl_ns;
+		uint32_t sem;    /* 1 + index into sem[]; 0 = no semaphore */
 	} queue[SHMRT__MAX_QUEUES];
+	uint32_t nsems;
+	struct {
+		const char *name;
+		uint32_t limit; /* 1..SHMRT__MAX_SEM_LIMIT */
+	} sem[SHMRT__MAX_SEMS];
 	struct shmrt__tunables tun;
 	mode_t mode; /* 0 -> 0600 */
 	gid_t gid;   /* applied when mode grants group access */
+};
+
+/* Process-local view of a keyed table (keytab.h). */
+struct shmrt__keytab {
+	struct shmrt__keytab_hdr *hdr;
+	uint32_t *buckets;
+	struct shmrt__key_entry *entries;
+	uint32_t nentries; /* 0: the queue has no such table */
+	uint32_t bmask;    /* nbuckets - 1 */
+};
+
+/* Process-local view of one semaphore (sem.h). */
+struct shmrt__semhandle {
+	struct shmrt__sem *ctl;
+	uint64_t *permits;
+	uint32_t limit;
+	uint32_t index;
 };
 
 /* Process-local view of one queue. */
@@ -49,6 +76,9 @@ struct shmrt__qhandle {
 	uint32_t capacity;
 	uint32_t slot_size;  /* bytes a payload or result may hold */
 	uint32_t index;
+	uint32_t sem;        /* semaphore index, or SHMRT__NONE */
+	struct shmrt__keytab lanes; /* nentries 0: not laned */
+	struct shmrt__keytab idem;  /* nentries 0: no idempotency keys */
 };
 
 struct shmrt__seg {
@@ -61,7 +91,9 @@ struct shmrt__seg {
 	struct shmrt__participant *parts;
 	uint32_t nqueues;
 	uint32_t nparticipants;
+	uint32_t nsems;
 	struct shmrt__qhandle q[SHMRT__MAX_QUEUES];
+	struct shmrt__semhandle sem[SHMRT__MAX_SEMS];
 };
 
 /* Whether every character of `s` is one of [A-Za-z0-9._-]. */

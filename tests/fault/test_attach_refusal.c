@@ -448,9 +448,15 @@ static const struct hfield hfields[] = {
 	HF(geo.queue[0].capacity, 1),
 	HF(geo.queue[0].slot_size, 1),
 	HF(geo.queue[0].ring_cells, 1),
-	HF(geo.queue[0].reserved, 1),
+	HF(geo.queue[0].nlanes, 1),
+	HF(geo.queue[0].nidem, 1),
+	HF(geo.queue[0].sem, 1),
 	HF(geo.queue[1], 1),
 	HF(geo.queue[63].capacity, 1),
+	HF(geo.nsems, 1),
+	HF(geo.sem[0].name, 1),
+	HF(geo.sem[0].limit, 1),
+	HF(tun.heartbeat_timeout_ns, 0),
 };
 /* clang-format on */
 
@@ -489,11 +495,16 @@ static int fuzz_fields(uint64_t *s, struct shmrt__seg_header *h,
 	*h = *orig;
 	for (i = 0; i < n; i++) {
 		const struct hfield *hf = &hfields[rnd(s) % NFIELDS];
-		unsigned char *p = (unsigned char *)h + hf->off;
 
-		fuzz_value(s, p, hf->len);
-		if (hf->checked &&
-		    memcmp(p, (const unsigned char *)orig + hf->off, hf->len))
+		fuzz_value(s, (unsigned char *)h + hf->off, hf->len);
+	}
+	/* Compared afterwards: a later change may undo an earlier one. */
+	for (i = 0; i < NFIELDS; i++) {
+		const struct hfield *hf = &hfields[i];
+
+		if (hf->checked && memcmp((const unsigned char *)h + hf->off,
+					  (const unsigned char *)orig + hf->off,
+					  hf->len) != 0)
 			checked = 1;
 	}
 	return checked;

@@ -1,0 +1,67 @@
+/*
+ * src/shm/qstate.c - a queue's state lock and its repair (see qstate.h).
+ */
+#include "qstate.h"
+
+#include "keytab.h"
+#include "lane.h"
+#include "os.h"
+
+#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+/*
+ * Everything a dead holder can have left half done, in order: the chains
+ * (from the `used` flags), then the one lane change it had journaled,
+ * then the lane heads it may not have published (the re-push flag).
+ */
+static void repair(struct shmrt__part *p, const struct shmrt__qhandle *q)
+{
+	if (q->lanes.nentries) {
+		shmrt__keytab_rebuild(&q->lanes);
+		shmrt__lane_repair_locked(q);
+	}
+	if (q->idem.nentries)
+		shmrt__keytab_rebuild(&q->idem);
+	shmrt__journal_clear(q);
+	if (q->lanes.nentries) {
+		ST(&q->ctl->lane_repush, 1u);
+		if (p != NULL)
+			shmrt__lane_repush_locked(p, q);
+		else
+			shmrt__ec_inc(&q->ctl->jobs_ec); /* a worker re-pushes */
+	}
+}
+
+int shmrt__qstate_lock(struct shmrt__part *p, const struct shmrt__qhandle *q)
+{
+	int rc = shmrt__os_robust_lock(
+		&q->ctl->state_lock,
+		shmrt__os_now_ns() + SHMRT__QSTATE_LOCK_MS * 1000000ull);
+
+	if (rc == SHMRT__LOCK_OWNER_DIED) {
+		repair(p, q);
+		rc = 0;
+	}
+	return rc;
+}
+
+void shmrt__qstate_unlock(const struct shmrt__qhandle *q)
+{
+	shmrt__os_robust_unlock(&q->ctl->state_lock);
+}
+
+void shmrt__journal_set(const struct shmrt__qhandle *q, uint32_t op,
+			uint32_t entry, uint32_t slot, uint32_t gen)
+{
+	struct shmrt__journal *j = &q->ctl->journal;
+
+	ST(&j->entry, entry);
+	ST(&j->slot, slot);
+	ST(&j->gen, gen);
+	ST(&j->op, op); /* last: a set op always has its operands */
+}
+
+void shmrt__journal_clear(const struct shmrt__qhandle *q)
+{
+	ST(&q->ctl->journal.op, (uint32_t)SHMRT__J_NONE);
+}

@@ -1,0 +1,158 @@
+/*
+ * src/shm/sem.c - counting semaphores in the segment (see sem.h).
+ */
+#include "sem.h"
+
+#include <shmrt/error.h>
+#include <string.h>
+
+#include "error_detail.h"
+#include "os.h"
+
+#define LD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define CAS(p, expp, v)                                                        \
+	__atomic_compare_exchange_n((p), (expp), (v), false,                   \
+				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+
+#define TOKEN_COUNT_MASK ((1ull << 48) - 1)
+
+static const struct shmrt__semhandle *sem_of(const struct shmrt__seg *seg,
+					     uint32_t si)
+{
+	return si < seg->nsems ? &seg->sem[si] : NULL;
+}
+
+static int try_take(const struct shmrt__semhandle *h, uint32_t part,
+		    uint64_t *token)
+{
+	uint32_t i;
+
+	for (i = 0; i < h->limit; i++) {
+		uint64_t free_word = 0, tok;
+
+		if (LD(&h->permits[i]) != 0)
+			continue;
+		tok = ((uint64_t)(part + 1) << 48) |
+		      (ADD(&h->ctl->next_token, 1) & TOKEN_COUNT_MASK);
+		if (CAS(&h->permits[i], &free_word, tok)) {
+			ADD(&h->ctl->n_acquired, 1);
+			*token = tok;
+			return 0;
+		}
+	}
+	return SHMRT_E_AGAIN;
+}
+
+int shmrt__sem_acquire(struct shmrt__part *p, uint32_t si,
+		       uint64_t deadline_ns, uint64_t *token)
+{
+	const struct shmrt__semhandle *h = sem_of(p->seg, si);
+
+	if (h == NULL)
+		return shmrt__fail(SHMRT_E_NOSEM, "acquire: no semaphore %u",
+				   si);
+	for (;;) {
+		/* Snapshot the count before trying: a release after the try
+		 * changes it, so the wait below returns at once. */
+		uint32_t v = shmrt__ec_value(&h->ctl->ec);
+
+		if (try_take(h, p->index, token) == 0)
+			return 0;
+		if (deadline_ns == 0)
+			return SHMRT_E_AGAIN;
+		if (shmrt__os_now_ns() >= deadline_ns)
+			return SHMRT_E_TIMEDOUT;
+		shmrt__ec_wait(&h->ctl->ec, v, deadline_ns);
+	}
+}
+
+/* Free the permit word holding `token`, if any; wakes permit waiters. */
+static bool give_back(const struct shmrt__semhandle *h, uint64_t token)
+{
+	uint32_t i;
+
+	for (i = 0; i < h->limit; i++) {
+		uint64_t w = token;
+
+		if (LD(&h->permits[i]) == token &&
+		    CAS(&h->permits[i], &w, 0)) {
+			shmrt__ec_inc(&h->ctl->ec);
+			return true;
+		}
+	}
+	return false;
+}
+
+int shmrt__sem_release(struct shmrt__seg *seg, uint32_t si, uint64_t token)
+{
+	const struct shmrt__semhandle *h = sem_of(seg, si);
+
+	if (h == NULL)
+		return shmrt__fail(SHMRT_E_NOSEM, "release: no semaphore %u",
+				   si);
+	if (token == 0 || !give_back(h, token))
+		return SHMRT_E_STALE;
+	return 0;
+}
+
+bool shmrt__sem_held(const struct shmrt__seg *seg, uint32_t si,
+		     uint64_t token)
+{
+	const struct shmrt__semhandle *h = sem_of(seg, si);
+	uint32_t i;
+
+	if (h == NULL || token == 0)
+		return false;
+	for (i = 0; i < h->limit; i++)
+		if (LD(&h->permits[i]) == token)
+			return true;
+	return false;
+}
+
+uint32_t shmrt__sem_in_use(const struct shmrt__seg *seg, uint32_t si)
+{
+	const struct shmrt__semhandle *h = sem_of(seg, si);
+	uint32_t i, n = 0;
+
+	if (h == NULL)
+		return 0;
+	for (i = 0; i < h->limit; i++)
+		n += LD(&h->permits[i]) != 0;
+	return n;
+}
+
+uint32_t shmrt__sem_reclaim(struct shmrt__seg *seg, const bool *gone)
+{
+	uint32_t si, i, n = 0;
+
+	for (si = 0; si < seg->nsems; si++) {
+		const struct shmrt__semhandle *h = &seg->sem[si];
+
+		for (i = 0; i < h->limit; i++) {
+			uint64_t tok = LD(&h->permits[i]);
+			uint64_t part = tok >> 48;
+
+			if (tok == 0 || part == 0 || part > seg->nparticipants ||
+			    !gone[part - 1])
+				continue;
+			if (CAS(&h->permits[i], &tok, 0)) {
+				ADD(&h->ctl->n_reclaimed, 1);
+				shmrt__ec_inc(&h->ctl->ec);
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+int shmrt__seg_sem_index(const struct shmrt__seg *seg, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < seg->nsems; i++)
+		if (strncmp(seg->hdr->geo.sem[i].name, name,
+			    SHMRT__SEM_NAME_MAX) == 0)
+			return (int)i;
+	return -1;
+}
