@@ -82,11 +82,27 @@ void shmrt__ec_inc(struct shmrt__ec *ec)
 }
 
 /*
- * Each sleep is capped at SHMRT__EC_SLICE_NS, after which the caller
- * re-checks its condition (every caller loops). This is a safety net, not
- * the wake mechanism: with 9 processes on 2 cores (multiprocess_ring_mpmc
- * 4x4) a sleeper was seen to miss a wake and sleep to its deadline; until
- * that is root-caused, a missed wake costs at most one slice.
+ * ck_ec sleeps in backoff iterations (2 ms, 16 ms, 128 ms, 1 s, ...) and
+ * checks the caller's deadline only between them: a 25 ms deadline was
+ * measured to sleep 128 ms. This predicate moves each iteration's
+ * deadline in to the caller's (ck_ec allows moving it earlier).
+ */
+static int clamp_to_deadline(const struct ck_ec_wait_state *state,
+			     struct timespec *iteration_deadline)
+{
+	const struct timespec *d = state->data;
+
+	if (iteration_deadline->tv_sec > d->tv_sec ||
+	    (iteration_deadline->tv_sec == d->tv_sec &&
+	     iteration_deadline->tv_nsec > d->tv_nsec))
+		*iteration_deadline = *d;
+	return 0;
+}
+
+/*
+ * Each sleep is also capped at SHMRT__EC_SLICE_NS, after which the caller
+ * re-checks its condition (every caller loops): a safety net, not the wake
+ * mechanism, so a wake lost to any cause costs at most one slice.
  */
 #define SHMRT__EC_SLICE_NS 50000000ull
 
@@ -98,7 +114,8 @@ int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns)
 
 	deadline.tv_sec = (time_t)(until / 1000000000u);
 	deadline.tv_nsec = (long)(until % 1000000000u);
-	if (ck_ec32_wait(as_ck(ec), &shmrt__ec_mode, old, &deadline) != 0)
+	if (ck_ec32_wait_pred(as_ck(ec), &shmrt__ec_mode, old,
+			      clamp_to_deadline, &deadline, &deadline) != 0)
 		return until == deadline_ns ? SHMRT_E_TIMEDOUT : 0;
 	return 0;
 }

@@ -504,11 +504,19 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	}
 }
 
+static uint64_t min3(uint64_t a, uint64_t b, uint64_t c)
+{
+	uint64_t m = a < b ? a : b;
+
+	return m < c ? m : c;
+}
+
 /* Lease without the semaphore: spin, then sleep on jobs_ec. */
 static int lease_wait(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		      void *buf, uint64_t deadline_ns, struct shmrt__lease *out)
 {
 	uint64_t spin_until, wake = UINT64_MAX;
+	uint64_t hb_half = LD(&p->seg->hdr->tun.heartbeat_timeout_ns) / 2;
 	int rc;
 
 	rc = lease_try(p, q, buf, out, &wake);
@@ -530,9 +538,14 @@ static int lease_wait(struct shmrt__part *p, const struct shmrt__qhandle *q,
 			if ((rc = lease_try(p, q, buf, out, &wake)) !=
 			    SHMRT_E_AGAIN)
 				return rc;
+			/* A sleeper heartbeats at least twice per heartbeat
+			 * timeout, so scan never takes it for hung (and takes
+			 * back the permit it holds, see sem.h). */
 			shmrt__part_heartbeat(p);
 			shmrt__ec_wait(&q->ctl->jobs_ec, v,
-				       wake < deadline_ns ? wake : deadline_ns);
+				       min3(wake, deadline_ns,
+					    hb_half ? now + hb_half
+						    : UINT64_MAX));
 		}
 		wake = UINT64_MAX;
 		if ((rc = lease_try(p, q, buf, out, &wake)) != SHMRT_E_AGAIN)

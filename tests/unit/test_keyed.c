@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <shmrt/error.h>
 #include <shmrt/job.h>
 #include <stdio.h>
@@ -558,6 +559,58 @@ static void test_hung_worker_fenced(void **state)
 	assert_int_equal(shmrt__sem_in_use(&f->seg, 0), 0);
 }
 
+struct sleeper {
+	struct fx *f;
+	int rc;
+};
+
+static void *sleeping_lease(void *arg)
+{
+	struct sleeper *sl = arg;
+	struct shmrt__lease l;
+	unsigned char b[SLOT];
+
+	sl->rc = shmrt__job_lease(&sl->f->w1, 0, b, sizeof(b),
+				  tu_deadline_ms(1500), &l);
+	return NULL;
+}
+
+/*
+ * A worker asleep in lease, holding its permit, heartbeats: scans during
+ * its sleep never take it for hung nor take its permit. (With a 400 ms
+ * timeout it wakes every 200 ms; ck_ec's own backoff would sleep 1 s past
+ * 146 ms if its wait were not clamped to the deadline, ec.c.)
+ */
+static void test_sleeping_worker_is_not_hung(void **state)
+{
+	struct fx *f = *state;
+	struct sleeper sl = {f, 0};
+	uint32_t hung = 0, reclaimed = 0, held_seen = 0;
+	pthread_t t;
+	int i;
+
+	open_sem(f, 1, 400 * MS);
+	assert_int_equal(pthread_create(&t, NULL, sleeping_lease, &sl), 0);
+	for (i = 0; i < 25; i++) {
+		struct shmrt__scan_report r;
+
+		shmrt__os_sleep_ns(50 * MS);
+		shmrt__part_heartbeat(&f->w2);
+		shmrt__part_heartbeat(&f->w3);
+		assert_int_equal(shmrt__scan(&f->prod, tu_deadline_ms(5000), &r),
+				 0);
+		hung += r.hung_participants;
+		reclaimed += r.permits_reclaimed;
+		held_seen += shmrt__sem_in_use(&f->seg, 0);
+	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(sl.rc, SHMRT_E_TIMEDOUT);
+	assert_int_equal(hung, 0);
+	assert_int_equal(reclaimed, 0);
+	assert_true(held_seen >= 10); /* it did hold the permit meanwhile */
+	assert_int_equal(shmrt__sem_in_use(&f->seg, 0), 0);
+}
+
 /* ------------------------------------------------------ idempotency keys */
 
 static void open_idem(struct fx *f, uint32_t nidem, uint64_t ttl_ns)
@@ -766,6 +819,7 @@ int main(void)
 		T(test_sem_caps_leases),
 		T(test_sem_dead_holder),
 		T(test_hung_worker_fenced),
+		T(test_sleeping_worker_is_not_hung),
 		T(test_idem_same_key_same_job),
 		T(test_idem_ttl),
 		T(test_idem_table_full),
