@@ -156,6 +156,36 @@ int shmrt__job_publish(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	return rc;
 }
 
+/* How long a re-publish waits for a ring tail cell a popper still holds. */
+#define REPUBLISH_TRIES 100
+#define REPUBLISH_PAUSE_NS 20000
+
+/*
+ * Put an already QUEUED job's ref (back) into the ring, under the
+ * caller's push_value intent, which this clears. The ring is "full" only
+ * while a descheduled popper still holds the tail cell from the last lap:
+ * wait a little for it; if it stays, leave the job QUEUED without a ref,
+ * for scan's sweep of QUEUED jobs with no ref to publish (scan.h). A job
+ * is never dropped. `wake`: also wake a sleeping worker (new work).
+ */
+static void republish(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		      uint64_t ref, bool wake)
+{
+	struct shmrt__ring r = shmrt__queue_ring(q);
+	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
+	int tries;
+
+	for (tries = 0; tries < REPUBLISH_TRIES; tries++) {
+		if (shmrt__ring_push(&r, &in, ref) == 0) {
+			if (wake)
+				shmrt__ec_inc(&q->ctl->jobs_ec);
+			break;
+		}
+		shmrt__os_sleep_ns(REPUBLISH_PAUSE_NS);
+	}
+	ST(&p->rec->push_value, 0);
+}
+
 static const struct shmrt__qhandle *queue_of(const struct shmrt__seg *seg,
 					     uint32_t qi)
 {
@@ -291,6 +321,17 @@ int shmrt__job_submit(struct shmrt__part *p, uint32_t qi,
 
 	if ((rc = submit_check(p, q, qi, sub)) != 0)
 		return rc;
+	/* A key that names a live job needs no slot: answer before looking
+	 * for one, so a full queue still answers repeated submits. */
+	if (sub->key != NULL && (rc = shmrt__qstate_lock(p, q)) == 0) {
+		rc = shmrt__idem_lookup(q, sub->key, sub->key_len,
+					shmrt__os_now_ns(), out);
+		shmrt__qstate_unlock(q);
+		if (rc == 1) {
+			ADD(&q->ctl->n_idem_hits, 1);
+			return SHMRT__SUBMIT_EXISTING;
+		}
+	}
 retry:
 	rc = slot_alloc_wait(q, p->index, sub->deadline_ns, &slot, &gen);
 	if (rc != 0)
@@ -438,19 +479,18 @@ static bool in_backoff(const struct shmrt__qhandle *q, uint64_t ref,
 }
 
 /* Put a popped ref at the back of the ring again. */
-static int push_back(struct shmrt__part *p, const struct shmrt__qhandle *q,
-		     uint64_t ref)
+/*
+ * Put a popped ref at the back of the ring again. No wake: it is no new
+ * work, and waking sleepers would only have them pass it around until its
+ * backoff ends (the deferring lease sleeps until then itself).
+ */
+static void push_back(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		      uint64_t ref)
 {
-	int rc;
-
 	ST(&p->rec->push_queue, q->index);
 	ST(&p->rec->push_value, ref);
 	ST(&p->rec->pop_value, 0);
-	rc = shmrt__job_publish(p, q, ref);
-	if (rc == 0)
-		ST(&p->rec->push_value, 0);
-	/* On a full ring the intent stays: scan pushes it again. */
-	return rc;
+	republish(p, q, ref, false);
 }
 
 /*
@@ -485,8 +525,7 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		if (in_backoff(q, ref, &nb)) {
 			bool seen = ref == first_deferred;
 
-			if (push_back(p, q, ref) != 0)
-				return SHMRT_E_AGAIN;
+			push_back(p, q, ref);
 			if (nb < *wake_ns)
 				*wake_ns = nb;
 			if (first_deferred == 0)
@@ -523,6 +562,8 @@ static int lease_wait(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	if (rc != SHMRT_E_AGAIN || deadline_ns == 0)
 		return rc;
 	spin_until = shmrt__os_now_ns() + LD(&p->seg->hdr->tun.spin_ns);
+	if (spin_until > deadline_ns)
+		spin_until = deadline_ns;
 	for (;;) {
 		uint64_t now = shmrt__os_now_ns();
 		uint32_t v;
@@ -690,7 +731,6 @@ int shmrt__job_requeue(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 	struct shmrt__slot *s;
 	uint32_t gen;
 	uint64_t queued;
-	int rc;
 
 	if (q == NULL || slot >= q->capacity)
 		return SHMRT_E_INVAL;
@@ -710,11 +750,8 @@ int shmrt__job_requeue(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 		ST(&p->rec->push_value, 0);
 		return 0;
 	}
-	rc = shmrt__job_publish(p, q, shmrt__ref_make(slot, gen));
-	if (rc == 0)
-		ST(&p->rec->push_value, 0);
-	/* On a full ring the intent stays: the next scan pushes it again. */
-	return rc == 0 ? 1 : rc;
+	republish(p, q, shmrt__ref_make(slot, gen), true);
+	return 1;
 }
 
 int shmrt__job_fail_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,

@@ -269,7 +269,6 @@ uint32_t shmrt__lane_repush_locked(struct shmrt__part *p,
 {
 	struct shmrt__ring r = shmrt__queue_ring(q);
 	unsigned char *in_ring;
-	uint64_t pos, end, n_cells = r.mask + 1;
 	uint32_t e, n = 0;
 
 	ST(&q->ctl->lane_repush, 0u);
@@ -278,21 +277,9 @@ uint32_t shmrt__lane_repush_locked(struct shmrt__part *p,
 		ST(&q->ctl->lane_repush, 1u); /* the next try does it */
 		return 0;
 	}
-	/* Which slots the ring names now. A ref popped meanwhile may be
-	 * pushed twice: refs are hints, a duplicate is dropped at lease. */
-	pos = LDA(r.dequeue_pos);
-	end = LDA(r.enqueue_pos);
-	for (; pos < end && end - pos <= n_cells; pos++) {
-		const struct shmrt__ring_cell *c = &r.cells[pos & r.mask];
-		uint64_t v;
-
-		if (LDA(&c->seq) != pos + 1)
-			continue;
-		v = LD(&c->value);
-		if (v != SHMRT__REF_TOMBSTONE && (uint32_t)v < q->capacity)
-			in_ring[(uint32_t)v / 8] |=
-				(unsigned char)(1u << ((uint32_t)v % 8));
-	}
+	/* A ref popped meanwhile may be pushed twice: refs are hints, a
+	 * duplicate is dropped at lease. */
+	shmrt__ring_mark(&r, q->capacity, in_ring);
 	for (e = 0; e < q->lanes.nentries; e++) {
 		uint32_t h;
 
@@ -380,8 +367,9 @@ uint32_t shmrt__lane_scan(struct shmrt__part *p,
 		    settle(p, q, e))
 			n++;
 	}
-	if (LD(&q->ctl->lane_repush))
-		n += shmrt__lane_repush_locked(p, q);
+	/* Every scan re-publishes heads that have no ref (a publish that
+	 * found the ring full, or any other loss), not only when flagged. */
+	n += shmrt__lane_repush_locked(p, q);
 	shmrt__qstate_unlock(q);
 	return n;
 }

@@ -114,6 +114,24 @@ int shmrt__ring_pop(const struct shmrt__ring *r,
 	}
 }
 
+void shmrt__ring_mark(const struct shmrt__ring *r, uint32_t nslots,
+		      unsigned char *bits)
+{
+	uint64_t pos = LDA(r->dequeue_pos), end = LDA(r->enqueue_pos);
+
+	for (; pos < end && end - pos <= r->mask + 1; pos++) {
+		const struct shmrt__ring_cell *c = &r->cells[pos & r->mask];
+		uint64_t v;
+
+		if (LDA(&c->seq) != pos + 1)
+			continue;
+		v = LD(&c->value);
+		if (v != SHMRT__REF_TOMBSTONE && (uint32_t)v < nslots)
+			bits[(uint32_t)v / 8] |=
+				(unsigned char)(1u << ((uint32_t)v % 8));
+	}
+}
+
 uint64_t shmrt__ring_depth(const struct shmrt__ring *r)
 {
 	uint64_t head = LD(r->dequeue_pos);

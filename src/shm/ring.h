@@ -86,6 +86,15 @@ int shmrt__ring_push(const struct shmrt__ring *r,
 int shmrt__ring_pop(const struct shmrt__ring *r,
 		    const struct shmrt__ring_intent *in, uint64_t *out);
 
+/*
+ * Mark in bits[] (one bit per slot index < nslots) every job reference
+ * published between head and tail now. A snapshot: refs pushed or popped
+ * meanwhile may be missed or included (repair uses it to find QUEUED jobs
+ * with no ref, and a false "missing" only costs a duplicate ref).
+ */
+void shmrt__ring_mark(const struct shmrt__ring *r, uint32_t nslots,
+		      unsigned char *bits);
+
 /* Approximate number of cells between head and tail (stats only). */
 uint64_t shmrt__ring_depth(const struct shmrt__ring *r);
 

@@ -231,6 +231,55 @@ static void free_dead_records(struct scan_ctx *c)
 	}
 }
 
+static void mark_ref(unsigned char *bits, uint32_t nslots, uint64_t ref)
+{
+	uint32_t slot = (uint32_t)ref;
+
+	if (ref != 0 && ref != SHMRT__REF_TOMBSTONE && slot < nslots)
+		bits[slot / 8] |= (unsigned char)(1u << (slot % 8));
+}
+
+/*
+ * QUEUED jobs of an unlaned queue that nothing names: not in the ring, not
+ * in any live participant's intent. A re-publish that found the ring tail
+ * held too long leaves such a job (job.c); whatever the cause, it is
+ * published again here, so a QUEUED job always reaches a worker. Racing
+ * pushes and pops can only make a job look unnamed when it is not, which
+ * costs a duplicate ref (dropped at lease). Laned queues: lane_scan does
+ * the same for lane heads.
+ */
+static void sweep_unnamed(struct scan_ctx *c, uint32_t qi)
+{
+	const struct shmrt__qhandle *q = &c->seg->q[qi];
+	struct shmrt__ring ring = shmrt__queue_ring(q);
+	unsigned char *named = calloc(q->capacity / 8 + 1, 1);
+	uint32_t i, slot;
+
+	if (named == NULL)
+		return; /* the next scan tries again */
+	shmrt__ring_mark(&ring, q->capacity, named);
+	for (i = 0; i < c->seg->nparticipants; i++) {
+		const struct shmrt__participant *r = &c->seg->parts[i];
+
+		if (LDA(&r->owner) == 0 || c->dead[i])
+			continue;
+		if (LD(&r->push_queue) == qi)
+			mark_ref(named, q->capacity, LD(&r->push_value));
+		if (LD(&r->pop_queue) == qi)
+			mark_ref(named, q->capacity, LD(&r->pop_value));
+	}
+	for (slot = 0; slot < q->capacity; slot++) {
+		uint64_t w = LDA(&shmrt__slot_at(q, slot)->word);
+
+		if (shmrt__w_state(w) != SHMRT__S_QUEUED ||
+		    (named[slot / 8] & (1u << (slot % 8))))
+			continue;
+		if (shmrt__job_requeue(c->reaper, qi, slot, w) == 1)
+			c->rep->jobs_republished++;
+	}
+	free(named);
+}
+
 /* Lanes whose head finished while its worker died; expired keys. */
 static void sweep_keyed(struct scan_ctx *c, uint32_t qi)
 {
@@ -262,6 +311,8 @@ static void scan_locked(struct scan_ctx *c)
 		sweep_keyed(c, qi);
 		for (slot = 0; slot < c->seg->q[qi].capacity; slot++)
 			sweep_slot(c, qi, slot);
+		if (c->seg->q[qi].lanes.nentries == 0)
+			sweep_unnamed(c, qi);
 	}
 	free_dead_records(c);
 }

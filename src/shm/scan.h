@@ -22,7 +22,9 @@
  *  5. keyed state: each queue's state lock is taken, which repairs what a
  *     dead holder left (qstate.h); lanes whose head finished but was
  *     never unlinked are moved on; expired idempotency keys are removed;
- *  6. the dead participants' records are freed.
+ *  6. a QUEUED job that nothing names (no ref in the ring, no live
+ *     intent; a lane head with no ref) is published again;
+ *  7. the dead participants' records are freed.
  *
  * Only one reaper repairs at a time (a robust process-shared mutex in the
  * header; a reaper that dies holding it is survived via EOWNERDEAD and

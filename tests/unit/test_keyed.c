@@ -24,6 +24,7 @@
 #include "shm/os.h"
 #include "shm/participant.h"
 #include "shm/qstate.h"
+#include "shm/ring.h"
 #include "shm/scan.h"
 #include "shm/segment.h"
 #include "shm/sem.h"
@@ -800,6 +801,70 @@ static void test_retry_backoff(void **state)
 	assert_int_equal(shmrt__job_complete(&f->w2, &l, NULL, 0), 0);
 }
 
+/* ------------------------------------------------ jobs nothing names */
+
+/* Take a queued job's ref out of the ring as a popper that then forgets
+ * it would (no lease, intent cleared). */
+static void lose_ref(struct fx *f, struct shmrt__part *w)
+{
+	struct shmrt__ring r = shmrt__queue_ring(&f->seg.q[0]);
+	struct shmrt__ring_intent in = shmrt__part_intent(w->rec);
+	uint64_t ref;
+
+	assert_int_equal(shmrt__ring_pop(&r, &in, &ref), 0);
+	w->rec->pop_value = 0;
+}
+
+/* A QUEUED job with no ref and no intent naming it: scan publishes it. */
+static void test_scan_republishes_unnamed_job(void **state)
+{
+	struct fx *f = *state;
+	struct shmrt__seg_params p;
+	struct shmrt__scan_report r;
+	struct shmrt__lease l;
+	shmrt_job_id id;
+	int rc;
+
+	tu_params_one_queue(&p, 16, SLOT, 8);
+	fx_open(f, &p);
+	assert_int_equal(shmrt__job_enqueue(&f->prod, 0, "j", 1, 0, &id), 0);
+	lose_ref(f, &f->w1);
+	lease_now(f, &f->w2, &l, &rc);
+	assert_int_equal(rc, SHMRT_E_AGAIN);
+	assert_int_equal(shmrt__scan(&f->prod, tu_deadline_ms(5000), &r), 0);
+	assert_int_equal(r.jobs_republished, 1);
+	lease_now(f, &f->w2, &l, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(l.id.v, id.v);
+	assert_int_equal(shmrt__job_complete(&f->w2, &l, NULL, 0), 0);
+	/* Nothing else to do: a second scan publishes nothing. */
+	assert_int_equal(shmrt__scan(&f->prod, tu_deadline_ms(5000), &r), 0);
+	assert_int_equal(r.jobs_republished, 0);
+}
+
+/* The same for a lane head: scan's lane pass publishes it again. */
+static void test_scan_republishes_unnamed_lane_head(void **state)
+{
+	struct fx *f = *state;
+	struct shmrt__scan_report r;
+	struct shmrt__lease l;
+	shmrt_job_id id;
+	int rc;
+
+	open_laned(f, 16, 4);
+	assert_int_equal(submit_lane(f, "a", 0, &id), 0);
+	assert_int_equal(submit_lane(f, "a", 1, &id), 0);
+	lose_ref(f, &f->w1);
+	lease_now(f, &f->w2, &l, &rc);
+	assert_int_equal(rc, SHMRT_E_AGAIN);
+	assert_int_equal(shmrt__scan(&f->prod, tu_deadline_ms(5000), &r), 0);
+	assert_int_equal(r.lanes_settled, 1);
+	assert_string_equal(lease_now(f, &f->w2, &l, &rc), "a:0");
+	assert_int_equal(shmrt__job_complete(&f->w2, &l, NULL, 0), 0);
+	assert_string_equal(lease_now(f, &f->w2, &l, &rc), "a:1");
+	assert_int_equal(shmrt__job_complete(&f->w2, &l, NULL, 0), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -827,6 +892,8 @@ int main(void)
 		T(test_cancel),
 		T(test_cancel_flag_and_no_retry),
 		T(test_retry_backoff),
+		T(test_scan_republishes_unnamed_job),
+		T(test_scan_republishes_unnamed_lane_head),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
