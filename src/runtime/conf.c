@@ -76,6 +76,7 @@ static const struct conf_key runtime_keys[] = {
 	NUM(struct shmrt_conf, retention_ms, 0, 604800000),
 	NUM(struct shmrt_conf, drain_timeout_ms, 0, 3600000),
 	NUM(struct shmrt_conf, participants, 1, 4096),
+	NUM(struct shmrt_conf, heartbeat_timeout_ms, 0, 86400000),
 };
 
 static const struct conf_key tenant_keys[] = {
@@ -89,11 +90,13 @@ static const struct conf_key queue_keys[] = {
 	NUM(struct shmrt_conf_queue, retry_backoff_ms, 0, 3600000),
 	NUM(struct shmrt_conf_queue, job_timeout_ms, 0, 86400000),
 	BOOLEAN(struct shmrt_conf_queue, laned),
-	NUM(struct shmrt_conf_queue, semaphore_limit, 0, 65535),
+	NUM(struct shmrt_conf_queue, semaphore_limit, 0, SHMRT__MAX_SEM_LIMIT),
 	NUM(struct shmrt_conf_queue, workers, 0, 256),
 	STRING(struct shmrt_conf_queue, handler, KEY_REQUIRED | KEY_NAMECHARS),
 	STRING(struct shmrt_conf_queue, record_file, 0),
 	NUM(struct shmrt_conf_queue, idempotency_ttl_ms, 0, 604800000),
+	NUM(struct shmrt_conf_queue, lanes, 1, SHMRT__MAX_KEYS),
+	NUM(struct shmrt_conf_queue, idempotency_keys, 1, SHMRT__MAX_KEYS),
 };
 /* clang-format on */
 
@@ -338,6 +341,46 @@ static int conf_handler(void *user, const char *section, const char *name,
 
 /* ---------------------------------------------------------------- sections */
 
+/* The line key `name` of the current section was set on; 0 = unset. */
+static int key_line_of(const struct conf_parse *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->nkeys; i++)
+		if (strcmp(p->keys[i].name, name) == 0)
+			return p->key_line[i];
+	return 0;
+}
+
+/*
+ * A [queue] section is over: table sizes that depend on other keys. A
+ * size given for a table the queue does not have is an error on the
+ * size's line; an unset size defaults to the capacity.
+ */
+static bool queue_close(struct conf_parse *p)
+{
+	struct shmrt_conf_queue *q = p->obj;
+	int line;
+
+	if ((line = key_line_of(p, "lanes")) != 0 && !q->laned)
+		return conf_error(p, line,
+				  "%s lanes: set on a queue that is not laned "
+				  "(add laned = true or remove lanes)",
+				  p->label);
+	if ((line = key_line_of(p, "idempotency_keys")) != 0 &&
+	    q->idempotency_ttl_ms == 0)
+		return conf_error(p, line,
+				  "%s idempotency_keys: set on a queue without "
+				  "idempotency_ttl_ms (set it above 0 or remove "
+				  "idempotency_keys)",
+				  p->label);
+	if (q->laned && q->lanes == 0)
+		q->lanes = q->capacity;
+	if (q->idempotency_ttl_ms > 0 && q->idempotency_keys == 0)
+		q->idempotency_keys = q->capacity;
+	return true;
+}
+
 /* A section is over: check that its required keys were given. */
 static bool section_close(struct conf_parse *p)
 {
@@ -347,6 +390,8 @@ static bool section_close(struct conf_parse *p)
 		if ((p->keys[i].flags & KEY_REQUIRED) && p->key_line[i] == 0)
 			return conf_error(p, p->sect_line, "%s %s is required",
 					  p->label, p->keys[i].name);
+	if (p->kind == SECT_QUEUE)
+		return queue_close(p);
 	return true;
 }
 
@@ -676,6 +721,7 @@ void shmrt_conf_defaults(struct shmrt_conf *conf)
 	conf->retention_ms = 60000;
 	conf->drain_timeout_ms = 5000;
 	conf->participants = 64;
+	conf->heartbeat_timeout_ms = 30000;
 }
 
 void shmrt_conf_queue_defaults(struct shmrt_conf_queue *queue, const char *name)

@@ -11,6 +11,7 @@
  *   retention_ms     = 0..604800000                     default 60000
  *   drain_timeout_ms = 0..3600000                       default 5000
  *   participants     = 1..4096                          default 64
+ *   heartbeat_timeout_ms = 0..86400000 (0 = never)      default 30000
  *
  *   [tenant NAME]        NAME: 1..48 of [A-Za-z0-9._-], not "." or ".."
  *   group            = 1..31 of [A-Za-z0-9._-]          default "" (none)
@@ -23,10 +24,14 @@
  *   retry_backoff_ms = 0..3600000                       default 100
  *   job_timeout_ms   = 0..86400000 (0 = none)           default 30000
  *   laned            = true|false|yes|no|on|off|1|0     default false
- *   semaphore_limit  = 0..65535 (0 = no cap)            default 0
+ *   semaphore_limit  = 0..1024 (0 = no cap)             default 0
  *   workers          = 0..256                           default 1
  *   record_file      = a path of at most 255 bytes      default ""
  *   idempotency_ttl_ms = 0..604800000 (0 = unused)      default 0
+ *   lanes            = 1..4194304                       default capacity
+ *                      (laned queues only: an error on any other queue)
+ *   idempotency_keys = 1..4194304                       default capacity
+ *                      (only with idempotency_ttl_ms > 0, else an error)
  *
  * Every tenant gets the same set of queues. At least one tenant and one
  * queue are required; at most SHMRT_CONF_MAX_TENANTS and
@@ -86,6 +91,8 @@ struct shmrt_conf_queue {
 	char handler[SHMRT_CONF_HANDLER_MAX];	 /* job kind, e.g. "chat" */
 	char record_file[SHMRT_CONF_RECORD_MAX]; /* "" = no recording */
 	uint64_t idempotency_ttl_ms; /* 0 = idempotency keys not used */
+	uint32_t lanes;		     /* lane table entries (laned queues) */
+	uint32_t idempotency_keys;   /* idempotency table entries */
 };
 
 /* One [tenant NAME] section: an isolated instance with its own segment. */
@@ -104,6 +111,7 @@ struct shmrt_conf {
 	uint64_t retention_ms;			/* [runtime] retention_ms */
 	uint64_t drain_timeout_ms;		/* [runtime] drain_timeout_ms */
 	uint32_t participants;			/* [runtime] participants */
+	uint64_t heartbeat_timeout_ms; /* [runtime] heartbeat_timeout_ms */
 	uint32_t ntenants;
 	struct shmrt_conf_tenant tenant[SHMRT_CONF_MAX_TENANTS];
 	uint32_t nqueues;

@@ -108,6 +108,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.retention_ms, 60000);
 	assert_int_equal(c.drain_timeout_ms, 5000);
 	assert_int_equal(c.participants, 64);
+	assert_int_equal(c.heartbeat_timeout_ms, 30000);
 	assert_int_equal(c.ntenants, 0);
 	assert_int_equal(c.nqueues, 0);
 	assert_string_equal(c.path, "");
@@ -124,6 +125,87 @@ static void test_defaults(void **state)
 	assert_string_equal(q.handler, "");
 	assert_string_equal(q.record_file, "");
 	assert_int_equal(q.idempotency_ttl_ms, 0);
+	assert_int_equal(q.lanes, 0);
+	assert_int_equal(q.idempotency_keys, 0);
+}
+
+/* lanes and idempotency_keys default to the capacity where they apply. */
+static void test_table_sizes_default_to_capacity(void **state)
+{
+	struct shmrt_conf c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_text("[tenant t]\n[queue a]\nhandler = h\n"
+				   "capacity = 77\nlaned = true\n"
+				   "idempotency_ttl_ms = 5\n[queue b]\n"
+				   "handler = h\nlaned = yes\nlanes = 3\n",
+				   &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.queue[0].lanes, 77);
+	assert_int_equal(c.queue[0].idempotency_keys, 77);
+	assert_int_equal(c.queue[1].lanes, 3);
+	assert_int_equal(c.queue[1].idempotency_keys, 0);
+}
+
+/* One test per new key's errors, each with its line number. */
+static void test_lanes_errors(void **state)
+{
+	(void)state;
+	expect_error(VALID_TAIL "laned = true\nlanes = 0\n",
+		     ":5: [queue chat] lanes: 0 is out of range (1..4194304)");
+	expect_error(VALID_TAIL "laned = true\nlanes = 4194305\n",
+		     ":5: [queue chat] lanes: 4194305 is out of range "
+		     "(1..4194304)");
+	expect_error(VALID_TAIL "lanes = x\n",
+		     ":4: [queue chat] lanes: 'x' is not a number");
+	/* Reported on the lanes line, also when the section goes on. */
+	expect_error(VALID_TAIL "lanes = 8\nworkers = 2\n[queue b]\n"
+				"handler = h\n",
+		     ":4: [queue chat] lanes: set on a queue that is not "
+		     "laned (add laned = true or remove lanes)");
+	expect_error(VALID_TAIL "laned = false\n\nlanes = 8\n",
+		     ":6: [queue chat] lanes: set on a queue that is not "
+		     "laned (add laned = true or remove lanes)");
+}
+
+static void test_idempotency_keys_errors(void **state)
+{
+	(void)state;
+	expect_error(VALID_TAIL "idempotency_ttl_ms = 1\n"
+				"idempotency_keys = 0\n",
+		     ":5: [queue chat] idempotency_keys: 0 is out of range "
+		     "(1..4194304)");
+	expect_error(VALID_TAIL "idempotency_keys = -3\n",
+		     ":4: [queue chat] idempotency_keys: -3 is out of range "
+		     "(1..4194304)");
+	expect_error(VALID_TAIL "idempotency_keys = 10\n",
+		     ":4: [queue chat] idempotency_keys: set on a queue "
+		     "without idempotency_ttl_ms (set it above 0 or remove "
+		     "idempotency_keys)");
+}
+
+static void test_heartbeat_timeout_errors(void **state)
+{
+	(void)state;
+	expect_error("[runtime]\n\nheartbeat_timeout_ms = 86400001\n",
+		     ":3: [runtime] heartbeat_timeout_ms: 86400001 is out of "
+		     "range (0..86400000)");
+	expect_error("[runtime]\nheartbeat_timeout_ms = 1s\n",
+		     ":2: [runtime] heartbeat_timeout_ms: '1s' is not a "
+		     "number");
+	expect_error("[runtime]\nheartbeat_timeout_ms = 1\n"
+		     "heartbeat_timeout_ms = 2\n",
+		     ":3: [runtime] duplicate key 'heartbeat_timeout_ms' "
+		     "(first set at line 2)");
+}
+
+static void test_semaphore_limit_range(void **state)
+{
+	(void)state;
+	expect_error(VALID_TAIL "semaphore_limit = 1025\n",
+		     ":4: [queue chat] semaphore_limit: 1025 is out of range "
+		     "(0..1024)");
 }
 
 static void test_minimal_file_gets_defaults(void **state)
@@ -167,6 +249,7 @@ static void test_all_keys(void **state)
 		 "retention_ms = 604800000\r\n"
 		 "drain_timeout_ms: 0\r\n"
 		 "participants = 4096\r\n"
+		 "heartbeat_timeout_ms = 0\r\n"
 		 "\r\n"
 		 "[tenant %s]\r\n"
 		 "group = shmrt-users\r\n"
@@ -178,11 +261,13 @@ static void test_all_keys(void **state)
 		 "retry_backoff_ms = 3600000\r\n"
 		 "job_timeout_ms = 0\r\n"
 		 "laned = Yes\r\n"
-		 "semaphore_limit = 65535\r\n"
+		 "semaphore_limit = 1024\r\n"
 		 "workers = 256\r\n"
 		 "handler = builtin.echo\r\n"
 		 "record_file = /var/tmp/rec ord.log\r\n"
 		 "idempotency_ttl_ms = 604800000\r\n"
+		 "lanes = 4194304\r\n"
+		 "idempotency_keys = 1\r\n"
 		 "[queue second]\r\n"
 		 "handler=h\r\n"
 		 "laned = off",
@@ -207,7 +292,12 @@ static void test_all_keys(void **state)
 	assert_int_equal(c.queue[0].retry_backoff_ms, 3600000);
 	assert_int_equal(c.queue[0].job_timeout_ms, 0);
 	assert_true(c.queue[0].laned);
-	assert_int_equal(c.queue[0].semaphore_limit, 65535);
+	assert_int_equal(c.queue[0].semaphore_limit, 1024);
+	assert_int_equal(c.queue[0].lanes, 4194304);
+	assert_int_equal(c.queue[0].idempotency_keys, 1);
+	assert_int_equal(c.heartbeat_timeout_ms, 0);
+	assert_int_equal(c.queue[1].lanes, 0);
+	assert_int_equal(c.queue[1].idempotency_keys, 0);
 	assert_int_equal(c.queue[0].workers, 256);
 	assert_string_equal(c.queue[0].handler, "builtin.echo");
 	assert_string_equal(c.queue[0].record_file, "/var/tmp/rec ord.log");
@@ -717,6 +807,11 @@ int main(void)
 	    cmocka_unit_test(test_conf_path),
 	    cmocka_unit_test(test_mode_env),
 	    cmocka_unit_test(test_queue_index),
+	    cmocka_unit_test(test_table_sizes_default_to_capacity),
+	    cmocka_unit_test(test_lanes_errors),
+	    cmocka_unit_test(test_idempotency_keys_errors),
+	    cmocka_unit_test(test_heartbeat_timeout_errors),
+	    cmocka_unit_test(test_semaphore_limit_range),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
