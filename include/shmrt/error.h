@@ -20,7 +20,7 @@ extern "C" {
 	XX(NOMEM, "out of memory")                                             \
 	XX(NAME, "invalid tenant name (use 1-48 of [A-Za-z0-9._-])")           \
 	XX(EXIST, "segment already exists")                                    \
-	XX(NOENT, "no such tenant: segment does not exist")                    \
+	XX(NOENT, "no such tenant (no segment, or not started or attached)")  \
 	XX(OWNER, "segment is owned by another uid")                           \
 	XX(NOTREG, "segment is not a regular file or has a bad mode")          \
 	XX(MAGIC, "segment has a wrong magic number (not a shmrt segment)")    \
@@ -48,7 +48,8 @@ extern "C" {
 	XX(KEYS, "idempotency table is full (raise idempotency_keys)")        \
 	XX(KEYLEN, "lane or idempotency key empty or longer than 64 bytes")   \
 	XX(NOLANE, "queue is not laned, or a laned queue needs a lane key")   \
-	XX(NOSEM, "no such semaphore")
+	XX(NOSEM, "no such semaphore")                                         \
+	XX(NOHANDLER, "no handler registered for the job's kind")
 
 /* Positions in the table (1-based); internal. */
 enum shmrt__errno_index {

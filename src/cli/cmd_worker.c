@@ -4,12 +4,14 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <shmrt/error.h>
+#include <shmrt/runtime.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-#include "shm/segment.h"
+#include "runtime/queue_backend_factory.h"
+#include "workers/handlers.h"
 #include "workers/worker_loop.h"
 
 static volatile int worker_stop;
@@ -29,29 +31,34 @@ static int run_worker(const struct shmrt_conf *conf, const char *tenant,
 		      const char *queue)
 {
 	struct shmrt__worker_stats st;
-	struct shmrt__seg seg;
+	struct shmrt__backend *be;
 	struct sigaction sa;
-	shmrt__handler_fn fn;
-	int ci = shmrt_conf_queue_index(conf, queue), qi, rc;
+	int qi, rc;
 
-	if (ci < 0 || (fn = shmrt__handler_find(conf->queue[ci].handler)) == NULL) {
-		fprintf(stderr, "shmrt worker: no queue '%s' with a known "
-				"handler in %s\n", queue, conf->path);
+	if (shmrt_conf_queue_index(conf, queue) < 0) {
+		fprintf(stderr, "shmrt worker: no queue '%s' in %s\n", queue,
+			conf->path);
 		return CLI_USAGE;
 	}
-	if ((rc = shmrt__seg_attach(tenant, &seg)) != 0) {
+	if ((rc = shmrt__handlers_register()) != 0) {
+		fprintf(stderr, "shmrt worker: %s\n", shmrt_last_error());
+		return CLI_FAILED;
+	}
+	if (shmrt_tenant_attach(conf->path, tenant) != 0 ||
+	    (be = shmrt__backend_lookup(tenant)) == NULL) {
 		fprintf(stderr, "shmrt worker: %s\n", shmrt_last_error());
 		return CLI_NOATTACH;
 	}
-	qi = shmrt__seg_queue_index(&seg, queue);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	rc = qi < 0 ? SHMRT_E_NOQUEUE
-		    : shmrt__worker_run(&seg, (uint32_t)qi, fn, 100000000u,
+	qi = shmrt__backend_queue(be, queue);
+	rc = qi < 0 ? qi
+		    : shmrt__worker_run(be, (uint32_t)qi, 100000000u,
 					&worker_stop, &st);
-	shmrt__seg_detach(&seg);
+	shmrt__backend_put(be);
+	shmrt_tenant_detach(tenant);
 	if (rc != 0)
 		fprintf(stderr, "shmrt worker: %s\n", shmrt_strerror(rc));
 	return rc == 0 ? CLI_OK : CLI_FAILED;

@@ -1,12 +1,14 @@
 /*
  * src/cli/demo.c - `shmrt demo`: the README's main job.
  *
- * Creates the tenant's segment from the configuration, starts the worker
- * processes the configuration asks for (`shmrt worker`, via posix_spawn),
- * sends a mixed workload (chat messages over many conversations, uploads,
- * exams, profile updates, a few jobs that fail), kills one worker with
- * SIGKILL mid-run and lets scan reclaim its job, waits for every job,
- * prints a per-queue summary, drains the workers and removes the segment.
+ * Starts the tenant in process mode (shmrt_tenant_start), starts the
+ * worker processes the configuration asks for (`shmrt worker`, via
+ * posix_spawn), sends a mixed workload through shmrt_enqueue (chat
+ * messages over many conversations, each its own lane; uploads; exams;
+ * profile updates with repeated idempotency keys; a few jobs that fail),
+ * kills one worker with SIGKILL mid-run and lets scan reclaim its job,
+ * waits for every job, prints a per-queue summary, and stops the tenant
+ * (drain, stop, remove the segment), which the workers follow.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -19,11 +21,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <shmrt/runtime.h>
+
 #include "cli.h"
-#include "runtime/runtime_state.h"
 #include "shm/job.h"
 #include "shm/os.h"
-#include "shm/scan.h"
 
 extern char **environ;
 
@@ -34,13 +36,13 @@ struct demo {
 	const struct shmrt_conf *conf;
 	const char *tenant;
 	const char *conf_path;
-	struct shmrt__seg seg;
-	struct shmrt__part me;
+	struct shmrt__seg seg; /* read-only view: which worker holds a job */
 	pid_t workers[DEMO_MAX_WORKERS];
 	uint32_t worker_queue[DEMO_MAX_WORKERS];
 	uint32_t nworkers;
 	shmrt_job_id jobs[DEMO_MAX_JOBS];
 	uint32_t njobs;
+	uint32_t deduplicated; /* enqueues answered with an existing job */
 };
 
 static pid_t spawn_worker(struct demo *d, uint32_t qi)
@@ -73,43 +75,20 @@ static int start_workers(struct demo *d)
 	return 0;
 }
 
-/* A previous demo that was killed leaves its segment: remove it if its
- * creator is dead, refuse otherwise. */
-static int create_segment(struct demo *d, const struct shmrt__seg_params *p)
+static void submit(struct demo *d, const char *queue, const char *lane,
+		   const char *key, const void *data, size_t len)
 {
-	struct shmrt__seg old;
-	int rc = shmrt__seg_create(d->tenant, p, &d->seg);
-
-	if (rc != SHMRT_E_EXIST)
-		return rc;
-	if (shmrt__seg_attach(d->tenant, &old) == 0) {
-		uint64_t owner = ((uint64_t)(uint32_t)old.hdr->creator_pid << 32) |
-				 (old.hdr->creator_start_time & 0xffffffffu);
-		bool alive = shmrt__part_owner_alive(owner);
-
-		shmrt__seg_detach(&old);
-		if (alive)
-			return rc;
-	}
-	printf("removing stale segment /shmrt.%s (its creator is gone)\n",
-	       d->tenant);
-	shmrt__seg_destroy(d->tenant);
-	return shmrt__seg_create(d->tenant, p, &d->seg);
-}
-
-static void submit(struct demo *d, const char *queue, const void *data,
-		   size_t len)
-{
-	int qi = shmrt__seg_queue_index(&d->seg, queue);
+	struct shmrt_enqueue_opts o = { lane, key, 5000 };
 	int rc;
 
-	if (qi < 0 || d->njobs == DEMO_MAX_JOBS)
+	if (d->njobs == DEMO_MAX_JOBS)
 		return;
-	rc = shmrt__job_enqueue(&d->me, (uint32_t)qi, data, len,
-				shmrt__os_now_ns() + 5000000000u,
-				&d->jobs[d->njobs]);
+	rc = shmrt_enqueue(d->tenant, queue, data, len, &o,
+			   &d->jobs[d->njobs]);
 	if (rc == 0)
 		d->njobs++;
+	else if (rc == SHMRT_ENQUEUE_EXISTING)
+		d->deduplicated++;
 	else
 		fprintf(stderr, "enqueue %s: %s\n", queue, shmrt_last_error());
 }
@@ -119,26 +98,35 @@ static void submit_workload(struct demo *d)
 	char buf[2048];
 	int i, n;
 
+
+	char lane[32], key[32];
 	for (i = 0; i < 2000; i++) {
-		n = snprintf(buf, sizeof(buf), "conv-%02d msg %d: hello", i % 50, i);
-		submit(d, "chat", buf, (size_t)n);
+		snprintf(lane, sizeof(lane), "conv-%02d", i % 50);
+		n = snprintf(buf, sizeof(buf), "%s msg %d: hello", lane, i);
+		submit(d, "chat", lane, NULL, buf, (size_t)n);
 	}
 	for (i = 0; i < 5; i++) {
+		snprintf(lane, sizeof(lane), "conv-%02d", i);
 		n = snprintf(buf, sizeof(buf), "fail:conversation %d is closed", i);
-		submit(d, "chat", buf, (size_t)n);
+		submit(d, "chat", lane, NULL, buf, (size_t)n);
 	}
 	memset(buf, 'u', sizeof(buf));
 	for (i = 0; i < 100; i++)
-		submit(d, "upload", buf, 1024 + (size_t)i);
+		submit(d, "upload", NULL, NULL, buf, 1024 + (size_t)i);
 	for (i = 0; i < 100; i++) {
 		memset(buf, 'a' + i % 26, 1000);
-		submit(d, "exam", buf, 1000);
+		submit(d, "exam", NULL, NULL, buf, 1000);
 	}
+	/* Each update is sent twice, as a client retrying would: the
+	 * idempotency key makes the second one return the first job. */
 	for (i = 0; i < 300; i++) {
-		n = snprintf(buf, sizeof(buf), "user-%d name=v%d", i % 60, i);
-		submit(d, "profile", buf, (size_t)n);
+		snprintf(key, sizeof(key), "update-%d", i / 2);
+		n = snprintf(buf, sizeof(buf), "user-%d name=v%d", (i / 2) % 60,
+			     i / 2);
+		submit(d, "profile", NULL, key, buf, (size_t)n);
 	}
-	printf("enqueued %u jobs\n", d->njobs);
+	printf("enqueued %u jobs (%u duplicate submits answered with the "
+	       "existing job)\n", d->njobs, d->deduplicated);
 }
 
 /* The index of a worker process that holds a job right now, or -1. */
@@ -162,7 +150,7 @@ static int busy_worker(struct demo *d)
 /* SIGKILL a worker in the middle of a job, then let scan reclaim it. */
 static void kill_one_worker(struct demo *d)
 {
-	struct shmrt__scan_report r;
+	struct shmrt_scan_stats r;
 	uint64_t deadline = shmrt__os_now_ns() + 1000000000u;
 	int i;
 
@@ -172,13 +160,14 @@ static void kill_one_worker(struct demo *d)
 		return;
 	kill(d->workers[i], SIGKILL);
 	waitpid(d->workers[i], NULL, 0);
-	shmrt__scan(&d->me, shmrt__os_now_ns() + 1000000000u, &r);
+	memset(&r, 0, sizeof(r));
+	shmrt_scan(d->tenant, &r);
 	printf("killed worker %d (%s) with SIGKILL in the middle of a job; "
 	       "scan: %u dead, %u jobs requeued, %u failed, %u ring cells "
 	       "repaired\n",
 	       (int)d->workers[i], d->conf->queue[d->worker_queue[i]].name,
 	       r.dead_participants, r.jobs_requeued, r.jobs_failed,
-	       r.cells_tombstoned + r.cells_released);
+	       r.cells_repaired);
 	d->workers[i] = spawn_worker(d, d->worker_queue[i]);
 }
 
@@ -215,8 +204,12 @@ static uint32_t wait_all(struct demo *d, struct queue_summary *qs)
 		struct queue_summary *s = &qs[d->jobs[i].v >> 56];
 
 		s->jobs++;
-		if (shmrt__job_wait(&d->seg, d->jobs[i], deadline, &info, NULL,
-				    0) != 0) {
+		uint64_t now = shmrt__os_now_ns();
+
+		if (shmrt_job_wait(d->tenant, d->jobs[i],
+				   (uint32_t)((deadline > now ? deadline - now : 0) /
+					      1000000u),
+				   &info, NULL, 0) != 0) {
 			missing++;
 			continue;
 		}
@@ -226,7 +219,7 @@ static uint32_t wait_all(struct demo *d, struct queue_summary *qs)
 			s->failed++;
 		s->start_us[s->n] = (double)(info.start_ns - info.enqueue_ns) / 1e3;
 		s->finish_us[s->n++] = (double)(info.finish_ns - info.enqueue_ns) / 1e3;
-		shmrt__job_release(&d->seg, d->jobs[i]);
+		shmrt_job_release(d->tenant, d->jobs[i]);
 		if ((i + 1) % 500 == 0 || i + 1 == d->njobs) {
 			printf("\r  finished %u/%u jobs", i + 1, d->njobs);
 			fflush(stdout);
@@ -240,32 +233,40 @@ static void print_summary(struct demo *d, struct queue_summary *qs)
 {
 	uint32_t qi;
 
-	printf("\n%-8s %6s %9s %6s %7s %9s %10s %10s %10s %10s\n", "queue",
-	       "jobs", "succeeded", "failed", "retried", "reclaimed",
-	       "start p50", "start p99", "finish p50", "finish p99");
-	for (qi = 0; qi < d->seg.nqueues; qi++) {
+	printf("\n%-8s %6s %9s %6s %7s %9s %6s %10s %10s %10s %10s\n",
+	       "queue", "jobs", "succeeded", "failed", "retried", "reclaimed",
+	       "dedup", "start p50", "start p99", "finish p50", "finish p99");
+	for (qi = 0; qi < d->conf->nqueues; qi++) {
 		struct queue_summary *s = &qs[qi];
-		const struct shmrt__queue *c = d->seg.q[qi].ctl;
+		struct shmrt_queue_stats c;
 
-		printf("%-8s %6u %9u %6u %7llu %9llu %8.0fus %8.0fus %8.0fus "
-		       "%8.0fus\n",
+		memset(&c, 0, sizeof(c));
+		shmrt_queue_get_stats(d->tenant, d->conf->queue[qi].name, &c);
+		printf("%-8s %6u %9u %6u %7llu %9llu %6llu %8.0fus %8.0fus "
+		       "%8.0fus %8.0fus\n",
 		       d->conf->queue[qi].name, s->jobs, s->succeeded,
-		       s->failed, (unsigned long long)c->n_retried,
-		       (unsigned long long)c->n_reclaimed,
+		       s->failed, (unsigned long long)c.retried,
+		       (unsigned long long)c.reclaimed,
+		       (unsigned long long)c.deduplicated,
 		       pct(s->start_us, s->n, 0.5), pct(s->start_us, s->n, 0.99),
 		       pct(s->finish_us, s->n, 0.5),
 		       pct(s->finish_us, s->n, 0.99));
 	}
 }
 
-/* Drain: workers see DRAINING, finish what is queued and leave. */
-static void stop_workers(struct demo *d)
+/*
+ * Stop the tenant: it drains through the segment, which the workers see,
+ * finish and leave; then reap them (SIGKILL after the drain deadline).
+ */
+static void stop_tenant(struct demo *d)
 {
 	uint64_t deadline = shmrt__os_now_ns() +
-			    d->conf->drain_timeout_ms * 1000000u;
+			    d->conf->drain_timeout_ms * 1000000u + 1000000000u;
 	uint32_t i, left = 0;
+	int rc = shmrt_tenant_stop(d->tenant);
 
-	shmrt__seg_set_state(&d->seg, SHMRT__SEG_DRAINING);
+	if (rc != 0)
+		fprintf(stderr, "shmrt demo: stop: %s\n", shmrt_last_error());
 	for (i = 0; i < d->nworkers; i++) {
 		int status;
 
@@ -279,36 +280,43 @@ static void stop_workers(struct demo *d)
 			shmrt__os_sleep_ns(2000000);
 		}
 	}
-	shmrt__seg_set_state(&d->seg, SHMRT__SEG_STOPPED);
-	printf("stopped %u workers (%u had to be killed)\n", d->nworkers, left);
+	printf("stopped the tenant and %u workers (%u had to be killed)\n",
+	       d->nworkers, left);
 }
 
 static int run_demo(struct demo *d)
 {
 	static struct queue_summary qs[SHMRT__MAX_QUEUES];
-	struct shmrt__seg_params p;
+	struct shmrt_tenant_info info;
 	uint32_t missing;
-	int rc;
 
-	if ((rc = shmrt__state_params(d->conf, 0, &p)) != 0 ||
-	    (rc = create_segment(d, &p)) != 0) {
+	/* The demo shows worker processes: process mode, whatever the
+	 * environment says (still single-threaded here). */
+	setenv("SHMRT_MODE", "process", 1);
+	if (shmrt_tenant_start(d->conf_path, d->tenant) != 0 ||
+	    shmrt_tenant_get_info(d->tenant, &info) != 0) {
 		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
 		return CLI_FAILED;
 	}
-	printf("created segment /dev/shm/shmrt.%s: %u queues, %zu KiB\n",
-	       d->tenant, d->seg.nqueues, d->seg.size / 1024);
-	shmrt__part_join(&d->seg, SHMRT__ROLE_PRODUCER | SHMRT__ROLE_MANAGER,
-			 &d->me);
+	if (info.mode != SHMRT_MODE_PROCESS ||
+	    shmrt__seg_attach(d->tenant, &d->seg) != 0) {
+		fprintf(stderr, "shmrt demo: tenant %s runs %s: the demo "
+			"needs its segment in /dev/shm\n", d->tenant,
+			info.backend);
+		shmrt_tenant_stop(d->tenant);
+		return CLI_FAILED;
+	}
+	printf("started tenant %s: segment /dev/shm/shmrt.%s, %u queues, "
+	       "%zu KiB\n", d->tenant, d->tenant, d->seg.nqueues,
+	       d->seg.size / 1024);
 	if (start_workers(d) != 0)
 		fprintf(stderr, "shmrt demo: could not start every worker\n");
 	submit_workload(d);
 	kill_one_worker(d);
 	missing = wait_all(d, qs);
 	print_summary(d, qs);
-	stop_workers(d);
-	shmrt__part_leave(&d->me);
 	shmrt__seg_detach(&d->seg);
-	shmrt__seg_destroy(d->tenant);
+	stop_tenant(d);
 	printf("removed the segment; %u jobs unfinished\n", missing);
 	return missing == 0 ? CLI_OK : CLI_FAILED;
 }

@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "handlers.h"
 
+#include <shmrt/error.h>
+#include <shmrt/runtime.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +39,8 @@ static int failed_on_request(const void *payload, size_t len, char *out,
 }
 
 /* chat: a reply derived from the message. */
-static int handle_chat(const void *payload, size_t len, char *out, size_t cap,
-		       size_t *out_len)
+static int handle_chat(const void *payload, size_t len, char *out,
+			size_t cap, size_t *out_len)
 {
 	if (failed_on_request(payload, len, out, cap, out_len))
 		return -1;
@@ -48,7 +50,7 @@ static int handle_chat(const void *payload, size_t len, char *out, size_t cap,
 
 /* upload: a checksum (FNV-1a) of the bytes. */
 static int handle_upload(const void *payload, size_t len, char *out,
-			 size_t cap, size_t *out_len)
+			size_t cap, size_t *out_len)
 {
 	const unsigned char *p = payload;
 	uint64_t h = 0xcbf29ce484222325ull;
@@ -65,8 +67,8 @@ static int handle_upload(const void *payload, size_t len, char *out,
 }
 
 /* exam: a CPU-bound score: answers compared over many rounds. */
-static int handle_exam(const void *payload, size_t len, char *out, size_t cap,
-		       size_t *out_len)
+static int handle_exam(const void *payload, size_t len, char *out,
+			size_t cap, size_t *out_len)
 {
 	const unsigned char *p = payload;
 	uint32_t score = 0, round;
@@ -83,7 +85,7 @@ static int handle_exam(const void *payload, size_t len, char *out, size_t cap,
 
 /* profile: the update, applied (echoed back as the stored value). */
 static int handle_profile(const void *payload, size_t len, char *out,
-			  size_t cap, size_t *out_len)
+			size_t cap, size_t *out_len)
 {
 	if (failed_on_request(payload, len, out, cap, out_len))
 		return -1;
@@ -91,16 +93,16 @@ static int handle_profile(const void *payload, size_t len, char *out,
 	return 0;
 }
 
-static int handle_echo(const void *payload, size_t len, char *out, size_t cap,
-		       size_t *out_len)
+static int handle_echo(const void *payload, size_t len, char *out,
+			size_t cap, size_t *out_len)
 {
 	*out_len = len < cap ? len : cap;
 	memcpy(out, payload, *out_len);
 	return 0;
 }
 
-static int handle_fail(const void *payload, size_t len, char *out, size_t cap,
-		       size_t *out_len)
+static int handle_fail(const void *payload, size_t len, char *out,
+			size_t cap, size_t *out_len)
 {
 	*out_len = put(out, cap, "", payload, len);
 	return -1;
@@ -120,9 +122,24 @@ static int handle_sleep(const void *payload, size_t len, char *out,
 	return 0;
 }
 
+/* The bodies above fill out/out_len and return 0 or -1; the registry
+ * wants shmrt_handler_fn, so each gets a thin adapter. */
+typedef int (*body_fn)(const void *payload, size_t len, char *out,
+		       size_t cap, size_t *out_len);
+
+static int run_body(void *ctx, struct shmrt_job_run *run)
+{
+	body_fn body = *(const body_fn *)ctx;
+
+	return body(run->payload, run->payload_len, run->out, run->out_cap,
+		    &run->out_len) == 0
+		       ? SHMRT_HANDLER_OK
+		       : SHMRT_HANDLER_RETRY;
+}
+
 static const struct {
-	const char *name;
-	shmrt__handler_fn fn;
+	const char *kind;
+	body_fn body;
 } shmrt__handlers[] = {
 	{ "chat", handle_chat },
 	{ "upload", handle_upload },
@@ -133,12 +150,17 @@ static const struct {
 	{ "builtin.sleep", handle_sleep },
 };
 
-shmrt__handler_fn shmrt__handler_find(const char *name)
+int shmrt__handlers_register(void)
 {
 	size_t i;
+	int rc;
 
-	for (i = 0; i < sizeof(shmrt__handlers) / sizeof(*shmrt__handlers); i++)
-		if (strcmp(shmrt__handlers[i].name, name) == 0)
-			return shmrt__handlers[i].fn;
-	return NULL;
+	for (i = 0; i < sizeof(shmrt__handlers) / sizeof(*shmrt__handlers);
+	     i++) {
+		rc = shmrt_handler_register(shmrt__handlers[i].kind, run_body,
+					    (void *)&shmrt__handlers[i].body);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }

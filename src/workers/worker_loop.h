@@ -1,18 +1,20 @@
 /*
  * src/workers/worker_loop.h - the one worker loop.
  *
- * Joins the segment as a participant, leases jobs of one queue, runs the
- * handler, completes or fails (with retry while attempts remain), heartbeats,
- * and leaves once the segment is no longer READY and the queue is empty.
- * Used by worker processes and (later) inline worker threads alike.
+ * Takes a seat in the tenant's backend (a participant in the segment),
+ * leases jobs of one queue through the backend, runs each with the
+ * handler the runtime's registry holds for the queue's kind (complete, or
+ * fail with the queue's retry policy: shmrt__qrt_execute), heartbeats,
+ * and leaves once the tenant is no longer ready and the queue is empty.
+ * Worker processes and inline worker threads run the same loop; it never
+ * knows which backend it is on.
  */
 #ifndef SHMRT_WORKER_LOOP_H
 #define SHMRT_WORKER_LOOP_H
 
 #include <stdint.h>
 
-#include "shm/segment.h"
-#include "workers/handlers.h"
+#include "runtime/queue_backend.h"
 
 struct shmrt__worker_stats {
 	uint64_t succeeded;
@@ -21,12 +23,13 @@ struct shmrt__worker_stats {
 };
 
 /*
- * Run until the segment leaves READY and queue `qi` is empty, or *stop
+ * Run until the tenant leaves READY and queue `qi` is empty, or *stop
  * becomes non-zero (checked between jobs and at least every poll_ns).
- * Returns 0, or a negative error (e.g. SHMRT_E_NOPART).
+ * The caller holds a reference to `be` for the duration.
+ * Returns 0, or a negative error (e.g. SHMRT_E_NOPART, SHMRT_E_NOMEM).
  */
-int shmrt__worker_run(struct shmrt__seg *seg, uint32_t qi,
-		      shmrt__handler_fn fn, uint64_t poll_ns,
-		      volatile int *stop, struct shmrt__worker_stats *st);
+int shmrt__worker_run(struct shmrt__backend *be, uint32_t qi,
+		      uint64_t poll_ns, volatile int *stop,
+		      struct shmrt__worker_stats *st);
 
 #endif /* SHMRT_WORKER_LOOP_H */

@@ -1,0 +1,73 @@
+/*
+ * src/runtime/queue_backend_factory.h - one backend per tenant, cached.
+ *
+ * The factory picks a tenant's backend (from the configuration's mode,
+ * then the SHMRT_MODE override), makes it, and keeps it in a per-process
+ * cache keyed by tenant name. Lookups - one per enqueue, status, wait -
+ * are lock-free (an RCU hash table, memb flavor); making and forgetting
+ * backends take a mutex, so two racing gets of one tenant make one
+ * backend.
+ *
+ * References: get and lookup return a referenced backend; pair each with
+ * shmrt__backend_put. The cache holds one reference of its own until the
+ * tenant is forgotten; the backend is closed when the last goes, so a
+ * thread still waiting on a job of a forgotten tenant keeps its mapping.
+ */
+#ifndef SHMRT_QUEUE_BACKEND_FACTORY_H
+#define SHMRT_QUEUE_BACKEND_FACTORY_H
+
+#include <stdbool.h>
+
+#include "runtime/queue_backend.h"
+
+/* What a caller asks of the factory. */
+struct shmrt__backend_spec {
+	const struct shmrt_conf *conf;
+	uint32_t tenant;   /* index in conf->tenant */
+	bool attach;       /* use a tenant another process started */
+	bool force_inline; /* degrade: inline on private memory */
+};
+
+/*
+ * The mode a tenant of `conf` runs in: [runtime] mode, then SHMRT_MODE
+ * (inline | process) when set and non-empty. SHMRT_MODE=inline is also
+ * the test-mode switch: *test_mode is true when it selected inline, and
+ * the inline backend then runs jobs in the caller. Returns 0, or
+ * SHMRT_E_CONF for another SHMRT_MODE value. Reads the environment.
+ */
+int shmrt__backend_select(const struct shmrt_conf *conf, int *mode,
+			  bool *test_mode);
+
+/*
+ * The backend of spec's tenant: the cached one if the tenant has one
+ * (whatever the spec asks), else a new one, cached: with attach, the shm
+ * backend attached to the tenant's segment; otherwise the selected mode's
+ * backend (shm creating the segment, or inline), or inline when
+ * force_inline. *made says whether this call made it. On failure returns
+ * the cause's code with shmrt_last_error() naming the backend, the
+ * tenant and the cause, e.g. "backend shm for tenant acme:
+ * /dev/shm/shmrt.acme exists and is not usable: ...".
+ */
+int shmrt__backend_get(const struct shmrt__backend_spec *spec,
+		       struct shmrt__backend **out, bool *made);
+
+/* The cached backend of `tenant`, referenced, or NULL. Lock-free. */
+struct shmrt__backend *shmrt__backend_lookup(const char *tenant);
+
+/* Take one more reference to a backend the caller holds. */
+void shmrt__backend_ref(struct shmrt__backend *be);
+
+/* Drop a reference; the last one closes the backend. NULL is ignored. */
+void shmrt__backend_put(struct shmrt__backend *be);
+
+/*
+ * Remove the tenant's backend from the cache (lookups no longer find it)
+ * and drop the cache's reference. Returns 0, or SHMRT_E_NOENT when the
+ * tenant has none.
+ */
+int shmrt__backend_forget(const char *tenant);
+
+/* Forget every tenant (tests start from a clean cache with it). */
+void shmrt__backend_factory_reset(void);
+
+#endif /* SHMRT_QUEUE_BACKEND_FACTORY_H */

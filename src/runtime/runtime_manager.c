@@ -1,0 +1,353 @@
+/*
+ * src/runtime/runtime_manager.c - tenant start and stop.
+ *
+ * Start order: configuration, then the backend from the factory (which
+ * makes the segment and the state in it), then the scanner. Stop is the
+ * reverse, through the segment: draining (enqueues refused), running jobs
+ * finish (the caller runs them in test mode), stopped, the other
+ * participants leave (a scan declares the dead ones), the creator removes
+ * the name, the backend is forgotten and closed with its last reference.
+ */
+#define _GNU_SOURCE
+#include "runtime_manager.h"
+
+#include <pthread.h>
+#include <shmrt/error.h>
+#include <shmrt/runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/conf.h"
+#include "runtime/queue_backend_factory.h"
+#include "runtime/queue_runtime.h"
+#include "shm/error_detail.h"
+#include "shm/os.h"
+
+/* One tenant name's record. Fields below `lock` change only under it. */
+struct tenant_rec {
+	char name[SHMRT_CONF_TENANT_MAX];
+	pthread_mutex_t lock;
+	bool running;
+	struct shmrt__backend *be; /* our reference while running */
+	uint64_t drain_timeout_ns;
+	/* the scanner: a tenant started here scans it periodically */
+	bool scanner_on;
+	pthread_t scanner;
+	pthread_mutex_t scan_mu;
+	pthread_cond_t scan_cv;
+	bool scan_stop;
+	uint64_t scan_interval_ns;
+};
+
+static struct tenant_rec recs[SHMRT__MAX_TENANT_RECORDS];
+static uint32_t nrecs;
+static pthread_mutex_t recs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void rec_init(struct tenant_rec *r, const char *name)
+{
+	pthread_condattr_t ca;
+
+	memcpy(r->name, name, strlen(name) + 1);
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->scan_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->scan_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* The record of `name`, made on first use; NULL when the table is full.
+ * Records live as long as the process, so a pointer stays valid. */
+static struct tenant_rec *rec_get(const char *name, bool make)
+{
+	struct tenant_rec *r = NULL;
+	uint32_t i;
+
+	pthread_mutex_lock(&recs_lock);
+	for (i = 0; i < nrecs; i++)
+		if (strcmp(recs[i].name, name) == 0)
+			r = &recs[i];
+	if (r == NULL && make && nrecs < SHMRT__MAX_TENANT_RECORDS) {
+		r = &recs[nrecs];
+		rec_init(r, name);
+		__atomic_store_n(&nrecs, nrecs + 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&recs_lock);
+	return r;
+}
+
+/* ------------------------------------------------------------- scanner */
+
+static void *scanner_main(void *arg)
+{
+	struct tenant_rec *r = arg;
+	struct timespec ts;
+	uint64_t next;
+
+	pthread_mutex_lock(&r->scan_mu);
+	while (!r->scan_stop) {
+		next = shmrt__os_now_ns() + r->scan_interval_ns;
+		ts.tv_sec = (time_t)(next / 1000000000u);
+		ts.tv_nsec = (long)(next % 1000000000u);
+		pthread_cond_timedwait(&r->scan_cv, &r->scan_mu, &ts);
+		if (r->scan_stop || shmrt__os_now_ns() < next)
+			continue;
+		pthread_mutex_unlock(&r->scan_mu);
+		(void)r->be->ops->scan(r->be, next + r->scan_interval_ns,
+				       NULL);
+		pthread_mutex_lock(&r->scan_mu);
+	}
+	pthread_mutex_unlock(&r->scan_mu);
+	return NULL;
+}
+
+static void scanner_start(struct tenant_rec *r, uint64_t interval_ms)
+{
+	r->scan_stop = false;
+	r->scan_interval_ns = interval_ms * 1000000u;
+	r->scanner_on = pthread_create(&r->scanner, NULL, scanner_main, r) ==
+			0;
+}
+
+static void scanner_stop(struct tenant_rec *r)
+{
+	if (!r->scanner_on)
+		return;
+	pthread_mutex_lock(&r->scan_mu);
+	r->scan_stop = true;
+	pthread_cond_signal(&r->scan_cv);
+	pthread_mutex_unlock(&r->scan_mu);
+	pthread_join(r->scanner, NULL);
+	r->scanner_on = false;
+}
+
+/* ---------------------------------------------------------------- start */
+
+static int tenant_index(const struct shmrt_conf *conf, const char *tenant)
+{
+	uint32_t i;
+
+	if (tenant == NULL)
+		return 0;
+	for (i = 0; i < conf->ntenants; i++)
+		if (strcmp(conf->tenant[i].name, tenant) == 0)
+			return (int)i;
+	return shmrt__fail(SHMRT_E_CONF, "%s: no [tenant %s] section",
+			   conf->path, tenant);
+}
+
+/* Load the configuration; *ti is the tenant's index in it. */
+static int conf_open(const char *conf_path, const char *tenant,
+		     struct shmrt_conf **out, int *ti)
+{
+	struct shmrt_conf *conf = malloc(sizeof(*conf));
+	int rc;
+
+	if (conf == NULL)
+		return shmrt__fail(SHMRT_E_NOMEM, "start: out of memory");
+	rc = shmrt_conf_load(shmrt_conf_path(conf_path), conf, NULL, 0);
+	if (rc == 0 && (*ti = tenant_index(conf, tenant)) < 0)
+		rc = *ti;
+	if (rc != 0) {
+		free(conf);
+		return rc;
+	}
+	*out = conf;
+	return 0;
+}
+
+/*
+ * The backend, or with on_init_error = degrade the inline one after
+ * saying why on stderr. A bad SHMRT_MODE (SHMRT_E_CONF) never degrades.
+ */
+static int backend_open(const struct shmrt_conf *conf, uint32_t ti,
+			bool attach, struct shmrt__backend **be)
+{
+	struct shmrt__backend_spec spec = { conf, ti, attach, false };
+	bool made;
+	int rc = shmrt__backend_get(&spec, be, &made);
+
+	if (rc == 0 || attach || rc == SHMRT_E_CONF ||
+	    conf->on_init_error != SHMRT_CONF_ON_ERROR_DEGRADE)
+		return rc;
+	fprintf(stderr, "shmrt: tenant %s: %s; on_init_error = degrade: "
+		"running inline on private memory instead\n",
+		conf->tenant[ti].name, shmrt_last_error());
+	spec.force_inline = true;
+	return shmrt__backend_get(&spec, be, &made);
+}
+
+static int tenant_open(const char *conf_path, const char *tenant,
+		       bool attach)
+{
+	struct shmrt_conf *conf = NULL;
+	struct tenant_rec *r;
+	int ti = 0, rc;
+
+	if ((rc = conf_open(conf_path, tenant, &conf, &ti)) != 0)
+		return rc;
+	r = rec_get(conf->tenant[ti].name, true);
+	if (r == NULL) {
+		free(conf);
+		return shmrt__fail(SHMRT_E_NOMEM, "start: more than %d "
+				   "tenants in one process",
+				   SHMRT__MAX_TENANT_RECORDS);
+	}
+	pthread_mutex_lock(&r->lock);
+	if (!r->running) {
+		rc = backend_open(conf, (uint32_t)ti, attach, &r->be);
+		if (rc == 0) {
+			r->running = true;
+			r->drain_timeout_ns = conf->drain_timeout_ms * 1000000u;
+			if (r->be->owner)
+				scanner_start(r, conf->scan_interval_ms);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(conf);
+	return rc;
+}
+
+int shmrt_tenant_start(const char *conf_path, const char *tenant)
+{
+	return tenant_open(conf_path, tenant, false);
+}
+
+int shmrt_tenant_attach(const char *conf_path, const char *tenant)
+{
+	return tenant_open(conf_path, tenant, true);
+}
+
+/* ----------------------------------------------------------------- stop */
+
+/* Until deadline: queued and running jobs finish (run here if sync). */
+static int drain_jobs(struct shmrt__backend *be, uint64_t deadline)
+{
+	for (;;) {
+		if (shmrt__qrt_busy(be) == 0)
+			return 0;
+		if (shmrt__os_now_ns() >= deadline)
+			return SHMRT_E_TIMEDOUT;
+		if (be->sync)
+			(void)shmrt__qrt_run_pending(be, deadline);
+		else
+			shmrt__os_sleep_ns(1000000);
+	}
+}
+
+/* Until deadline: every other participant leaves or is found dead. */
+static int drain_participants(struct shmrt__backend *be, uint64_t deadline)
+{
+	for (;;) {
+		if (be->ops->peers(be) == 0)
+			return 0;
+		if (shmrt__os_now_ns() >= deadline)
+			return SHMRT_E_TIMEDOUT;
+		(void)be->ops->scan(be, deadline, NULL);
+		shmrt__os_sleep_ns(2000000);
+	}
+}
+
+/* The whole stop of a running record; called with r->lock held. */
+static int stop_locked(struct tenant_rec *r)
+{
+	struct shmrt__backend *be = r->be;
+	int rc = 0, rc2;
+
+	scanner_stop(r);
+	if (be->ops->state(be) == SHMRT__BE_READY)
+		be->ops->set_state(be, SHMRT__BE_DRAINING);
+	if (be->ops->state(be) != SHMRT__BE_STOPPED) {
+		rc = drain_jobs(be, shmrt__os_now_ns() + r->drain_timeout_ns);
+		be->ops->set_state(be, SHMRT__BE_STOPPED);
+	}
+	rc2 = drain_participants(be, shmrt__os_now_ns() + r->drain_timeout_ns);
+	if (rc == 0)
+		rc = rc2;
+	if (be->owner)
+		be->ops->retire(be);
+	(void)shmrt__backend_forget(r->name);
+	shmrt__backend_put(be);
+	r->be = NULL;
+	r->running = false;
+	if (rc != 0)
+		rc = shmrt__fail(rc, "stop %s: jobs or participants were still "
+				 "active at the drain deadline (%llu ms)",
+				 r->name,
+				 (unsigned long long)(r->drain_timeout_ns /
+						      1000000u));
+	return rc;
+}
+
+int shmrt_tenant_stop(const char *tenant)
+{
+	struct tenant_rec *r;
+	int rc = 0;
+
+	if (tenant == NULL)
+		return shmrt__fail(SHMRT_E_INVAL, "stop: tenant is NULL");
+	if ((r = rec_get(tenant, false)) == NULL)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	if (r->running)
+		rc = stop_locked(r);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int shmrt_tenant_detach(const char *tenant)
+{
+	struct tenant_rec *r;
+	int rc = 0;
+
+	if (tenant == NULL)
+		return shmrt__fail(SHMRT_E_INVAL, "detach: tenant is NULL");
+	if ((r = rec_get(tenant, false)) == NULL)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	if (r->running && r->be->owner) {
+		rc = stop_locked(r);
+	} else if (r->running) {
+		(void)shmrt__backend_forget(r->name);
+		shmrt__backend_put(r->be);
+		r->be = NULL;
+		r->running = false;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int shmrt_tenant_get_info(const char *tenant, struct shmrt_tenant_info *info)
+{
+	struct shmrt__backend *be = shmrt__backend_lookup(tenant);
+
+	if (be == NULL)
+		return shmrt__fail(SHMRT_E_NOENT, "tenant '%s' is not started "
+				   "or attached in this process",
+				   tenant ? tenant : "(null)");
+	memset(info, 0, sizeof(*info));
+	info->mode = be->mode;
+	info->owner = be->owner;
+	info->degraded = be->degraded;
+	info->sync = be->sync;
+	info->nqueues = be->conf.nqueues;
+	snprintf(info->backend, sizeof(info->backend), "%s", be->name);
+	shmrt__backend_put(be);
+	return 0;
+}
+
+int shmrt__tenants_reset(void)
+{
+	uint32_t i, n = __atomic_load_n(&nrecs, __ATOMIC_ACQUIRE);
+	int rc = 0, r;
+
+	for (i = 0; i < n; i++) {
+		r = shmrt_tenant_stop(recs[i].name);
+		if (rc == 0)
+			rc = r;
+	}
+	shmrt__backend_factory_reset();
+	return rc;
+}
