@@ -1,0 +1,99 @@
+/*
+ * bench/bench.h - the workloads of shmrt_bench and the names they share.
+ *
+ * Each workload is one function that measures, records its rows
+ * (results.h) and returns; a missing peer is a skipped row, a broken
+ * measurement a failed row. Peer processes are this binary again
+ * (proc.h); their entries are the *_child functions below.
+ *
+ * Row names that other rows or the goals refer to are macros here, so a
+ * ratio cannot silently lose its baseline to a typo.
+ */
+#ifndef SHMRT_BENCH_H
+#define SHMRT_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bench_cfg {
+	bool smoke;		/* tiny counts: every workload in seconds */
+	int redis_port;		/* 0: no redis-server */
+	const char *python;	/* the interpreter that has python3-rq */
+	const char *rq_script;	/* bench/rq_job.py */
+	const char *out_dir;	/* JSON, plot data, plot */
+};
+
+/* Pick the smoke or the full count. */
+static inline uint64_t bench_n(const struct bench_cfg *c, uint64_t smoke,
+			       uint64_t full)
+{
+	return c->smoke ? smoke : full;
+}
+
+/* ------------------------------------------------- groups and rows */
+#define G_FLOORS      "floors"
+#define R_SPIN_FLOOR  "spin handoff, 1 cache line"
+#define R_FUTEX_FLOOR "futex wake, not private"
+
+#define G_IPC	      "alternatives latency"
+#define R_REDIS_PING  "redis LPUSH/BRPOP ping-pong"
+
+#define G_TPUT_BASE    "throughput baselines"
+#define R_RING_SPSC    "ck_ring SPSC, 1 -> 1"
+#define R_RING_MPMC    "ck_ring MPMC, 1 -> 1"
+#define R_RING_MPMC2   "ck_ring MPMC, 1 -> 2"
+#define R_REDIS_SINGLE "redis LPUSH/BRPOP, 1 client each"
+#define R_REDIS_PIPE   "redis LPUSH/BRPOP, pipelined x64"
+#define R_RQ_RATE      "rq burst worker (python3-rq)"
+
+#define G_LATENCY	  "shmrt latency"
+#define R_LAT_SPIN_FLOOR  "spin floor, measured alongside"
+#define R_LAT_FUTEX_FLOOR "futex floor, measured alongside"
+#define R_LAT_SPIN_START  "enqueue->start, spinning worker, process"
+#define R_LAT_SLEEP_START "enqueue->start, sleeping worker, process"
+
+#define G_TPUT	       "shmrt throughput"
+#define R_TPUT_RING    "ck_ring MPMC 1 -> 1, measured alongside"
+#define R_TPUT_SPIN_1P "1 -> 1 worker, spinning, process"
+
+#define G_DEPTH "shmrt cost vs depth"
+#define G_LANES "shmrt cost vs lanes"
+#define G_IDEM	"shmrt cost vs idempotency fill"
+#define G_OVER	"oversubscription"
+#define G_MEM	"memory"
+
+/* ---------------------------------------------------------- workloads */
+void bench_floors(const struct bench_cfg *c);
+void bench_ipc(const struct bench_cfg *c);
+void bench_ring(const struct bench_cfg *c);
+void bench_redis(const struct bench_cfg *c);
+void bench_rq(const struct bench_cfg *c);
+void bench_shmrt_latency(const struct bench_cfg *c);
+void bench_shmrt_throughput(const struct bench_cfg *c);
+void bench_shmrt_depth(const struct bench_cfg *c);
+void bench_shmrt_keys(const struct bench_cfg *c);
+void bench_shmrt_oversub(const struct bench_cfg *c);
+void bench_shmrt_memory(const struct bench_cfg *c);
+
+/*
+ * Baselines that other workloads measure again, interleaved with their
+ * own rounds, so that a ratio compares figures taken minutes apart on a
+ * machine whose vCPU placement drifts (see bench/README.md).
+ */
+struct bench_samples;
+/* Append n one-way samples of a spin (futex 0) or futex ping-pong. */
+int bench_floor_measure(int futex, uint64_t n, struct bench_samples *s);
+/* Move n entries through ck_ring 1 -> ncons; the elapsed ns. */
+int bench_ring_measure(int mpmc, int ncons, uint64_t n, uint64_t *elapsed);
+
+/* ------------------------------------------------------ child entries */
+int bench_floors_child(int argc, char **argv);
+int bench_ipc_child(int argc, char **argv);
+int bench_ring_child(int argc, char **argv);
+int bench_redis_child(int argc, char **argv);
+int bench_worker_child(int argc, char **argv);
+int bench_oversub_child(int argc, char **argv);
+int bench_mutex_ring_child(int argc, char **argv);
+int bench_rss_child(int argc, char **argv);
+
+#endif /* SHMRT_BENCH_H */
