@@ -4,12 +4,18 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +54,22 @@ void tu_params_one_queue(struct shmrt__seg_params *p, uint32_t capacity,
 	p->queue[0].max_attempts = 3;
 	p->tun.spin_ns = 20000;
 	p->tun.retention_ns = 60ull * 1000000000u;
+}
+
+pid_t tu_fork(int orphan_code)
+{
+	pid_t parent = getpid();
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(orphan_code);
+	}
+	return pid;
 }
 
 int tu_wait_child(pid_t pid, int timeout_ms)

@@ -25,6 +25,15 @@ uint64_t tu_scaled(uint64_t count, uint64_t min);
 void tu_params_one_queue(struct shmrt__seg_params *p, uint32_t capacity,
 			 uint32_t slot_size, uint32_t nparticipants);
 
+/*
+ * fork() for a test's child, which must not outlive the test: stdio is
+ * flushed first, and the child dies with its parent (PR_SET_PDEATHSIG), so
+ * a parent killed by a CTest timeout leaves no orphan; a child whose parent
+ * is already gone exits at once with `orphan_code`. The parent asserts
+ * that fork worked. Returns the pid, or 0 in the child.
+ */
+pid_t tu_fork(int orphan_code);
+
 /* Wait for `pid` until `timeout_ms`; on timeout SIGKILL it and return -1.
  * Otherwise returns its exit status (128 + signal if killed by one). */
 int tu_wait_child(pid_t pid, int timeout_ms);

@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "shm/job.h"
@@ -131,18 +130,10 @@ static void wait_flag(const uint32_t *flag)
 /* Starts W1 on queue qi and waits until it holds its lease. */
 static void start_w1(struct ftest *t, uint32_t qi)
 {
-	pid_t parent = getpid();
-
 	memset(t->sh, 0, sizeof(*t->sh));
-	fflush(NULL);
-	t->w1 = fork();
-	assert_true(t->w1 >= 0);
-	if (t->w1 == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(EX_ATTACH);
+	t->w1 = tu_fork(EX_ATTACH);
+	if (t->w1 == 0)
 		_exit(w1_main(t, qi));
-	}
 	wait_flag(&t->sh->leased);
 	assert_int_equal(t->sh->attempt, 1);
 }

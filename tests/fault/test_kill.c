@@ -40,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -201,26 +200,6 @@ static uint64_t slot_word(const struct shmrt__seg *seg, uint32_t i)
 			       __ATOMIC_ACQUIRE);
 }
 
-/*
- * fork() for this test's children, which loop until killed: each one dies
- * with the parent, so a parent killed by a CTest timeout leaves no orphan.
- */
-static pid_t fork_child(void)
-{
-	pid_t parent = getpid();
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(EX_ATTACH);
-	}
-	return pid;
-}
-
 /* -------------------------------------------------------------- children */
 
 /* Attach and join; a full participant table is retried (scan frees it). */
@@ -363,7 +342,7 @@ static pid_t spawn(struct ktest *k, enum kind kind)
 
 	assert_true(inst < k->max_inst);
 	k->kindof[inst] = (uint8_t)kind;
-	pid = fork_child();
+	pid = tu_fork(EX_ATTACH);
 	if (pid == 0) {
 		switch (kind) {
 		case K_PRODUCER:
@@ -1003,7 +982,7 @@ static pid_t traced_spawn(struct ktest *k, traced_fn fn, uint64_t n)
 	int st;
 
 	memset(step_flags(k), 0, sizeof(struct stepflags));
-	pid = fork_child();
+	pid = tu_fork(EX_ATTACH);
 	if (pid == 0) {
 		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
 			_exit(EX_PTRACE);
@@ -1259,7 +1238,7 @@ static void dead_worker(struct ktest *k)
 	pid_t pid;
 
 	memset(step_flags(k), 0, sizeof(struct stepflags));
-	pid = fork_child();
+	pid = tu_fork(EX_ATTACH);
 	if (pid == 0) {
 		unsigned char buf[SLOT_SIZE];
 		struct shmrt__seg seg;

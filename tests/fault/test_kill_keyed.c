@@ -56,7 +56,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -119,23 +118,6 @@ static void *shared_array(size_t n, size_t size)
 
 	assert_non_null(p);
 	return p;
-}
-
-/* fork() for a child that may loop until killed; dies with the parent. */
-static pid_t fork_child(void)
-{
-	pid_t parent = getpid();
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(EX_ATTACH);
-	}
-	return pid;
 }
 
 /* Attach and join; a full participant table is retried (scan frees it). */
@@ -453,7 +435,7 @@ static pid_t hspawn_consumer(struct htest *t, uint32_t qi, uint32_t j)
 
 	assert_true(inst < MAX_INST);
 	t->sh->hold[inst] = H_IDLE;
-	pid = fork_child();
+	pid = tu_fork(EX_ATTACH);
 	if (pid == 0)
 		_exit(hconsumer_main(t, qi, inst));
 	t->cons[qi][j] = pid;
@@ -783,7 +765,7 @@ static void test_kill_holders(void **state)
 		      (unsigned long long)seed, (unsigned long long)per_kind);
 	hsetup(t, seed);
 	for (qi = 0; qi < NQ; qi++) {
-		t->producers[qi] = fork_child();
+		t->producers[qi] = tu_fork(EX_ATTACH);
 		if (t->producers[qi] == 0)
 			_exit(hproducer_main(t, qi));
 		for (j = 0; j < CONS_PER_Q; j++)
@@ -1035,7 +1017,7 @@ static pid_t kspawn_producer(struct ktest *t)
 	pid_t pid;
 
 	assert_true(inst < MAX_INST);
-	pid = fork_child();
+	pid = tu_fork(EX_ATTACH);
 	if (pid == 0)
 		_exit(kproducer_main(t, inst));
 	return pid;
@@ -1232,7 +1214,7 @@ static void test_kill_keyed_producers(void **state)
 		      (unsigned long long)min_lock_kills);
 	ksetup(t, seed);
 	for (i = 0; i < KQ * KCONS; i++) {
-		t->cons[i] = fork_child();
+		t->cons[i] = tu_fork(EX_ATTACH);
 		if (t->cons[i] == 0)
 			_exit(kconsumer_main(t, i % KQ));
 	}

@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "shm/job.h"
@@ -239,17 +238,11 @@ static int consumer_main(struct run *r)
 
 static pid_t spawn(struct run *r, int consumer, uint32_t id)
 {
-	pid_t parent = getpid(), pid;
+	pid_t pid = tu_fork(EX_ABORTED);
 
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
 	if (pid == 0) {
 		int rc;
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(EX_ABORTED);
 		rc = consumer ? consumer_main(r) : producer_main(r, id);
 		if (rc != EX_OK && rc != EX_ABORTED &&
 		    !__atomic_exchange_n(&r->sh->abort, 1, __ATOMIC_ACQ_REL))

@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "shm/job.h"
@@ -356,17 +355,11 @@ enum role { R_PRODUCER, R_CONSUMER, R_FAIR_CONSUMER };
 
 static pid_t spawn(struct run *r, enum role role, uint32_t id)
 {
-	pid_t parent = getpid(), pid;
+	pid_t pid = tu_fork(EX_ABORTED);
 
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
 	if (pid == 0) {
 		int rc;
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(EX_ABORTED);
 		rc = role == R_PRODUCER	  ? producer_main(r, id)
 		     : role == R_CONSUMER ? consumer_main(r, id)
 					  : fair_consumer_main(r);

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "shm/job.h"
@@ -103,15 +102,10 @@ static int scanner_main(const char *tenant, struct shared *sh)
 static pid_t spawn(int (*fn)(const char *, struct shared *), const char *t,
 		   struct shared *sh)
 {
-	pid_t parent = getpid(), pid;
+	pid_t pid = tu_fork(EX_ATTACH);
 
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		_exit(getppid() == parent ? fn(t, sh) : EX_ATTACH);
-	}
+	if (pid == 0)
+		_exit(fn(t, sh));
 	return pid;
 }
 

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "shm/job.h"
@@ -182,17 +181,10 @@ static int consumer_main(struct run *r, uint32_t me)
 
 static pid_t spawn(struct run *r, int consumer, uint32_t id)
 {
-	pid_t pid;
+	pid_t pid = tu_fork(EX_ABORTED);
 
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
 	if (pid == 0) {
-		int rc;
-
-		/* No orphans if a CTest timeout kills the parent. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		rc = consumer ? consumer_main(r, id) : producer_main(r, id);
+		int rc = consumer ? consumer_main(r, id) : producer_main(r, id);
 
 		if (rc != EX_OK && rc != EX_ABORTED &&
 		    !__atomic_exchange_n(&r->sh->abort, 1, __ATOMIC_ACQ_REL))

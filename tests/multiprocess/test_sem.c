@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -206,17 +205,11 @@ static int holder_main(struct run *r)
 
 static pid_t spawn(struct run *r, int holder, uint32_t id)
 {
-	pid_t parent = getpid(), pid;
+	pid_t pid = tu_fork(EX_ABORTED);
 
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
 	if (pid == 0) {
 		int rc;
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(EX_ABORTED);
 		rc = holder ? holder_main(r) : consumer_main(r, id);
 		if (rc != EX_OK && rc != EX_ABORTED &&
 		    !__atomic_exchange_n(&r->sh->abort, 1, __ATOMIC_ACQ_REL))
