@@ -106,15 +106,24 @@ struct shmrt__seg_header {
 } SHMRT__ALIGNED;
 
 /*
- * Per-queue control block. Producer-side and consumer-side words are on
- * separate cache lines.
+ * Per-queue control block. Producer-side and consumer-side words, each with
+ * the counters their side bumps, are on separate cache lines: a counter
+ * next to the other side's position would bounce the line on every job.
  */
 struct shmrt__queue {
-	/* producers */
+	/* producers: positions and their counters, on one line */
 	uint64_t enqueue_pos SHMRT__ALIGNED;
 	uint64_t alloc_hint; /* where the next free-slot search starts */
-	/* consumers */
+	uint64_t n_enqueued;
+	uint64_t n_idem_hits; /* enqueues answered with an existing job */
+	/* consumers and finishers: positions and their counters */
 	uint64_t dequeue_pos SHMRT__ALIGNED;
+	uint64_t n_started;
+	uint64_t n_succeeded;
+	uint64_t n_failed;
+	uint64_t n_retried;
+	uint64_t n_cancelled;
+	uint64_t n_reclaimed; /* by scan */
 	/* sleepers: consumers wait on jobs_ec, blocked producers on space_ec */
 	struct shmrt__ec jobs_ec SHMRT__ALIGNED;
 	struct shmrt__ec space_ec;
@@ -124,15 +133,6 @@ struct shmrt__queue {
 	uint64_t job_timeout_ns;
 	uint64_t retry_backoff_ns; /* a retried job waits this long */
 	uint64_t idem_ttl_ns;      /* idempotency keys live this long */
-	/* counters, monotonic */
-	uint64_t n_enqueued SHMRT__ALIGNED;
-	uint64_t n_started;
-	uint64_t n_succeeded;
-	uint64_t n_failed;
-	uint64_t n_retried;
-	uint64_t n_reclaimed;
-	uint64_t n_cancelled;
-	uint64_t n_idem_hits; /* enqueues answered with an existing job */
 	/*
 	 * The queue's keyed state (lane table, idempotency table) changes
 	 * only under this robust, process-shared lock. What the holder was
