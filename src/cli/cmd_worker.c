@@ -4,64 +4,38 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <shmrt/error.h>
-#include <shmrt/runtime.h>
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cli.h"
-#include "runtime/queue_backend_factory.h"
-#include "workers/handlers.h"
-#include "workers/worker_loop.h"
-
-static volatile int worker_stop;
-
-static void on_term(int sig)
-{
-	(void)sig;
-	worker_stop = 1;
-}
+#include "workers/worker_process.h"
 
 static const char worker_usage[] =
-	"usage: shmrt worker [-c FILE] -t TENANT -q QUEUE\n"
-	"Runs one worker for QUEUE of TENANT until the tenant drains or\n"
-	"SIGTERM/SIGINT arrives.\n";
+	"usage: shmrt worker [-c FILE] [-t TENANT] [-q QUEUE]... "
+	"[--handlers LIB]\n"
+	"Runs one worker process: one worker thread per -q (repeat -q for\n"
+	"more; none: one per queue), until the tenant drains or SIGTERM or\n"
+	"SIGINT arrives (each worker finishes its job first).\n"
+	"  -c, --conf FILE     configuration (default $SHMRT_CONF, then\n"
+	"                      conf/shmrt.ini)\n"
+	"  -t, --tenant NAME   tenant (default: the file's first)\n"
+	"  -q, --queue NAME    a queue to serve\n"
+	"  --handlers LIB      load handlers from a shared object that\n"
+	"                      defines shmrt_handlers_init (shmrt/worker.h)\n"
+	"  --parent PID        exit when process PID exits (the supervisor)\n"
+	"Exit: 0 drained, 1 a worker failed, 2 usage, 3 cannot attach.\n";
 
-static int run_worker(const struct shmrt_conf *conf, const char *tenant,
-		      const char *queue)
+static int worker_exit(int rc, int stage)
 {
-	struct shmrt__worker_stats st;
-	struct shmrt__backend *be;
-	struct sigaction sa;
-	int qi, rc;
-
-	if (shmrt_conf_queue_index(conf, queue) < 0) {
-		fprintf(stderr, "shmrt worker: no queue '%s' in %s\n", queue,
-			conf->path);
-		return CLI_USAGE;
+	if (rc == 0)
+		return CLI_OK;
+	fprintf(stderr, "shmrt worker: %s\n", shmrt_last_error()[0]
+						      ? shmrt_last_error()
+						      : shmrt_strerror(rc));
+	switch (stage) {
+	case SHMRT__WP_ATTACH: return CLI_NOATTACH;
+	case SHMRT__WP_QUEUE: return CLI_USAGE;
+	default: return CLI_FAILED;
 	}
-	if ((rc = shmrt__handlers_register()) != 0) {
-		fprintf(stderr, "shmrt worker: %s\n", shmrt_last_error());
-		return CLI_FAILED;
-	}
-	if (shmrt_tenant_attach(conf->path, tenant) != 0 ||
-	    (be = shmrt__backend_lookup(tenant)) == NULL) {
-		fprintf(stderr, "shmrt worker: %s\n", shmrt_last_error());
-		return CLI_NOATTACH;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	qi = shmrt__backend_queue(be, queue);
-	rc = qi < 0 ? qi
-		    : shmrt__worker_run(be, (uint32_t)qi, 100000000u,
-					&worker_stop, &st);
-	shmrt__backend_put(be);
-	shmrt_tenant_detach(tenant);
-	if (rc != 0)
-		fprintf(stderr, "shmrt worker: %s\n", shmrt_strerror(rc));
-	return rc == 0 ? CLI_OK : CLI_FAILED;
 }
 
 int cli_worker(int argc, char **argv)
@@ -70,27 +44,45 @@ int cli_worker(int argc, char **argv)
 		{ "conf", required_argument, NULL, 'c' },
 		{ "tenant", required_argument, NULL, 't' },
 		{ "queue", required_argument, NULL, 'q' },
+		{ "handlers", required_argument, NULL, 'H' },
+		{ "parent", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL, *tenant = NULL, *queue = NULL;
-	struct shmrt_conf conf;
-	int c;
+	static struct shmrt__worker_process wp;
+	static struct cli_target t;
+	uint64_t parent = 0;
+	int c, stage = 0, rc;
 
 	while ((c = getopt_long(argc, argv, "c:t:q:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': path = optarg; break;
-		case 't': tenant = optarg; break;
-		case 'q': queue = optarg; break;
+		case 'c': t.conf_arg = optarg; break;
+		case 't': t.tenant_arg = optarg; break;
+		case 'q':
+			if (wp.nqueues == SHMRT__WORKER_MAX_THREADS)
+				return cli_usage_error(worker_usage,
+						       "too many -q");
+			wp.queue[wp.nqueues++] = optarg;
+			break;
+		case 'H': wp.handlers = optarg; break;
+		case 'P':
+			if (!cli_parse_u64(optarg, INT32_MAX, &parent))
+				return cli_usage_error(worker_usage,
+						       "bad --parent '%s'",
+						       optarg);
+			break;
 		case 'h': fputs(worker_usage, stdout); return CLI_OK;
 		default: fputs(worker_usage, stderr); return CLI_USAGE;
 		}
 	}
-	if (tenant == NULL || queue == NULL || optind != argc) {
-		fputs(worker_usage, stderr);
-		return CLI_USAGE;
-	}
-	if ((c = cli_load_conf(path, &conf)) != CLI_OK)
-		return c;
-	return run_worker(&conf, tenant, queue);
+	if (optind != argc)
+		return cli_usage_error(worker_usage, "unexpected argument '%s'",
+				       argv[optind]);
+	if ((rc = cli_target_load("worker", &t)) != CLI_OK)
+		return rc;
+	wp.conf_path = t.conf.path;
+	wp.tenant = t.tenant;
+	wp.parent = (pid_t)parent;
+	rc = shmrt__worker_process_main(&wp, &stage);
+	return worker_exit(rc, stage);
 }

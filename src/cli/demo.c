@@ -1,92 +1,70 @@
 /*
  * src/cli/demo.c - `shmrt demo`: the README's main job.
  *
- * Starts the tenant in process mode (shmrt_tenant_start), starts the
- * worker processes the configuration asks for (`shmrt worker`, via
- * posix_spawn), sends a mixed workload through shmrt_enqueue (chat
- * messages over many conversations, each its own lane; uploads; exams;
- * profile updates with repeated idempotency keys; a few jobs that fail),
- * kills one worker with SIGKILL mid-run and lets scan reclaim its job,
- * waits for every job, prints a per-queue summary, and stops the tenant
- * (drain, stop, remove the segment), which the workers follow.
+ * Starts the tenant in process mode (shmrt_tenant_start) with its worker
+ * processes under a supervisor (workers/workers.h: `shmrt worker`
+ * processes, started with posix_spawn), sends a mixed workload through
+ * shmrt_enqueue (chat messages over many conversations, each its own
+ * lane; uploads; exams; profile updates with repeated idempotency keys; a
+ * few jobs that fail), kills one worker with SIGKILL mid-job (scan
+ * requeues its job, the supervisor starts a new worker), shows progress
+ * while the jobs run, prints a per-queue summary, checks that every
+ * conversation's turns ran in the order they were sent, and stops:
+ * workers drain and leave, the tenant stops and its segment is removed.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <shmrt/error.h>
+#include <shmrt/runtime.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <shmrt/runtime.h>
 
 #include "cli.h"
 #include "shm/job.h"
 #include "shm/os.h"
+#include "workers/handlers.h"
+#include "workers/workers.h"
 
-extern char **environ;
-
-#define DEMO_MAX_WORKERS 64
 #define DEMO_MAX_JOBS 4096
+#define DEMO_CONVERSATIONS 50
+#define DEMO_TURNS 2000
 
 struct demo {
 	const struct shmrt_conf *conf;
 	const char *tenant;
-	const char *conf_path;
 	struct shmrt__seg seg; /* read-only view: which worker holds a job */
-	pid_t workers[DEMO_MAX_WORKERS];
-	uint32_t worker_queue[DEMO_MAX_WORKERS];
-	uint32_t nworkers;
 	shmrt_job_id jobs[DEMO_MAX_JOBS];
+	int lane[DEMO_MAX_JOBS]; /* chat: the conversation; -1: not chat */
 	uint32_t njobs;
 	uint32_t deduplicated; /* enqueues answered with an existing job */
+	uint64_t t0;
 };
 
-static pid_t spawn_worker(struct demo *d, uint32_t qi)
+static double since(const struct demo *d)
 {
-	char *argv[] = { "shmrt", "worker", "-c", (char *)d->conf_path,
-			 "-t", (char *)d->tenant, "-q",
-			 (char *)d->conf->queue[qi].name, NULL };
-	pid_t pid;
-
-	if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ) != 0)
-		return -1;
-	return pid;
+	return (double)(shmrt__os_now_ns() - d->t0) / 1e9;
 }
 
-static int start_workers(struct demo *d)
-{
-	uint32_t qi, k;
-
-	for (qi = 0; qi < d->conf->nqueues; qi++)
-		for (k = 0; k < d->conf->queue[qi].workers; k++) {
-			pid_t pid;
-
-			if (d->nworkers == DEMO_MAX_WORKERS ||
-			    (pid = spawn_worker(d, qi)) < 0)
-				return -1;
-			d->worker_queue[d->nworkers] = qi;
-			d->workers[d->nworkers++] = pid;
-		}
-	printf("started %u worker processes\n", d->nworkers);
-	return 0;
-}
-
-static void submit(struct demo *d, const char *queue, const char *lane,
+static void submit(struct demo *d, const char *queue, int lane_no,
 		   const char *key, const void *data, size_t len)
 {
-	struct shmrt_enqueue_opts o = { lane, key, 5000 };
+	char lane[32];
+	struct shmrt_enqueue_opts o = { NULL, key, 5000 };
 	int rc;
 
 	if (d->njobs == DEMO_MAX_JOBS)
 		return;
+	if (lane_no >= 0) {
+		snprintf(lane, sizeof(lane), "conv-%02d", lane_no);
+		o.lane = lane;
+	}
 	rc = shmrt_enqueue(d->tenant, queue, data, len, &o,
 			   &d->jobs[d->njobs]);
 	if (rc == 0)
-		d->njobs++;
+		d->lane[d->njobs++] = lane_no;
 	else if (rc == SHMRT_ENQUEUE_EXISTING)
 		d->deduplicated++;
 	else
@@ -96,26 +74,25 @@ static void submit(struct demo *d, const char *queue, const char *lane,
 static void submit_workload(struct demo *d)
 {
 	char buf[2048];
+	char key[32];
 	int i, n;
 
-
-	char lane[32], key[32];
-	for (i = 0; i < 2000; i++) {
-		snprintf(lane, sizeof(lane), "conv-%02d", i % 50);
-		n = snprintf(buf, sizeof(buf), "%s msg %d: hello", lane, i);
-		submit(d, "chat", lane, NULL, buf, (size_t)n);
+	for (i = 0; i < DEMO_TURNS; i++) {
+		n = snprintf(buf, sizeof(buf), "conv-%02d msg %d: hello",
+			     i % DEMO_CONVERSATIONS, i);
+		submit(d, "chat", i % DEMO_CONVERSATIONS, NULL, buf, (size_t)n);
 	}
 	for (i = 0; i < 5; i++) {
-		snprintf(lane, sizeof(lane), "conv-%02d", i);
-		n = snprintf(buf, sizeof(buf), "fail:conversation %d is closed", i);
-		submit(d, "chat", lane, NULL, buf, (size_t)n);
+		n = snprintf(buf, sizeof(buf), "fail:conversation %d is closed",
+			     i);
+		submit(d, "chat", i, NULL, buf, (size_t)n);
 	}
 	memset(buf, 'u', sizeof(buf));
 	for (i = 0; i < 100; i++)
-		submit(d, "upload", NULL, NULL, buf, 1024 + (size_t)i);
+		submit(d, "upload", -1, NULL, buf, 1024 + (size_t)i);
 	for (i = 0; i < 100; i++) {
 		memset(buf, 'a' + i % 26, 1000);
-		submit(d, "exam", NULL, NULL, buf, 1000);
+		submit(d, "exam", -1, NULL, buf, 1000);
 	}
 	/* Each update is sent twice, as a client retrying would: the
 	 * idempotency key makes the second one return the first job. */
@@ -123,52 +100,106 @@ static void submit_workload(struct demo *d)
 		snprintf(key, sizeof(key), "update-%d", i / 2);
 		n = snprintf(buf, sizeof(buf), "user-%d name=v%d", (i / 2) % 60,
 			     i / 2);
-		submit(d, "profile", NULL, key, buf, (size_t)n);
+		submit(d, "profile", -1, key, buf, (size_t)n);
 	}
-	printf("enqueued %u jobs (%u duplicate submits answered with the "
-	       "existing job)\n", d->njobs, d->deduplicated);
+	printf("[%5.2fs] enqueued %u jobs (%u duplicate submits answered "
+	       "with the existing job)\n", since(d), d->njobs,
+	       d->deduplicated);
 }
 
-/* The index of a worker process that holds a job right now, or -1. */
-static int busy_worker(struct demo *d)
+/* The pid of a worker process that holds a job right now, or 0. */
+static pid_t busy_worker(struct demo *d)
 {
+	struct shmrt__workers_info wi;
 	uint32_t i, k;
 
+	if (shmrt__workers_get_info(d->tenant, &wi) != 0)
+		return 0;
 	for (i = 0; i < d->seg.nparticipants; i++) {
 		const struct shmrt__participant *r = &d->seg.parts[i];
 		uint64_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
 
-		if (owner == 0 || __atomic_load_n(&r->held_job, __ATOMIC_RELAXED) == 0)
+		if (owner == 0 ||
+		    __atomic_load_n(&r->held_job, __ATOMIC_RELAXED) == 0)
 			continue;
-		for (k = 0; k < d->nworkers; k++)
-			if ((uint32_t)d->workers[k] == (uint32_t)(owner >> 32))
-				return (int)k;
+		for (k = 0; k < wi.nworkers && k < 256; k++)
+			if (wi.pid[k] > 0 &&
+			    (uint32_t)wi.pid[k] == (uint32_t)(owner >> 32))
+				return wi.pid[k];
 	}
-	return -1;
+	return 0;
 }
 
-/* SIGKILL a worker in the middle of a job, then let scan reclaim it. */
+/* SIGKILL a worker in the middle of a job; the supervisor replaces it. */
 static void kill_one_worker(struct demo *d)
 {
-	struct shmrt_scan_stats r;
-	uint64_t deadline = shmrt__os_now_ns() + 1000000000u;
-	int i;
+	struct shmrt__workers_info wi;
+	uint64_t deadline = shmrt__os_now_ns() + 2000000000u;
+	pid_t pid;
 
-	while ((i = busy_worker(d)) < 0 && shmrt__os_now_ns() < deadline)
-		shmrt__os_cpu_relax();
-	if (i < 0)
+	while ((pid = busy_worker(d)) == 0 && shmrt__os_now_ns() < deadline)
+		shmrt__os_sleep_ns(100000);
+	if (pid == 0)
 		return;
-	kill(d->workers[i], SIGKILL);
-	waitpid(d->workers[i], NULL, 0);
-	memset(&r, 0, sizeof(r));
-	shmrt_scan(d->tenant, &r);
-	printf("killed worker %d (%s) with SIGKILL in the middle of a job; "
-	       "scan: %u dead, %u jobs requeued, %u failed, %u ring cells "
-	       "repaired\n",
-	       (int)d->workers[i], d->conf->queue[d->worker_queue[i]].name,
-	       r.dead_participants, r.jobs_requeued, r.jobs_failed,
-	       r.cells_repaired);
-	d->workers[i] = spawn_worker(d, d->worker_queue[i]);
+	kill(pid, SIGKILL);
+	printf("[%5.2fs] killed worker %d with SIGKILL in the middle of a "
+	       "job\n", since(d), (int)pid);
+	deadline = shmrt__os_now_ns() + 3000000000u;
+	do {
+		shmrt__os_sleep_ns(5000000);
+		shmrt__workers_get_info(d->tenant, &wi);
+	} while ((wi.restarts == 0 || wi.running < wi.nworkers) &&
+		 shmrt__os_now_ns() < deadline);
+	printf("[%5.2fs] supervisor: %llu restart(s), %u/%u workers "
+	       "running\n", since(d), (unsigned long long)wi.restarts,
+	       wi.running, wi.nworkers);
+}
+
+/* Jobs of the tenant that ended (succeeded, failed, cancelled). */
+static uint64_t ended(struct demo *d, char *line, size_t cap)
+{
+	struct shmrt_queue_stats c;
+	uint64_t done = 0, q;
+	size_t at = 0;
+	uint32_t qi;
+
+	line[0] = '\0';
+	for (qi = 0; qi < d->conf->nqueues; qi++) {
+		if (shmrt_queue_get_stats(d->tenant, d->conf->queue[qi].name,
+					  &c) != 0)
+			continue;
+		q = c.succeeded + c.failed + c.cancelled;
+		done += q;
+		if (at < cap)
+			at += (size_t)snprintf(line + at, cap - at,
+					       " %s %llu", 
+					       d->conf->queue[qi].name,
+					       (unsigned long long)q);
+	}
+	return done;
+}
+
+/* Progress every 200 ms until every job ended or the deadline. */
+static void show_progress(struct demo *d)
+{
+	uint64_t deadline = shmrt__os_now_ns() + 60000000000ull, done;
+	uint64_t next = 0;
+	char line[256];
+
+	for (;;) {
+		done = ended(d, line, sizeof(line));
+		if (done >= d->njobs || shmrt__os_now_ns() >= deadline ||
+		    shmrt__os_now_ns() >= next) {
+			printf("[%5.2fs] progress: %llu/%u jobs ended (%s )\n",
+			       since(d), (unsigned long long)done, d->njobs,
+			       line + 1);
+			fflush(stdout);
+			next = shmrt__os_now_ns() + 200000000u;
+		}
+		if (done >= d->njobs || shmrt__os_now_ns() >= deadline)
+			return;
+		shmrt__os_sleep_ns(10000000);
+	}
 }
 
 struct queue_summary {
@@ -176,6 +207,12 @@ struct queue_summary {
 	uint32_t n;
 	double start_us[DEMO_MAX_JOBS];
 	double finish_us[DEMO_MAX_JOBS];
+};
+
+/* Per conversation: the last turn's time, for the order check. */
+struct lane_check {
+	uint64_t last_ran, last_finish;
+	uint32_t turns, inversions;
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -193,10 +230,35 @@ static double pct(double *v, uint32_t n, double p)
 	return v[(uint32_t)(p * (n - 1))];
 }
 
-/* Waits for every job, tallies it, frees its slot. Returns #unfinished. */
-static uint32_t wait_all(struct demo *d, struct queue_summary *qs)
+/*
+ * A chat turn ran in order if it started after the previous turn of its
+ * conversation (enqueue order) finished: the chat handler stamps its
+ * result with the time it ran ("ran_ns=N"; failed turns have only the
+ * job's start time).
+ */
+static void check_turn(struct lane_check *lc, const struct shmrt_job_info *i,
+		       const char *result, size_t len)
 {
-	uint64_t deadline = shmrt__os_now_ns() + 60000000000ull;
+	unsigned long long ran = i->start_ns;
+	char head[32];
+
+	snprintf(head, sizeof(head), "%.*s", (int)(len < 31 ? len : 31),
+		 result);
+	if (i->state == SHMRT_JOB_SUCCEEDED &&
+	    sscanf(head, "ran_ns=%llu", &ran) != 1)
+		ran = 0;
+	if (lc->turns > 0 && (ran <= lc->last_ran || ran < lc->last_finish))
+		lc->inversions++;
+	lc->turns++;
+	lc->last_ran = ran;
+	lc->last_finish = i->finish_ns;
+}
+
+/* Collects every job, tallies it, frees its slot. Returns #unfinished. */
+static uint32_t collect(struct demo *d, struct queue_summary *qs,
+			struct lane_check *lanes)
+{
+	char result[128];
 	uint32_t i, missing = 0;
 
 	for (i = 0; i < d->njobs; i++) {
@@ -204,12 +266,8 @@ static uint32_t wait_all(struct demo *d, struct queue_summary *qs)
 		struct queue_summary *s = &qs[d->jobs[i].v >> 56];
 
 		s->jobs++;
-		uint64_t now = shmrt__os_now_ns();
-
-		if (shmrt_job_wait(d->tenant, d->jobs[i],
-				   (uint32_t)((deadline > now ? deadline - now : 0) /
-					      1000000u),
-				   &info, NULL, 0) != 0) {
+		if (shmrt_job_wait(d->tenant, d->jobs[i], 1000, &info, result,
+				   sizeof(result)) != 0) {
 			missing++;
 			continue;
 		}
@@ -217,15 +275,15 @@ static uint32_t wait_all(struct demo *d, struct queue_summary *qs)
 			s->succeeded++;
 		else
 			s->failed++;
+		if (d->lane[i] >= 0)
+			check_turn(&lanes[d->lane[i]], &info, result,
+				   info.result_len < sizeof(result)
+					   ? info.result_len
+					   : sizeof(result));
 		s->start_us[s->n] = (double)(info.start_ns - info.enqueue_ns) / 1e3;
 		s->finish_us[s->n++] = (double)(info.finish_ns - info.enqueue_ns) / 1e3;
 		shmrt_job_release(d->tenant, d->jobs[i]);
-		if ((i + 1) % 500 == 0 || i + 1 == d->njobs) {
-			printf("\r  finished %u/%u jobs", i + 1, d->njobs);
-			fflush(stdout);
-		}
 	}
-	printf("\n");
 	return missing;
 }
 
@@ -254,49 +312,57 @@ static void print_summary(struct demo *d, struct queue_summary *qs)
 	}
 }
 
-/*
- * Stop the tenant: it drains through the segment, which the workers see,
- * finish and leave; then reap them (SIGKILL after the drain deadline).
- */
-static void stop_tenant(struct demo *d)
+/* Prints the order check; returns the number of conversations broken. */
+static uint32_t report_order(const struct lane_check *lanes)
 {
-	uint64_t deadline = shmrt__os_now_ns() +
-			    d->conf->drain_timeout_ms * 1000000u + 1000000000u;
-	uint32_t i, left = 0;
-	int rc = shmrt_tenant_stop(d->tenant);
+	uint32_t i, broken = 0, turns = 0;
 
-	if (rc != 0)
-		fprintf(stderr, "shmrt demo: stop: %s\n", shmrt_last_error());
-	for (i = 0; i < d->nworkers; i++) {
-		int status;
-
-		while (waitpid(d->workers[i], &status, WNOHANG) == 0) {
-			if (shmrt__os_now_ns() > deadline) {
-				kill(d->workers[i], SIGKILL);
-				waitpid(d->workers[i], &status, 0);
-				left++;
-				break;
-			}
-			shmrt__os_sleep_ns(2000000);
+	for (i = 0; i < DEMO_CONVERSATIONS; i++) {
+		turns += lanes[i].turns;
+		if (lanes[i].inversions > 0) {
+			broken++;
+			printf("chat order BROKEN in conv-%02u: %u turns out of "
+			       "order\n", i, lanes[i].inversions);
 		}
 	}
-	printf("stopped the tenant and %u workers (%u had to be killed)\n",
-	       d->nworkers, left);
+	printf("\nchat order: %s in %u/%u conversations (%u turns checked: "
+	       "each started after the previous one of its conversation "
+	       "finished)\n", broken ? "NOT held" : "held",
+	       DEMO_CONVERSATIONS - broken, DEMO_CONVERSATIONS, turns);
+	return broken;
 }
 
-static int run_demo(struct demo *d)
+/* Workers drain and leave; the tenant stops and removes its segment. */
+static bool stop_all(struct demo *d)
 {
-	static struct queue_summary qs[SHMRT__MAX_QUEUES];
-	struct shmrt_tenant_info info;
-	uint32_t missing;
+	char path[128];
+	int rc = shmrt__workers_stop(d->tenant);
 
-	/* The demo shows worker processes: process mode, whatever the
-	 * environment says (still single-threaded here). */
-	setenv("SHMRT_MODE", "process", 1);
-	if (shmrt_tenant_start(d->conf_path, d->tenant) != 0 ||
+	if (rc != 0)
+		fprintf(stderr, "shmrt demo: workers: %s\n", shmrt_last_error());
+	if (shmrt_tenant_stop(d->tenant) != 0) {
+		fprintf(stderr, "shmrt demo: stop: %s\n", shmrt_last_error());
+		rc = -1;
+	}
+	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", d->tenant);
+	if (access(path, F_OK) == 0) {
+		fprintf(stderr, "shmrt demo: %s is still there\n", path);
+		rc = -1;
+	}
+	printf("[%5.2fs] stopped: workers drained and left, tenant stopped, "
+	       "%s removed\n", since(d), path);
+	return rc == 0;
+}
+
+static int start_all(struct demo *d)
+{
+	struct shmrt_tenant_info info;
+	struct shmrt__workers_info wi;
+
+	if (shmrt_tenant_start(d->conf->path, d->tenant) != 0 ||
 	    shmrt_tenant_get_info(d->tenant, &info) != 0) {
 		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
-		return CLI_FAILED;
+		return -1;
 	}
 	if (info.mode != SHMRT_MODE_PROCESS ||
 	    shmrt__seg_attach(d->tenant, &d->seg) != 0) {
@@ -304,47 +370,90 @@ static int run_demo(struct demo *d)
 			"needs its segment in /dev/shm\n", d->tenant,
 			info.backend);
 		shmrt_tenant_stop(d->tenant);
-		return CLI_FAILED;
+		return -1;
 	}
-	printf("started tenant %s: segment /dev/shm/shmrt.%s, %u queues, "
-	       "%zu KiB\n", d->tenant, d->tenant, d->seg.nqueues,
-	       d->seg.size / 1024);
-	if (start_workers(d) != 0)
-		fprintf(stderr, "shmrt demo: could not start every worker\n");
+	printf("[%5.2fs] started tenant %s: segment /dev/shm/shmrt.%s, %u "
+	       "queues, %zu KiB\n", since(d), d->tenant, d->tenant,
+	       d->seg.nqueues, d->seg.size / 1024);
+	if (shmrt__workers_start(d->tenant, NULL) != 0) {
+		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
+		shmrt__seg_detach(&d->seg);
+		shmrt_tenant_stop(d->tenant);
+		return -1;
+	}
+	shmrt__workers_get_info(d->tenant, &wi);
+	printf("[%5.2fs] supervisor started %u worker processes\n", since(d),
+	       wi.nworkers);
+	return 0;
+}
+
+static int run_demo(struct demo *d)
+{
+	static struct queue_summary qs[SHMRT__MAX_QUEUES];
+	static struct lane_check lanes[DEMO_CONVERSATIONS];
+	uint32_t missing, broken;
+	bool stopped;
+
+	d->t0 = shmrt__os_now_ns();
+	if (start_all(d) != 0)
+		return CLI_FAILED;
 	submit_workload(d);
 	kill_one_worker(d);
-	missing = wait_all(d, qs);
+	show_progress(d);
+	missing = collect(d, qs, lanes);
 	print_summary(d, qs);
+	broken = report_order(lanes);
 	shmrt__seg_detach(&d->seg);
-	stop_tenant(d);
-	printf("removed the segment; %u jobs unfinished\n", missing);
-	return missing == 0 ? CLI_OK : CLI_FAILED;
+	stopped = stop_all(d);
+	printf("%u jobs unfinished; demo %s\n", missing,
+	       missing == 0 && broken == 0 && stopped ? "passed" : "FAILED");
+	return missing == 0 && broken == 0 && stopped ? CLI_OK : CLI_FAILED;
 }
 
 static const char demo_usage[] =
 	"usage: shmrt demo [-c FILE]\n"
 	"Runs the demo workload on the first tenant of the configuration in\n"
-	"process mode and prints a per-queue summary.\n";
+	"process mode: worker processes under a supervisor, chat, upload,\n"
+	"exam and profile jobs, one worker killed mid-job; shows progress,\n"
+	"a per-queue summary and the per-conversation order check, then\n"
+	"stops and removes the segment.\n"
+	"Exit: 0 every job ended and chat order held, 1 otherwise, 2 usage.\n";
 
 int cli_demo(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	static struct demo d;
-	static struct shmrt_conf conf;
-	const char *path = NULL;
+	static struct cli_target t;
 	int c;
 
-	while ((c = getopt(argc, argv, "c:h")) != -1) {
-		if (c == 'c') {
-			path = optarg;
-		} else {
-			fputs(demo_usage, c == 'h' ? stdout : stderr);
-			return c == 'h' ? CLI_OK : CLI_USAGE;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': t.conf_arg = optarg; break;
+		case 'h': fputs(demo_usage, stdout); return CLI_OK;
+		default: fputs(demo_usage, stderr); return CLI_USAGE;
 		}
 	}
-	if ((c = cli_load_conf(path, &conf)) != CLI_OK)
+	if (optind != argc)
+		return cli_usage_error(demo_usage, "unexpected argument '%s'",
+				       argv[optind]);
+	/* The demo shows worker processes: process mode, whatever the
+	 * environment says (still single-threaded here). */
+	setenv("SHMRT_MODE", "process", 1);
+	if ((c = cli_target_load("demo", &t)) != CLI_OK)
 		return c;
-	d.conf = &conf;
-	d.conf_path = conf.path;
-	d.tenant = conf.tenant[0].name;
+	if (shmrt_conf_queue_index(&t.conf, "chat") < 0 ||
+	    shmrt_conf_queue_index(&t.conf, "upload") < 0 ||
+	    shmrt_conf_queue_index(&t.conf, "exam") < 0 ||
+	    shmrt_conf_queue_index(&t.conf, "profile") < 0)
+		return cli_usage_error(demo_usage, "%s lacks one of the demo's "
+				       "queues chat, upload, exam, profile",
+				       t.conf.path);
+	shmrt__handlers_register();
+	d.conf = &t.conf;
+	d.tenant = t.tenant;
 	return run_demo(&d);
 }

@@ -4,13 +4,19 @@
 #define _GNU_SOURCE
 #include "handlers.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <shmrt/error.h>
 #include <shmrt/runtime.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "runtime/queue_backend_factory.h"
 #include "shm/os.h"
 
 /* The length snprintf wrote, clamped to what fits (its result may exceed). */
@@ -38,13 +44,22 @@ static int failed_on_request(const void *payload, size_t len, char *out,
 	return 1;
 }
 
-/* chat: a reply derived from the message. */
+/*
+ * chat: a reply derived from the message. The reply starts with the
+ * CLOCK_MONOTONIC time the handler ran ("ran_ns=N "), one clock for every
+ * process on the host, so a reader can check that a conversation's turns
+ * ran in the order they were sent (shmrt demo does).
+ */
 static int handle_chat(const void *payload, size_t len, char *out,
 			size_t cap, size_t *out_len)
 {
+	char prefix[48];
+
 	if (failed_on_request(payload, len, out, cap, out_len))
 		return -1;
-	*out_len = put(out, cap, "reply to: ", payload, len);
+	snprintf(prefix, sizeof(prefix), "ran_ns=%llu reply to: ",
+		 (unsigned long long)shmrt__os_now_ns());
+	*out_len = put(out, cap, prefix, payload, len);
 	return 0;
 }
 
@@ -122,6 +137,91 @@ static int handle_sleep(const void *payload, size_t len, char *out,
 	return 0;
 }
 
+/* The queue's record_file (builtin.record), or NULL when it has none. */
+static const char *record_file(const struct shmrt_job_run *run, char *path,
+			       size_t cap)
+{
+	struct shmrt__backend *be = shmrt__backend_lookup(run->tenant);
+	int qi;
+
+	path[0] = '\0';
+	if (be == NULL)
+		return NULL;
+	qi = shmrt__backend_queue(be, run->queue);
+	if (qi >= 0)
+		snprintf(path, cap, "%s", be->conf.queue[qi].record_file);
+	shmrt__backend_put(be);
+	return path[0] != '\0' ? path : NULL;
+}
+
+/*
+ * builtin.record: appends "JOB_ID LANE PAYLOAD\n" (JOB_ID in decimal,
+ * LANE "-" without a lane) to the queue's record_file with one write(2)
+ * on an O_APPEND descriptor, so lines of concurrent workers in any
+ * process never interleave. The result is the line's length.
+ */
+static int handle_record(void *ctx, struct shmrt_job_run *run)
+{
+	char path[SHMRT_CONF_RECORD_MAX], *line;
+	size_t cap = 48 + run->lane_len + run->payload_len, n;
+	ssize_t w = -1;
+	int fd, len;
+
+	(void)ctx;
+	if (record_file(run, path, sizeof(path)) == NULL) {
+		run->out_len = put(run->out, run->out_cap, "",
+				   "queue has no record_file", 24);
+		return SHMRT_HANDLER_FAIL_FINAL;
+	}
+	if ((line = malloc(cap)) == NULL)
+		return SHMRT_HANDLER_RETRY;
+	len = snprintf(line, cap, "%llu %.*s ", (unsigned long long)run->id.v,
+		       run->lane ? (int)run->lane_len : 1,
+		       run->lane ? run->lane : "-");
+	n = clamp(len, cap);
+	memcpy(line + n, run->payload, run->payload_len);
+	n += run->payload_len;
+	line[n++] = '\n';
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		w = write(fd, line, n);
+		close(fd);
+	}
+	free(line);
+	if (w != (ssize_t)n) {
+		run->out_len = clamp(snprintf(run->out, run->out_cap,
+					      "record %s: %s", path,
+					      strerror(errno)),
+				     run->out_cap);
+		return SHMRT_HANDLER_RETRY;
+	}
+	run->out_len = clamp(snprintf(run->out, run->out_cap, "%zu", n),
+			     run->out_cap);
+	return SHMRT_HANDLER_OK;
+}
+
+/*
+ * builtin.crash: the worker process kills itself with SIGKILL in the
+ * middle of the job (fault tests: the job is reclaimed by scan and
+ * retried, the supervisor starts a new worker). It only does so in a
+ * process that attached to the tenant - a worker process - never in the
+ * process that owns the tenant (an inline worker thread, or the test
+ * mode's caller), where it fails the job for good instead.
+ */
+static int handle_crash(void *ctx, struct shmrt_job_run *run)
+{
+	struct shmrt__backend *be = shmrt__backend_lookup(run->tenant);
+	bool worker_process = be != NULL && !be->owner;
+
+	(void)ctx;
+	shmrt__backend_put(be);
+	if (worker_process)
+		kill(getpid(), SIGKILL);
+	run->out_len = put(run->out, run->out_cap, "",
+			   "builtin.crash runs only in worker processes", 43);
+	return SHMRT_HANDLER_FAIL_FINAL;
+}
+
 /* The bodies above fill out/out_len and return 0 or -1; the registry
  * wants shmrt_handler_fn, so each gets a thin adapter. */
 typedef int (*body_fn)(const void *payload, size_t len, char *out,
@@ -155,6 +255,11 @@ int shmrt__handlers_register(void)
 	size_t i;
 	int rc;
 
+	if ((rc = shmrt_handler_register("builtin.record", handle_record,
+					 NULL)) != 0 ||
+	    (rc = shmrt_handler_register("builtin.crash", handle_crash,
+					 NULL)) != 0)
+		return rc;
 	for (i = 0; i < sizeof(shmrt__handlers) / sizeof(*shmrt__handlers);
 	     i++) {
 		rc = shmrt_handler_register(shmrt__handlers[i].kind, run_body,

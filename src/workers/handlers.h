@@ -3,9 +3,18 @@
  *
  * Example handlers modelled on a chat service (chat, upload, exam,
  * profile) and built-ins for demos and tests (builtin.echo, builtin.fail,
- * builtin.sleep), registered by kind into the runtime's handler registry
- * (shmrt_handler_register). Payloads of the example handlers that start
- * with "fail:" fail with the rest as the error text.
+ * builtin.sleep, builtin.record, builtin.crash), registered by kind into
+ * the runtime's handler registry (shmrt_handler_register). Payloads of the
+ * example handlers that start with "fail:" fail with the rest as the
+ * error text.
+ *
+ *   builtin.echo    result = payload
+ *   builtin.fail    fails (retried per the queue) with the payload as error
+ *   builtin.sleep   sleeps payload milliseconds (decimal)
+ *   builtin.record  appends "JOB_ID LANE PAYLOAD\n" to the queue's
+ *                   record_file with one write ("-" for no lane)
+ *   builtin.crash   SIGKILLs its worker process (worker processes only;
+ *                   elsewhere fails the job for good)
  */
 #ifndef SHMRT_HANDLERS_H
 #define SHMRT_HANDLERS_H

@@ -1,0 +1,401 @@
+/*
+ * tests/cli/test_cli.c - black-box tests of the `shmrt` binary
+ * (SHMRT_CLI_BIN): every subcommand's happy path, usage errors, attach
+ * errors and the exit statuses (0 ok, 1 failed or timed out, 2 usage,
+ * 3 cannot attach).
+ *
+ * Each case writes its own configuration with a unique tenant and points
+ * SHMRT_CONF at it, so -c's default is exercised too. Children are
+ * spawned with posix_spawn, their stdout and stderr go to files, and
+ * every wait has a deadline (tu_wait_child kills a child that overruns).
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shm/os.h"
+#include "testutil.h"
+
+extern char **environ;
+
+#define OUT_MAX 65536
+
+static char conf_path[256], out_path[256], err_path[256];
+static const char *tenant;
+static pid_t runner;
+
+struct res {
+	int status;
+	char out[OUT_MAX];
+	char err[OUT_MAX];
+};
+
+static struct res r;
+
+static void slurp(const char *path, char *buf)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f != NULL) {
+		n = fread(buf, 1, OUT_MAX - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+}
+
+static pid_t spawn(const char *out, const char *err, char **argv)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT |
+					 O_TRUNC, 0600);
+	posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT |
+					 O_TRUNC, 0600);
+	assert_int_equal(posix_spawn(&pid, SHMRT_CLI_BIN, &fa, NULL, argv,
+				     environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+/* Run `shmrt ARGS...` (NULL-terminated) to completion into r. */
+static int shmrt(const char *arg, ...)
+{
+	char *argv[32];
+	va_list ap;
+	int n = 0;
+
+	argv[n++] = "shmrt";
+	va_start(ap, arg);
+	for (; arg != NULL && n < 31; arg = va_arg(ap, const char *))
+		argv[n++] = (char *)arg;
+	va_end(ap);
+	argv[n] = NULL;
+	r.status = tu_wait_child(spawn(out_path, err_path, argv), 60000);
+	slurp(out_path, r.out);
+	slurp(err_path, r.err);
+	return r.status;
+}
+
+#define EXPECT(status, ...)                                               \
+	do {                                                              \
+		int st_ = shmrt(__VA_ARGS__, NULL);                       \
+		if (st_ != (status))                                      \
+			print_error("shmrt exit %d, expected %d\nstdout: " \
+				    "%s\nstderr: %s\n", st_, (status),    \
+				    r.out, r.err);                        \
+		assert_int_equal(st_, (status));                          \
+	} while (0)
+
+static void write_conf(void)
+{
+	FILE *f;
+
+	tenant = tu_tenant();
+	snprintf(conf_path, sizeof(conf_path), "/tmp/%s.ini", tenant);
+	snprintf(out_path, sizeof(out_path), "/tmp/%s.out", tenant);
+	snprintf(err_path, sizeof(err_path), "/tmp/%s.err", tenant);
+	f = fopen(conf_path, "w");
+	assert_non_null(f);
+	fprintf(f, "[runtime]\nmode = process\ndrain_timeout_ms = 3000\n"
+		"[tenant %s]\n"
+		"[queue echo]\nhandler = builtin.echo\nworkers = 2\n"
+		"[queue fail]\nhandler = builtin.fail\nworkers = 1\n"
+		"max_attempts = 1\n"
+		"[queue sleep]\nhandler = builtin.sleep\nworkers = 1\n"
+		"[queue lanes]\nhandler = builtin.echo\nlaned = true\n"
+		"[queue keyed]\nhandler = builtin.echo\n"
+		"idempotency_ttl_ms = 60000\n", tenant);
+	fclose(f);
+	setenv("SHMRT_CONF", conf_path, 1);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	unsetenv("SHMRT_MODE");
+	write_conf();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char *argv[] = { "shmrt", "destroy", "--force", NULL };
+
+	(void)state;
+	if (runner > 0) {
+		kill(runner, SIGKILL);
+		waitpid(runner, NULL, 0);
+		runner = 0;
+	}
+	tu_wait_child(spawn("/dev/null", "/dev/null", argv), 10000);
+	unlink(conf_path);
+	unlink(out_path);
+	unlink(err_path);
+	return 0;
+}
+
+/* `shmrt run` in the background; returns once `stat` attaches. */
+static void start_runner(void)
+{
+	char run_out[300], *argv[] = { "shmrt", "run", NULL };
+	uint64_t deadline = tu_deadline_ms(20000);
+
+	snprintf(run_out, sizeof(run_out), "%s.run", out_path);
+	runner = spawn(run_out, "/dev/null", argv);
+	while (shmrt("stat", NULL) != 0) {
+		assert_true(shmrt__os_now_ns() < deadline);
+		shmrt__os_sleep_ns(20000000);
+	}
+}
+
+static int stop_runner(void)
+{
+	char run_out[300];
+	int st;
+
+	EXPECT(0, "stop");
+	st = tu_wait_child(runner, 20000);
+	runner = 0;
+	snprintf(run_out, sizeof(run_out), "%s.run", out_path);
+	slurp(run_out, r.out);
+	unlink(run_out);
+	return st;
+}
+
+/* --------------------------------------------------------------- usage */
+
+static void test_usage_and_help(void **state)
+{
+	static const char *cmds[] = { "run", "worker", "enqueue", "status",
+				      "stat", "scan", "stop", "destroy",
+				      "demo" };
+	size_t i;
+	char *argv[] = { "shmrt", NULL };
+
+	(void)state;
+	r.status = tu_wait_child(spawn(out_path, err_path, argv), 10000);
+	assert_int_equal(r.status, 2);
+	EXPECT(0, "--help");
+	assert_non_null(strstr(r.out, "usage: shmrt"));
+	EXPECT(2, "frobnicate");
+	assert_non_null(strstr(r.err, "unknown command"));
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		EXPECT(0, cmds[i], "--help");
+		assert_non_null(strstr(r.out, "usage: shmrt"));
+		assert_string_equal(r.err, "");
+		EXPECT(2, cmds[i], "--no-such-option");
+		assert_non_null(strstr(r.err, "usage: shmrt"));
+	}
+	EXPECT(2, "enqueue");                         /* no queue */
+	EXPECT(2, "enqueue", "nosuchqueue");
+	assert_non_null(strstr(r.err, "no queue 'nosuchqueue'"));
+	EXPECT(2, "enqueue", "echo", "--data", "a", "--data-file", "/dev/null");
+	EXPECT(2, "enqueue", "echo", "--timeout", "5");
+	EXPECT(2, "enqueue", "echo", "--wait", "--timeout", "soon");
+	EXPECT(2, "status");
+	EXPECT(2, "status", "not-an-id");
+	EXPECT(2, "stat", "--json", "--prometheus");
+	EXPECT(2, "stop", "--drain-timeout", "later");
+	EXPECT(2, "run", "--mode", "threads");
+	EXPECT(2, "scan", "extra");
+	EXPECT(2, "stat", "-t", "nosuchtenant");
+	assert_non_null(strstr(r.err, "no [tenant nosuchtenant]"));
+	EXPECT(2, "stat", "-c", "/nonexistent/shmrt.ini");
+}
+
+/* -------------------------------------------------------- attach errors */
+
+static void test_attach_errors(void **state)
+{
+	(void)state;
+	EXPECT(3, "enqueue", "echo", "--data", "x");
+	assert_non_null(strstr(r.err, "cannot attach"));
+	EXPECT(3, "status", "12345");
+	EXPECT(3, "stat");
+	EXPECT(3, "stat", "--json");
+	EXPECT(3, "scan");
+	EXPECT(3, "stop");
+	EXPECT(3, "destroy");
+	EXPECT(3, "worker", "-q", "echo");
+}
+
+/* ---------------------------------------------------------- happy paths */
+
+static void test_run_enqueue_status_stat_stop(void **state)
+{
+	char id[32];
+
+	(void)state;
+	start_runner();
+	EXPECT(0, "enqueue", "echo", "--data", "hello");
+	assert_int_equal(sscanf(r.out, "%31s", id), 1);
+	EXPECT(0, "enqueue", "echo", "--data", "world", "--wait");
+	assert_non_null(strstr(r.out, "succeeded\nworld\n"));
+	EXPECT(0, "status", id);
+	assert_non_null(strstr(r.out, "succeeded"));
+	EXPECT(0, "status", id, "--json");
+	assert_non_null(strstr(r.out, "\"state\":\"succeeded\""));
+	assert_non_null(strstr(r.out, "\"result\":\"hello\""));
+	EXPECT(1, "status", "999999");                  /* no such job */
+	/* A job that fails: enqueue --wait and status exit 1. */
+	EXPECT(1, "enqueue", "fail", "--data", "disk on fire", "--wait");
+	assert_non_null(strstr(r.out, "failed\ndisk on fire"));
+	assert_int_equal(sscanf(r.out, "%31s", id), 1);
+	EXPECT(1, "status", id);
+	/* A wait that times out. */
+	EXPECT(1, "enqueue", "sleep", "--data", "1500", "--wait",
+	       "--timeout", "100");
+	/* Lanes and idempotency keys; a payload from a file. */
+	EXPECT(0, "enqueue", "lanes", "--lane", "conv-1", "--data-file",
+	       conf_path, "--wait");
+	EXPECT(1, "enqueue", "lanes", "--data", "x"); /* needs a lane */
+	EXPECT(0, "enqueue", "keyed", "--key", "k1", "--data", "a");
+	assert_int_equal(sscanf(r.out, "%31s", id), 1);
+	EXPECT(0, "enqueue", "keyed", "--key", "k1", "--data", "b");
+	assert_non_null(strstr(r.out, id));
+	assert_non_null(strstr(r.err, "existing job"));
+	/* stat: text, JSON, Prometheus. */
+	EXPECT(0, "stat");
+	assert_non_null(strstr(r.out, "echo"));
+	EXPECT(0, "stat", "--json");
+	assert_non_null(strstr(r.out, "\"queues\":[{\"name\":\"echo\","
+				      "\"depth\":"));
+	assert_non_null(strstr(r.out, "\"succeeded\":"));
+	assert_non_null(strstr(r.out, "\"failed\":1"));
+	assert_non_null(strstr(r.out, "\"retried\":"));
+	assert_non_null(strstr(r.out, "\"running\":"));
+	assert_non_null(strstr(r.out, "\"workers\":[{\"pid\":"));
+	assert_non_null(strstr(r.out, "\"state\":\""));
+	EXPECT(0, "stat", "--prometheus");
+	assert_non_null(strstr(r.out, "# TYPE shmrt_queue_depth gauge"));
+	assert_non_null(strstr(r.out, "shmrt_jobs_failed_total{tenant=\""));
+	EXPECT(0, "scan");
+	assert_non_null(strstr(r.out, "dead participants"));
+	/* destroy refuses while it runs. */
+	EXPECT(1, "destroy");
+	assert_non_null(strstr(r.err, "is running"));
+	assert_int_equal(stop_runner(), 0);
+	assert_non_null(strstr(r.out, "stopped"));
+	EXPECT(3, "stat"); /* the segment is gone */
+	EXPECT(3, "destroy");
+}
+
+/* A runner killed with SIGKILL leaves its segment; destroy removes it
+ * (its workers follow the runner out: they die with their supervisor). */
+static void test_destroy_leftover(void **state)
+{
+	uint64_t deadline;
+
+	(void)state;
+	start_runner();
+	kill(runner, SIGKILL);
+	waitpid(runner, NULL, 0);
+	runner = 0;
+	deadline = tu_deadline_ms(10000);
+	while (shmrt("destroy", NULL) == 1 && shmrt__os_now_ns() < deadline)
+		shmrt__os_sleep_ns(20000000);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "removed"));
+	EXPECT(3, "destroy");
+}
+
+/* SIGTERM to the runner drains and stops it; exit 0. */
+static void test_run_sigterm(void **state)
+{
+	(void)state;
+	start_runner();
+	EXPECT(0, "enqueue", "sleep", "--data", "200");
+	kill(runner, SIGTERM);
+	assert_int_equal(tu_wait_child(runner, 20000), 0);
+	runner = 0;
+	EXPECT(3, "stat");
+}
+
+/* A worker process by hand, with a queue that does not exist: usage. */
+static void test_worker(void **state)
+{
+	char *argv[] = { "shmrt", "worker", "-q", "echo", NULL };
+	pid_t w;
+
+	(void)state;
+	start_runner();
+	EXPECT(2, "worker", "-q", "nosuchqueue");
+	/* An extra worker, by hand, drains with the tenant. */
+	w = spawn("/dev/null", "/dev/null", argv);
+	EXPECT(0, "enqueue", "echo", "--data", "x", "--wait");
+	EXPECT(2, "worker", "--handlers");
+	EXPECT(1, "worker", "-q", "echo", "--handlers", "/nonexistent.so");
+	assert_non_null(strstr(r.err, "cannot load"));
+	assert_int_equal(stop_runner(), 0);
+	assert_int_equal(tu_wait_child(w, 20000), 0);
+}
+
+/* The inline mode of run: worker threads in the runner. */
+static void test_run_inline(void **state)
+{
+	char *argv[] = { "shmrt", "run", "--mode", "inline", NULL };
+	pid_t pid;
+
+	(void)state;
+	pid = spawn(out_path, err_path, argv);
+	shmrt__os_sleep_ns(300000000);
+	kill(pid, SIGINT);
+	assert_int_equal(tu_wait_child(pid, 20000), 0);
+	slurp(out_path, r.out);
+	assert_non_null(strstr(r.out, "inline mode"));
+	assert_non_null(strstr(r.out, "stopped"));
+}
+
+/* The main job, on a copy of conf/shmrt.ini with a unique tenant. */
+static void test_demo(void **state)
+{
+	char cmd[1024];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "sed 's/^\\[tenant demo\\]/[tenant %s]/' "
+		 "%s/conf/shmrt.ini >%s", tenant, SHMRT_SOURCE_DIR, conf_path);
+	assert_int_equal(system(cmd), 0);
+	EXPECT(0, "demo", "-c", conf_path);
+	assert_non_null(strstr(r.out, "progress:"));
+	assert_non_null(strstr(r.out, "chat order: held in 50/50"));
+	assert_non_null(strstr(r.out, "demo passed"));
+	assert_non_null(strstr(r.out, "removed"));
+	EXPECT(3, "stat");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_usage_and_help, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_attach_errors, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_run_enqueue_status_stat_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destroy_leftover, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_run_sigterm, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_worker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_inline, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_demo, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
