@@ -108,9 +108,14 @@ static void submit_workload(struct demo *d)
 }
 
 /* The pid of a worker process that holds a job right now, or 0. */
-static pid_t busy_worker(struct demo *d)
+/*
+ * A worker process whose job has been running for at least a millisecond
+ * (so a SIGKILL now lands in the middle of it), and that job's queue.
+ */
+static pid_t busy_worker(struct demo *d, uint32_t *queue)
 {
 	struct shmrt__workers_info wi;
+	uint64_t now = shmrt__os_now_ns();
 	uint32_t i, k;
 
 	if (shmrt__workers_get_info(d->tenant, &wi) != 0)
@@ -118,41 +123,69 @@ static pid_t busy_worker(struct demo *d)
 	for (i = 0; i < d->seg.nparticipants; i++) {
 		const struct shmrt__participant *r = &d->seg.parts[i];
 		uint64_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
+		uint64_t held = __atomic_load_n(&r->held_job, __ATOMIC_RELAXED);
+		shmrt_job_id id = {held};
+		struct shmrt_job_info info;
 
-		if (owner == 0 ||
-		    __atomic_load_n(&r->held_job, __ATOMIC_RELAXED) == 0)
+		if (owner == 0 || held == 0 ||
+		    shmrt__job_status(&d->seg, id, &info, NULL, 0) != 0 ||
+		    info.state != SHMRT_JOB_RUNNING ||
+		    now < info.start_ns + 1000000u)
 			continue;
 		for (k = 0; k < wi.nworkers && k < 256; k++)
 			if (wi.pid[k] > 0 &&
-			    (uint32_t)wi.pid[k] == (uint32_t)(owner >> 32))
+			    (uint32_t)wi.pid[k] == (uint32_t)(owner >> 32)) {
+				*queue = (uint32_t)(held >> 56);
 				return wi.pid[k];
+			}
 	}
 	return 0;
 }
 
-/* SIGKILL a worker in the middle of a job; the supervisor replaces it. */
+/* Jobs taken back from dead workers so far, over every queue. */
+static uint64_t reclaimed(struct demo *d)
+{
+	struct shmrt_queue_stats c;
+	uint64_t n = 0;
+	uint32_t qi;
+
+	for (qi = 0; qi < d->conf->nqueues; qi++)
+		if (shmrt_queue_get_stats(d->tenant, d->conf->queue[qi].name,
+					  &c) == 0)
+			n += c.reclaimed;
+	return n;
+}
+
+/* SIGKILL a worker in the middle of a job; the supervisor replaces it,
+ * and its job goes back to its queue. */
 static void kill_one_worker(struct demo *d)
 {
 	struct shmrt__workers_info wi;
 	uint64_t deadline = shmrt__os_now_ns() + 2000000000u;
+	uint64_t before = reclaimed(d);
+	uint32_t queue = 0;
 	pid_t pid;
 
-	while ((pid = busy_worker(d)) == 0 && shmrt__os_now_ns() < deadline)
+	while ((pid = busy_worker(d, &queue)) == 0 &&
+	       shmrt__os_now_ns() < deadline)
 		shmrt__os_sleep_ns(100000);
 	if (pid == 0)
 		return;
 	kill(pid, SIGKILL);
-	printf("[%5.2fs] killed worker %d with SIGKILL in the middle of a "
-	       "job\n", since(d), (int)pid);
+	printf("[%5.2fs] killed worker %d (%s) with SIGKILL in the middle of "
+	       "a job\n", since(d), (int)pid,
+	       queue < d->conf->nqueues ? d->conf->queue[queue].name : "?");
 	deadline = shmrt__os_now_ns() + 3000000000u;
 	do {
 		shmrt__os_sleep_ns(5000000);
 		shmrt__workers_get_info(d->tenant, &wi);
-	} while ((wi.restarts == 0 || wi.running < wi.nworkers) &&
+	} while ((wi.restarts == 0 || wi.running < wi.nworkers ||
+		  reclaimed(d) == before) &&
 		 shmrt__os_now_ns() < deadline);
 	printf("[%5.2fs] supervisor: %llu restart(s), %u/%u workers "
-	       "running\n", since(d), (unsigned long long)wi.restarts,
-	       wi.running, wi.nworkers);
+	       "running; %llu job(s) taken back from the dead worker\n",
+	       since(d), (unsigned long long)wi.restarts, wi.running,
+	       wi.nworkers, (unsigned long long)(reclaimed(d) - before));
 }
 
 /* Jobs of the tenant that ended (succeeded, failed, cancelled). */
