@@ -124,9 +124,11 @@ struct shmrt__queue {
 	uint64_t n_retried;
 	uint64_t n_cancelled;
 	uint64_t n_reclaimed; /* by scan */
-	/* sleepers: consumers wait on jobs_ec, blocked producers on space_ec */
+	/* sleepers: consumers wait on jobs_ec (every enqueue bumps it),
+	 * blocked producers on space_ec (every freed slot bumps it): one
+	 * line each, or the two sides would bounce one line per job */
 	struct shmrt__ec jobs_ec SHMRT__ALIGNED;
-	struct shmrt__ec space_ec;
+	struct shmrt__ec space_ec SHMRT__ALIGNED;
 	/* per-queue policy, set at creation */
 	uint32_t max_attempts;
 	uint32_t pad0;
