@@ -352,6 +352,13 @@ retry:
 				ADD(&q->ctl->n_idem_hits, 1);
 			return rc;
 		}
+		/* Accepted under the lock: racing submits of its key may
+		 * already hold its id, so it is never taken back. */
+		if (!pushed)
+			republish(p, q, ref, true);
+		ADD(&q->ctl->n_enqueued, 1);
+		*out = shmrt__id_make(qi, slot, gen);
+		return 0;
 	} else {
 		/* From here until published, the intent names the job (see
 		 * top). */
@@ -360,9 +367,8 @@ retry:
 		STR(&s->word,
 		    shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
 	}
-	if (!pushed && (rc = shmrt__job_publish(p, q, ref)) != 0) {
-		/* Not in the ring, not leasable: take it back (a key that
-		 * names it dies with it, idem.h). */
+	if ((rc = shmrt__job_publish(p, q, ref)) != 0) {
+		/* Not in the ring, not leasable: take it back. */
 		STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE,
 					    SHMRT__S_FREE));
 		ST(&p->rec->push_value, 0);
