@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <shmrt/error.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,19 @@ pid_t tu_fork(int orphan_code)
 			_exit(orphan_code);
 	}
 	return pid;
+}
+
+bool tu_aborted(const struct tu_verdict *v)
+{
+	return __atomic_load_n(&v->abort, __ATOMIC_RELAXED) != 0;
+}
+
+void tu_child_exit(struct tu_verdict *v, int rc, int ok, int aborted)
+{
+	if (rc != ok && rc != aborted &&
+	    !__atomic_exchange_n(&v->abort, 1u, __ATOMIC_ACQ_REL))
+		snprintf(v->why, sizeof(v->why), "%s", shmrt_last_error());
+	_exit(rc);
 }
 
 int tu_wait_child(pid_t pid, int timeout_ms)

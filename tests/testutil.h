@@ -8,6 +8,7 @@
 #ifndef SHMRT_TESTUTIL_H
 #define SHMRT_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -33,6 +34,27 @@ void tu_params_one_queue(struct shmrt__seg_params *p, uint32_t capacity,
  * that fork worked. Returns the pid, or 0 in the child.
  */
 pid_t tu_fork(int orphan_code);
+
+/*
+ * Shared by a test's children (in tu_shared_alloc memory): the first child
+ * to fail records why and raises `abort`, so the others stop early and the
+ * parent can print the first cause, not the last.
+ */
+struct tu_verdict {
+	uint32_t abort;
+	char why[160]; /* shmrt_last_error() of the first failing child */
+};
+
+/* Whether some child has failed (children poll it in their loops). */
+bool tu_aborted(const struct tu_verdict *v);
+
+/*
+ * End a child with exit code `rc`. A failure (neither `ok` nor `aborted`,
+ * the code of a child that stopped because another failed) is recorded
+ * in *v first, if it is the first.
+ */
+__attribute__((noreturn)) void tu_child_exit(struct tu_verdict *v, int rc,
+					     int ok, int aborted);
 
 /* Wait for `pid` until `timeout_ms`; on timeout SIGKILL it and return -1.
  * Otherwise returns its exit status (128 + signal if killed by one). */

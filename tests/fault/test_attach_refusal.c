@@ -124,9 +124,7 @@ static int attach_in_child_ms(struct fx *f, const char *tenant, int timeout)
 	pid_t pid;
 
 	memset(f->shared, 0, sizeof(*f->shared));
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
+	pid = tu_fork(1);
 	if (pid == 0)
 		_exit(child_attach(tenant, f->shared));
 	f->shared->code = tu_wait_child(pid, timeout);
@@ -611,9 +609,7 @@ static int in_child(struct fx *f, int (*fn)(struct shmrt__seg *))
 	struct shmrt__seg seg;
 	pid_t pid;
 
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
+	pid = tu_fork(1);
 	if (pid == 0) {
 		if (shmrt__seg_attach(f->tenant, &seg) != 0)
 			_exit(100);

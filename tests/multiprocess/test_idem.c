@@ -73,8 +73,7 @@ struct shared {
 	uint32_t go;		 /* the start line */
 	uint32_t ready;		 /* producers at the start line */
 	uint32_t producers_done; /* set by the parent */
-	uint32_t abort;
-	char why[160];
+	struct tu_verdict verdict; /* the first failing child's */
 	uint64_t consumed;
 	uint32_t runs[NKEYS];
 	int32_t rc[NPROD][NKEYS];
@@ -176,7 +175,7 @@ static int producer_main(struct run *r, uint32_t me)
 		uint32_t k = order[i];
 		shmrt_job_id id = {0};
 
-		if (__atomic_load_n(&r->sh->abort, __ATOMIC_RELAXED))
+		if (tu_aborted(&r->sh->verdict))
 			return EX_ABORTED;
 		rc = submit_key(&part, r->laned, k, &id);
 		r->sh->rc[me][k] = rc;
@@ -203,7 +202,7 @@ static int consumer_main(struct run *r)
 	for (;;) {
 		uint32_t k;
 
-		if (__atomic_load_n(&r->sh->abort, __ATOMIC_RELAXED))
+		if (tu_aborted(&r->sh->verdict))
 			return EX_ABORTED;
 		if (shmrt__os_now_ns() > give_up)
 			return EX_DEADLINE;
@@ -244,11 +243,7 @@ static pid_t spawn(struct run *r, int consumer, uint32_t id)
 		int rc;
 
 		rc = consumer ? consumer_main(r) : producer_main(r, id);
-		if (rc != EX_OK && rc != EX_ABORTED &&
-		    !__atomic_exchange_n(&r->sh->abort, 1, __ATOMIC_ACQ_REL))
-			snprintf(r->sh->why, sizeof(r->sh->why), "%s",
-				 shmrt_last_error());
-		_exit(rc);
+		tu_child_exit(&r->sh->verdict, rc, EX_OK, EX_ABORTED);
 	}
 	return pid;
 }
@@ -313,7 +308,7 @@ static int reap(struct run *r, uint32_t from, uint32_t to)
 		failed++;
 	}
 	if (failed)
-		print_message("first failure: %s\n", r->sh->why);
+		print_message("first failure: %s\n", r->sh->verdict.why);
 	return failed;
 }
 

@@ -96,8 +96,7 @@ struct payload {
 
 struct shared {
 	uint64_t consumed;
-	uint32_t abort;
-	char why[160];
+	struct tu_verdict verdict; /* the first failing child's */
 	uint64_t overlaps;	   /* a lane's job leased while one ran */
 	uint64_t order_violations; /* k != next_k */
 	uint64_t per_consumer[NCONS];
@@ -174,7 +173,7 @@ static int producer_main(struct run *r, uint32_t me)
 	for (pl.seq = 0; pl.seq < r->per_producer; pl.seq++) {
 		struct shmrt__submit sub = {.payload = &pl, .len = sizeof(pl)};
 
-		if (__atomic_load_n(&r->sh->abort, __ATOMIC_RELAXED))
+		if (tu_aborted(&r->sh->verdict))
 			return EX_ABORTED;
 		pl.lane = (uint32_t)(rnd(&rng) % NLANES);
 		pl.k = k[pl.lane]++;
@@ -282,7 +281,7 @@ static int consumer_main(struct run *r, uint32_t me)
 	while (__atomic_load_n(&r->sh->consumed, __ATOMIC_ACQUIRE) < r->total) {
 		struct payload pl;
 
-		if (__atomic_load_n(&r->sh->abort, __ATOMIC_RELAXED))
+		if (tu_aborted(&r->sh->verdict))
 			return EX_ABORTED;
 		if (shmrt__os_now_ns() > give_up)
 			return EX_DEADLINE;
@@ -315,7 +314,7 @@ static int fair_consumer_main(struct run *r)
 	if (rc != EX_OK)
 		return rc;
 	while (__atomic_load_n(&r->sh->consumed, __ATOMIC_ACQUIRE) < r->total) {
-		if (__atomic_load_n(&r->sh->abort, __ATOMIC_RELAXED))
+		if (tu_aborted(&r->sh->verdict))
 			return EX_ABORTED;
 		if (shmrt__os_now_ns() > give_up)
 			return EX_DEADLINE;
@@ -363,11 +362,7 @@ static pid_t spawn(struct run *r, enum role role, uint32_t id)
 		rc = role == R_PRODUCER	  ? producer_main(r, id)
 		     : role == R_CONSUMER ? consumer_main(r, id)
 					  : fair_consumer_main(r);
-		if (rc != EX_OK && rc != EX_ABORTED &&
-		    !__atomic_exchange_n(&r->sh->abort, 1, __ATOMIC_ACQ_REL))
-			snprintf(r->sh->why, sizeof(r->sh->why), "%s",
-				 shmrt_last_error());
-		_exit(rc);
+		tu_child_exit(&r->sh->verdict, rc, EX_OK, EX_ABORTED);
 	}
 	return pid;
 }
@@ -436,7 +431,7 @@ static int reap_all(struct run *r)
 		failed++;
 	}
 	if (failed)
-		print_message("first failure: %s\n", r->sh->why);
+		print_message("first failure: %s\n", r->sh->verdict.why);
 	return failed;
 }
 

@@ -60,8 +60,7 @@ struct payload {
 /* Shared with the children (MAP_SHARED). */
 struct shared {
 	uint64_t consumed;
-	uint32_t abort; /* set by a failing child: the others stop */
-	char why[160];	/* shmrt_last_error() of the first failing child */
+	struct tu_verdict verdict; /* the first failing child's */
 	uint64_t fifo_violations[MAX_PROCS];
 	uint64_t per_consumer[MAX_PROCS];
 	uint32_t counts[]; /* [producer * per_producer + seq] */
@@ -102,7 +101,7 @@ static int producer_main(const struct run *r, uint32_t id)
 	for (pl.seq = 0; pl.seq < r->per_producer; pl.seq++) {
 		uint64_t deadline = tu_deadline_ms(ENQUEUE_WAIT_MS);
 
-		if (__atomic_load_n(&r->sh->abort, __ATOMIC_RELAXED))
+		if (tu_aborted(&r->sh->verdict))
 			return EX_ABORTED;
 		rc = shmrt__job_enqueue(&part, 0, &pl, sizeof(pl), deadline,
 					&job);
@@ -152,7 +151,7 @@ static int consumer_main(struct run *r, uint32_t me)
 	while (__atomic_load_n(&r->sh->consumed, __ATOMIC_ACQUIRE) < r->total) {
 		struct payload pl;
 
-		if (__atomic_load_n(&r->sh->abort, __ATOMIC_RELAXED))
+		if (tu_aborted(&r->sh->verdict))
 			return EX_ABORTED;
 		if (shmrt__os_now_ns() > give_up)
 			return EX_DEADLINE;
@@ -186,11 +185,7 @@ static pid_t spawn(struct run *r, int consumer, uint32_t id)
 	if (pid == 0) {
 		int rc = consumer ? consumer_main(r, id) : producer_main(r, id);
 
-		if (rc != EX_OK && rc != EX_ABORTED &&
-		    !__atomic_exchange_n(&r->sh->abort, 1, __ATOMIC_ACQ_REL))
-			snprintf(r->sh->why, sizeof(r->sh->why), "%s",
-				 shmrt_last_error());
-		_exit(rc);
+		tu_child_exit(&r->sh->verdict, rc, EX_OK, EX_ABORTED);
 	}
 	return pid;
 }
@@ -325,7 +320,7 @@ static void run_mpmc(struct run *r, uint32_t nprod, uint32_t ncons,
 			      (unsigned long long)r->sh->per_consumer[i]);
 	print_message("\n");
 	if (failed)
-		print_message("first failure: %s\n", r->sh->why);
+		print_message("first failure: %s\n", r->sh->verdict.why);
 	assert_int_equal(failed, 0);
 	check_counts(r);
 	for (i = 0; i < ncons; i++)

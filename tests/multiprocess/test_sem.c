@@ -65,8 +65,7 @@ enum {
 
 struct shared {
 	uint64_t consumed;
-	uint32_t abort;
-	char why[160];
+	struct tu_verdict verdict; /* the first failing child's */
 	uint32_t cur;	 /* jobs held now, over every queue */
 	uint32_t max;	 /* the most ever held at once */
 	uint64_t at_max; /* leases that found the count at LIMIT */
@@ -154,7 +153,7 @@ static int consumer_main(struct run *r, uint32_t me)
 	while (__atomic_load_n(&r->sh->consumed, __ATOMIC_ACQUIRE) < r->total) {
 		uint32_t job;
 
-		if (__atomic_load_n(&r->sh->abort, __ATOMIC_RELAXED))
+		if (tu_aborted(&r->sh->verdict))
 			return EX_ABORTED;
 		if (shmrt__os_now_ns() > give_up)
 			return EX_DEADLINE;
@@ -211,11 +210,7 @@ static pid_t spawn(struct run *r, int holder, uint32_t id)
 		int rc;
 
 		rc = holder ? holder_main(r) : consumer_main(r, id);
-		if (rc != EX_OK && rc != EX_ABORTED &&
-		    !__atomic_exchange_n(&r->sh->abort, 1, __ATOMIC_ACQ_REL))
-			snprintf(r->sh->why, sizeof(r->sh->why), "%s",
-				 shmrt_last_error());
-		_exit(rc);
+		tu_child_exit(&r->sh->verdict, rc, EX_OK, EX_ABORTED);
 	}
 	return pid;
 }
@@ -315,7 +310,7 @@ static uint32_t reap_sampling(struct run *r, uint32_t n, int *failed)
 		shmrt__os_sleep_ns(200000);
 	}
 	if (*failed)
-		print_message("first failure: %s\n", r->sh->why);
+		print_message("first failure: %s\n", r->sh->verdict.why);
 	return max_in_use;
 }
 

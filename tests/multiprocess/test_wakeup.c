@@ -124,9 +124,7 @@ static pid_t spawn(struct fx *f, int (*fn)(struct fx *, int), int arg)
 {
 	pid_t pid;
 
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
+	pid = tu_fork(1);
 	if (pid == 0)
 		_exit(fn(f, arg));
 	f->pids[arg] = pid;

@@ -769,8 +769,7 @@ static uint32_t dead_participant(struct fx *f)
 
 	assert_non_null(shared);
 	*shared = UINT32_MAX;
-	pid = fork();
-	assert_true(pid >= 0);
+	pid = tu_fork(1);
 	if (pid == 0) {
 		struct shmrt__part p;
 

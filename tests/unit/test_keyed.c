@@ -357,9 +357,7 @@ static void test_lane_lock_holder_dies(void **state)
 
 	open_laned(f, 16, 4);
 	assert_int_equal(submit_lane(f, "a", 0, &id), 0);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
+	pid = tu_fork(1);
 	if (pid == 0) {
 		struct shmrt__part cp;
 		const struct shmrt__qhandle *q = &f->seg.q[0];
@@ -490,9 +488,7 @@ static void test_sem_dead_holder(void **state)
 
 	open_sem(f, 1, 0);
 	assert_int_equal(shmrt__job_enqueue(&f->prod, 0, "j", 1, 0, &id), 0);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
+	pid = tu_fork(1);
 	if (pid == 0) {
 		struct shmrt__part cp;
 		struct shmrt__lease cl;
@@ -734,7 +730,6 @@ static void test_cancel(void **state)
 	lease_now(f, &f->w2, &l, &rc);
 	assert_int_equal(rc, SHMRT_E_AGAIN);
 	/* Running: the worker is told; it then ends the job itself. */
-	assert_false(shmrt__job_cancel_requested(&f->seg, &l) && 0);
 	assert_int_equal(shmrt__job_cancel(&f->prod, running),
 			 SHMRT__CANCEL_REQUESTED);
 	lease_now(f, &f->w2, &l, &rc);
