@@ -144,8 +144,8 @@ static int slot_alloc_wait(const struct shmrt__qhandle *q, uint32_t owner,
  * Publish a QUEUED job's ref through the ring, covered by the caller's
  * push_value intent, and wake a sleeping worker.
  */
-int shmrt__job_publish(struct shmrt__part *p, const struct shmrt__qhandle *q,
-		       uint64_t ref)
+static int publish(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		   uint64_t ref)
 {
 	struct shmrt__ring r = shmrt__queue_ring(q);
 	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
@@ -160,30 +160,23 @@ int shmrt__job_publish(struct shmrt__part *p, const struct shmrt__qhandle *q,
 #define REPUBLISH_TRIES 100
 #define REPUBLISH_PAUSE_NS 20000
 
-/*
- * Put an already QUEUED job's ref (back) into the ring, under the
- * caller's push_value intent, which this clears. The ring is "full" only
- * while a descheduled popper still holds the tail cell from the last lap:
- * wait a little for it; if it stays, leave the job QUEUED without a ref,
- * for scan's sweep of QUEUED jobs with no ref to publish (scan.h). A job
- * is never dropped. `wake`: also wake a sleeping worker (new work).
- */
-static void republish(struct shmrt__part *p, const struct shmrt__qhandle *q,
-		      uint64_t ref, bool wake)
+bool shmrt__job_republish(struct shmrt__part *p,
+			  const struct shmrt__qhandle *q, uint64_t ref,
+			  bool wake)
 {
 	struct shmrt__ring r = shmrt__queue_ring(q);
 	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
-	int tries;
+	int tries, rc = SHMRT_E_FULL;
 
-	for (tries = 0; tries < REPUBLISH_TRIES; tries++) {
-		if (shmrt__ring_push(&r, &in, ref) == 0) {
-			if (wake)
-				shmrt__ec_inc(&q->ctl->jobs_ec);
-			break;
-		}
-		shmrt__os_sleep_ns(REPUBLISH_PAUSE_NS);
+	for (tries = 0; tries < REPUBLISH_TRIES && rc == SHMRT_E_FULL;
+	     tries++) {
+		if ((rc = shmrt__ring_push(&r, &in, ref)) == SHMRT_E_FULL)
+			shmrt__os_sleep_ns(REPUBLISH_PAUSE_NS);
 	}
+	if (rc == 0 && wake)
+		shmrt__ec_inc(&q->ctl->jobs_ec);
 	ST(&p->rec->push_value, 0);
+	return rc == 0;
 }
 
 static const struct shmrt__qhandle *queue_of(const struct shmrt__seg *seg,
@@ -216,13 +209,12 @@ static void slot_fill(const struct shmrt__qhandle *q, struct shmrt__slot *s,
 	ST(&s->lease_deadline_ns, 0);
 }
 
-static int check_key(const char *what, const char *key, size_t len)
+static int check_key(const char *what, size_t len)
 {
 	if (len == 0 || len > SHMRT__KEY_MAX)
 		return shmrt__fail(SHMRT_E_KEYLEN,
 				   "submit: %s key of %zu bytes (1..%u)", what,
 				   len, SHMRT__KEY_MAX);
-	(void)key;
 	return 0;
 }
 
@@ -247,14 +239,14 @@ static int submit_check(struct shmrt__part *p, const struct shmrt__qhandle *q,
 					   : "submit: queue %u is not laned",
 				   qi);
 	if (sub->lane != NULL &&
-	    (rc = check_key("lane", sub->lane, sub->lane_len)) != 0)
+	    (rc = check_key("lane", sub->lane_len)) != 0)
 		return rc;
 	if (sub->key != NULL && q->idem.nentries == 0)
 		return shmrt__fail(SHMRT_E_INVAL,
 				   "submit: queue %u keeps no idempotency keys",
 				   qi);
 	if (sub->key != NULL &&
-	    (rc = check_key("idempotency", sub->key, sub->key_len)) != 0)
+	    (rc = check_key("idempotency", sub->key_len)) != 0)
 		return rc;
 	if (shmrt__seg_state(p->seg) != SHMRT__SEG_READY)
 		return shmrt__fail(SHMRT_E_DRAINING,
@@ -272,14 +264,14 @@ static void slot_unreserve(const struct shmrt__qhandle *q,
 
 /*
  * The keyed part of a submit, under the queue's state lock: answer with
- * the key's live job, or record the key and accept the job (linking it
- * into its lane, or making it QUEUED under the caller's push intent).
- * Returns 0 (accepted; *pushed says whether it is in the ring already),
+ * the key's live job, or record the key and accept the job: linked into
+ * its lane (which publishes its head), or made QUEUED under the caller's
+ * push intent, for the caller to publish. Returns 0 (accepted),
  * SHMRT__SUBMIT_EXISTING, or an error with nothing changed.
  */
 static int submit_locked(struct shmrt__part *p, const struct shmrt__qhandle *q,
 			 const struct shmrt__submit *sub, uint32_t slot,
-			 uint32_t gen, shmrt_job_id *out, bool *pushed)
+			 uint32_t gen, shmrt_job_id *out)
 {
 	shmrt_job_id id = shmrt__id_make(q->index, slot, gen);
 	uint64_t now = shmrt__os_now_ns();
@@ -296,7 +288,6 @@ static int submit_locked(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		rc = shmrt__lane_append(p, q, slot, gen);
 		if (rc != 0 && sub->key != NULL)
 			shmrt__idem_remove(q, sub->key, sub->key_len);
-		*pushed = true; /* published by the lane, or waiting in it */
 		return rc;
 	}
 	/* Keyed, not laned: QUEUED before the lock goes, so a racing
@@ -305,7 +296,6 @@ static int submit_locked(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	ST(&p->rec->push_value, shmrt__ref_make(slot, gen));
 	STR(&shmrt__slot_at(q, slot)->word,
 	    shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
-	*pushed = false;
 	return 0;
 }
 
@@ -316,7 +306,6 @@ int shmrt__job_submit(struct shmrt__part *p, uint32_t qi,
 	struct shmrt__slot *s;
 	uint32_t slot, gen;
 	uint64_t ref;
-	bool pushed = false;
 	int rc;
 
 	if ((rc = submit_check(p, q, qi, sub)) != 0)
@@ -343,7 +332,7 @@ retry:
 	ref = shmrt__ref_make(slot, gen);
 	if (sub->lane != NULL || sub->key != NULL) {
 		if ((rc = shmrt__qstate_lock(p, q)) == 0) {
-			rc = submit_locked(p, q, sub, slot, gen, out, &pushed);
+			rc = submit_locked(p, q, sub, slot, gen, out);
 			shmrt__qstate_unlock(q);
 		}
 		if (rc != 0) {
@@ -352,27 +341,21 @@ retry:
 				ADD(&q->ctl->n_idem_hits, 1);
 			return rc;
 		}
-		/* Accepted under the lock: racing submits of its key may
-		 * already hold its id, so it is never taken back. */
-		if (!pushed)
-			republish(p, q, ref, true);
-		ADD(&q->ctl->n_enqueued, 1);
-		*out = shmrt__id_make(qi, slot, gen);
-		return 0;
-	} else {
-		/* From here until published, the intent names the job (see
-		 * top). */
-		ST(&p->rec->push_queue, qi);
-		ST(&p->rec->push_value, ref);
-		STR(&s->word,
-		    shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
+		/* A lane publishes its own head. A keyed job was accepted
+		 * under the lock: racing submits of its key may hold its id
+		 * already, so it is never taken back. */
+		if (sub->lane == NULL)
+			shmrt__job_republish(p, q, ref, true);
+		goto accepted;
 	}
-	if ((rc = shmrt__job_publish(p, q, ref)) != 0) {
+	/* From here until published, the intent names the job (see top). */
+	ST(&p->rec->push_queue, qi);
+	ST(&p->rec->push_value, ref);
+	STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
+	if ((rc = publish(p, q, ref)) != 0) {
 		/* Not in the ring, not leasable: take it back. */
-		STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE,
-					    SHMRT__S_FREE));
 		ST(&p->rec->push_value, 0);
-		shmrt__ec_inc(&q->ctl->space_ec);
+		slot_unreserve(q, s, gen);
 		/* The tail cell is still held by a (descheduled) popper from
 		 * the last lap: with a deadline, wait for it like for a free
 		 * slot. */
@@ -385,6 +368,7 @@ retry:
 				   shmrt_strerror(rc));
 	}
 	ST(&p->rec->push_value, 0);
+accepted:
 	ADD(&q->ctl->n_enqueued, 1);
 	*out = shmrt__id_make(qi, slot, gen);
 	return 0;
@@ -496,7 +480,7 @@ static void push_back(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	ST(&p->rec->push_queue, q->index);
 	ST(&p->rec->push_value, ref);
 	ST(&p->rec->pop_value, 0);
-	republish(p, q, ref, false);
+	shmrt__job_republish(p, q, ref, false);
 }
 
 /*
@@ -756,7 +740,7 @@ int shmrt__job_requeue(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 		ST(&p->rec->push_value, 0);
 		return 0;
 	}
-	republish(p, q, shmrt__ref_make(slot, gen), true);
+	shmrt__job_republish(p, q, shmrt__ref_make(slot, gen), true);
 	return 1;
 }
 

@@ -244,10 +244,15 @@ int shmrt__job_free_raw(const struct shmrt__qhandle *q, uint32_t slot,
 			uint64_t expected);
 
 /*
- * For lane.c: push a QUEUED job's ref through the ring, covered by the
- * caller's push_value intent, and wake a sleeping worker.
+ * Put an already QUEUED job's ref (back) into the ring, under the
+ * caller's push_value intent, which this clears; `wake`: also wake a
+ * sleeping worker (new work). The ring is "full" only while a descheduled
+ * popper still holds the tail cell from the last lap: this waits a little
+ * for it, and if it stays returns false with the job QUEUED and no ref,
+ * for scan to publish (scan.h). A job is never dropped.
  */
-int shmrt__job_publish(struct shmrt__part *p, const struct shmrt__qhandle *q,
-		       uint64_t ref);
+bool shmrt__job_republish(struct shmrt__part *p,
+			  const struct shmrt__qhandle *q, uint64_t ref,
+			  bool wake);
 
 #endif /* SHMRT_JOB_H_INTERNAL */

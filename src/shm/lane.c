@@ -24,11 +24,6 @@
 	__atomic_compare_exchange_n((p), (expp), (v), false,                   \
 				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
-/* How long a lane publish waits for a ring tail cell a popper still holds
- * before leaving the head to the re-push flag. */
-#define PUBLISH_TRIES 100
-#define PUBLISH_PAUSE_NS 20000
-
 static struct shmrt__key_entry *ent(const struct shmrt__qhandle *q,
 				    uint32_t e)
 {
@@ -74,22 +69,16 @@ static void publish_head(struct shmrt__part *p, const struct shmrt__qhandle *q,
 {
 	uint64_t w = word(q, s);
 	uint64_t ref = shmrt__ref_make(s, shmrt__w_gen(w));
-	int tries, rc = SHMRT_E_FULL;
+	bool pushed = false;
 
 	if (shmrt__w_state(w) != SHMRT__S_QUEUED)
 		return;
 	if (p != NULL) {
 		ST(&p->rec->push_queue, q->index);
 		ST(&p->rec->push_value, ref);
-		for (tries = 0; tries < PUBLISH_TRIES; tries++) {
-			rc = shmrt__job_publish(p, q, ref);
-			if (rc != SHMRT_E_FULL)
-				break;
-			shmrt__os_sleep_ns(PUBLISH_PAUSE_NS);
-		}
-		ST(&p->rec->push_value, 0);
+		pushed = shmrt__job_republish(p, q, ref, true);
 	}
-	if (rc != 0) {
+	if (!pushed) {
 		ST(&q->ctl->lane_repush, 1u);
 		shmrt__ec_inc(&q->ctl->jobs_ec);
 	}
