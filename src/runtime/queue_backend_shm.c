@@ -74,14 +74,29 @@ static int seat_take(struct shm_backend *b, struct pool_seat *s)
 }
 
 /*
- * Borrow a participant seat. Seats are tried from one picked by the
- * thread id, so threads spread out; when all are busy the caller yields
- * until one frees or POOL_WAIT_NS passes. Pair with seat_put.
+ * Where this thread starts looking for a free seat: numbered once per
+ * thread, so threads spread out (and no system call on every enqueue, as
+ * asking the kernel for the thread id would be).
+ */
+static uint32_t seat_start(void)
+{
+	static uint32_t next_thread;
+	static __thread uint32_t mine;
+
+	if (mine == 0)
+		mine = __atomic_add_fetch(&next_thread, 1, __ATOMIC_RELAXED);
+	return mine;
+}
+
+/*
+ * Borrow a participant seat. Seats are tried from one picked per thread,
+ * so threads spread out; when all are busy the caller yields until one
+ * frees or POOL_WAIT_NS passes. Pair with seat_put.
  */
 static int seat_get(struct shm_backend *b, struct pool_seat **out)
 {
 	uint64_t deadline = 0;
-	uint32_t start = (uint32_t)shmrt__os_tid(), i;
+	uint32_t start = seat_start(), i;
 	int rc = SHMRT_E_AGAIN;
 
 	for (;;) {
