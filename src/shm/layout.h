@@ -16,7 +16,6 @@
 #ifndef SHMRT_LAYOUT_H
 #define SHMRT_LAYOUT_H
 
-#include <pthread.h>
 #include <stdint.h>
 
 #include "ec.h"
@@ -25,7 +24,7 @@
 #define SHMRT__ALIGNED __attribute__((aligned(SHMRT__CACHELINE)))
 
 #define SHMRT__MAGIC 0x3147455354524d48ull /* "HMRTSEG1" little-endian */
-#define SHMRT__ABI_VERSION 1u
+#define SHMRT__ABI_VERSION 2u /* 2: own locks, no pthread mutex */
 
 #define SHMRT__MAX_QUEUES 64u
 #define SHMRT__QUEUE_NAME_MAX 32u
@@ -48,6 +47,17 @@ enum shmrt__seg_state {
 	SHMRT__SEG_READY = 1,
 	SHMRT__SEG_DRAINING = 2,
 	SHMRT__SEG_STOPPED = 3,
+};
+
+/*
+ * A lock whose word names its holder (plock.h): `owner` is 0 or the
+ * holder's owner word (pid << 32 | start time low 32), `releases` a
+ * futex word that every unlock advances by 2 (bit 0: a waiter sleeps).
+ */
+struct shmrt__plock {
+	uint64_t owner;
+	uint32_t releases;
+	uint32_t reserved;
 };
 
 /* The geometry of one queue: everything its part of the layout follows. */
@@ -100,8 +110,8 @@ struct shmrt__seg_header {
 	struct shmrt__ec state_ec; /* incremented on every state change */
 	uint32_t pad0;
 	struct shmrt__tunables tun;
-	/* Only one reaper repairs at a time: robust, process-shared. */
-	pthread_mutex_t repair_lock SHMRT__ALIGNED;
+	/* Only one reaper repairs at a time (plock.h). */
+	struct shmrt__plock repair_lock SHMRT__ALIGNED;
 	struct shmrt__geometry geo SHMRT__ALIGNED;
 } SHMRT__ALIGNED;
 
@@ -137,11 +147,11 @@ struct shmrt__queue {
 	uint64_t idem_ttl_ns;      /* idempotency keys live this long */
 	/*
 	 * The queue's keyed state (lane table, idempotency table) changes
-	 * only under this robust, process-shared lock. What the holder was
-	 * doing is in `journal`, so the next locker after EOWNERDEAD can
-	 * finish it (lane.c, idem.c).
+	 * only under this lock (plock.h). What the holder was doing is in
+	 * `journal`, so the next locker after a holder died can finish it
+	 * (lane.c, idem.c).
 	 */
-	pthread_mutex_t state_lock SHMRT__ALIGNED;
+	struct shmrt__plock state_lock SHMRT__ALIGNED;
 	uint32_t lane_repush; /* lane heads may be missing from the ring */
 	uint32_t pad1;
 	struct shmrt__journal {

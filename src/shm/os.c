@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <shmrt/error.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,54 +139,6 @@ bool shmrt__os_proc_alive(pid_t pid, uint64_t start_time)
 	/* Participant records keep the low 32 bits of the start time. */
 	return start_time == 0 ||
 	       (start & 0xffffffffu) == (start_time & 0xffffffffu);
-}
-
-int shmrt__os_robust_init(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t a;
-	int rc;
-
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	rc = pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-	return rc == 0 ? 0 : SHMRT_E_SYS;
-}
-
-/*
- * Uncontended: one trylock. Otherwise pthread_mutex_timedlock, whose
- * deadline is CLOCK_REALTIME, so the monotonic deadline is converted.
- */
-int shmrt__os_robust_lock(pthread_mutex_t *m, uint64_t deadline_ns)
-{
-	int rc = pthread_mutex_trylock(m);
-
-	if (rc == EBUSY) {
-		uint64_t now = shmrt__os_now_ns();
-		uint64_t wall = shmrt__os_wall_ns() +
-				(deadline_ns > now ? deadline_ns - now : 0);
-		struct timespec ts = {(time_t)(wall / 1000000000u),
-				      (long)(wall % 1000000000u)};
-
-		rc = pthread_mutex_timedlock(m, &ts);
-	}
-	switch (rc) {
-	case 0:
-		return 0;
-	case EOWNERDEAD:
-		pthread_mutex_consistent(m);
-		return SHMRT__LOCK_OWNER_DIED;
-	case ETIMEDOUT:
-		return SHMRT_E_BUSY;
-	default:
-		return SHMRT_E_SYS;
-	}
-}
-
-void shmrt__os_robust_unlock(pthread_mutex_t *m)
-{
-	pthread_mutex_unlock(m);
 }
 
 void shmrt__os_sleep_ns(uint64_t ns)

@@ -8,7 +8,6 @@
 #ifndef SHMRT_OS_H
 #define SHMRT_OS_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -53,20 +52,6 @@ uint64_t shmrt__os_proc_start_time(pid_t pid);
  * participant record keeps: about 497 days of uptime at 100 Hz).
  */
 bool shmrt__os_proc_alive(pid_t pid, uint64_t start_time);
-
-/*
- * Robust, process-shared mutexes in the segment. A holder that dies leaves
- * the lock to the next locker, which is told so: shmrt__os_robust_lock
- * returns SHMRT__LOCK_OWNER_DIED with the lock held and already marked
- * consistent, and the caller repairs what the lock protects before
- * unlocking (a caller that dies while repairing passes the same duty on).
- * Otherwise 0 with the lock held, SHMRT_E_BUSY when CLOCK_MONOTONIC passes
- * deadline_ns first, or SHMRT_E_SYS.
- */
-#define SHMRT__LOCK_OWNER_DIED 1
-int shmrt__os_robust_init(pthread_mutex_t *m);
-int shmrt__os_robust_lock(pthread_mutex_t *m, uint64_t deadline_ns);
-void shmrt__os_robust_unlock(pthread_mutex_t *m);
 
 /* Sleep for `ns` nanoseconds (restarting on EINTR). */
 void shmrt__os_sleep_ns(uint64_t ns);

@@ -6,6 +6,7 @@
 #include "keytab.h"
 #include "lane.h"
 #include "os.h"
+#include "plock.h"
 
 #define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
@@ -34,7 +35,7 @@ static void repair(struct shmrt__part *p, const struct shmrt__qhandle *q)
 
 int shmrt__qstate_lock(struct shmrt__part *p, const struct shmrt__qhandle *q)
 {
-	int rc = shmrt__os_robust_lock(
+	int rc = shmrt__plock_lock(
 		&q->ctl->state_lock,
 		shmrt__os_now_ns() + SHMRT__QSTATE_LOCK_MS * 1000000ull);
 
@@ -47,7 +48,13 @@ int shmrt__qstate_lock(struct shmrt__part *p, const struct shmrt__qhandle *q)
 
 void shmrt__qstate_unlock(const struct shmrt__qhandle *q)
 {
-	shmrt__os_robust_unlock(&q->ctl->state_lock);
+	/* Never taken over while we live (plock.h): always ours. */
+	(void)shmrt__plock_unlock(&q->ctl->state_lock);
+}
+
+uint64_t shmrt__qstate_holder(const struct shmrt__qhandle *q)
+{
+	return shmrt__plock_holder(&q->ctl->state_lock);
 }
 
 void shmrt__journal_set(const struct shmrt__qhandle *q, uint32_t op,

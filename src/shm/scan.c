@@ -22,6 +22,7 @@
 #include "job.h"
 #include "lane.h"
 #include "os.h"
+#include "plock.h"
 #include "qstate.h"
 #include "sem.h"
 
@@ -331,13 +332,13 @@ int shmrt__scan(struct shmrt__part *reaper, uint64_t deadline_ns,
 		return SHMRT_E_NOMEM;
 	c.gone = c.dead + c.seg->nparticipants;
 	c.now = shmrt__os_now_ns();
-	rc = shmrt__os_robust_lock(&c.seg->hdr->repair_lock, deadline_ns);
+	rc = shmrt__plock_lock(&c.seg->hdr->repair_lock, deadline_ns);
 	if (rc >= 0) {
 		/* A dead reaper's half-done pass needs no undoing: every
 		 * repair step is CAS-guarded and idempotent. */
 		rc = 0;
 		scan_locked(&c);
-		shmrt__os_robust_unlock(&c.seg->hdr->repair_lock);
+		shmrt__plock_unlock(&c.seg->hdr->repair_lock);
 	} else {
 		rc = shmrt__fail(rc, "scan %s: repair lock: %s",
 				 c.seg->shm_name, shmrt_strerror(rc));

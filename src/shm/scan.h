@@ -26,10 +26,10 @@
  *     intent; a lane head with no ref) is published again;
  *  7. the dead participants' records are freed.
  *
- * Only one reaper repairs at a time (a robust process-shared mutex in the
- * header; a reaper that dies holding it is survived via EOWNERDEAD and
- * pthread_mutex_consistent). Scan is safe to run while everything else
- * runs, from any process, as often as wanted.
+ * Only one reaper repairs at a time (the header's repair_lock, plock.h;
+ * a reaper that dies holding it is taken over by the next, whose pass
+ * redoes its idempotent steps). Scan is safe to run while everything
+ * else runs, from any process, as often as wanted.
  *
  * Bound: everything a dead process held is reclaimed by the first scan that
  * starts after its death; a hung-but-alive worker's job by the first scan

@@ -15,6 +15,7 @@
 
 #include "error_detail.h"
 #include "os.h"
+#include "plock.h"
 
 #define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((size_t)(a)-1))
 
@@ -267,7 +268,7 @@ uint64_t shmrt__layout_hash(const struct shmrt__geometry *geo)
 		sizeof(struct shmrt__participant),
 		sizeof(struct shmrt__ring_cell),
 		sizeof(struct shmrt__slot),
-		sizeof(pthread_mutex_t),
+		sizeof(struct shmrt__plock),
 		sizeof(struct shmrt__keytab_hdr),
 		sizeof(struct shmrt__key_entry),
 		sizeof(struct shmrt__sem),
@@ -374,8 +375,7 @@ static int init_contents(struct shmrt__seg *seg,
 	h->created_wall_ns = shmrt__os_wall_ns();
 	h->tun = p->tun;
 	h->geo = *geo;
-	if (shmrt__os_robust_init(&h->repair_lock) != 0)
-		return shmrt__fail(SHMRT_E_SYS, "create: robust mutex init");
+	shmrt__plock_init(&h->repair_lock);
 	for (i = 0; i < seg->nsems; i++)
 		seg->sem[i].ctl->limit = seg->sem[i].limit;
 	for (i = 0; i < seg->nqueues; i++) {
@@ -385,9 +385,7 @@ static int init_contents(struct shmrt__seg *seg,
 		q->ctl->job_timeout_ns = p->queue[i].job_timeout_ns;
 		q->ctl->retry_backoff_ns = p->queue[i].retry_backoff_ns;
 		q->ctl->idem_ttl_ns = p->queue[i].idem_ttl_ns;
-		if (shmrt__os_robust_init(&q->ctl->state_lock) != 0)
-			return shmrt__fail(SHMRT_E_SYS,
-					   "create: robust mutex init");
+		shmrt__plock_init(&q->ctl->state_lock);
 		for (k = 0; k <= q->ring_mask; k++)
 			q->cells[k].seq = k;
 		for (k = 0; k < q->capacity; k++) {

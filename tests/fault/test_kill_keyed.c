@@ -33,7 +33,7 @@
  * test_kill_keyed_producers: producers submit keyed jobs on a laned queue
  * ("lk", lane and idempotency key) and on a keyed queue ("k") and are
  * SIGKILLed every 1-4 ms, often while holding a queue's state lock (the
- * parent reads the robust futex word before the kill and counts those).
+ * parent reads the lock's owner word before the kill and counts those).
  * Keys are drawn from a key space per queue, so live producers race on
  * keys and a replacement resubmits keys of its dead predecessor. Checked:
  * every submit of a key that returned got the same job id; no key ever has
@@ -63,6 +63,7 @@
 #include "shm/lane.h"
 #include "shm/os.h"
 #include "shm/participant.h"
+#include "shm/qstate.h"
 #include "shm/scan.h"
 #include "shm/segment.h"
 #include "shm/sem.h"
@@ -146,11 +147,10 @@ static void confirm_dead(pid_t pid)
 		;
 }
 
-/* The robust futex word's owner tid (kernel ABI: the low 30 bits). */
-static pid_t lock_owner(const pthread_mutex_t *m)
+/* The pid of the process holding queue q's state lock, or 0. */
+static pid_t lock_owner(const struct shmrt__qhandle *q)
 {
-	return (pid_t)(__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) &
-		       0x3fffffff);
+	return (pid_t)(shmrt__qstate_holder(q) >> 32);
 }
 
 static void rep_add(struct shmrt__scan_report *sum,
@@ -474,7 +474,7 @@ static bool holds_a_lock(const struct htest *t, pid_t pid)
 	uint32_t qi;
 
 	for (qi = 0; qi < t->seg.nqueues; qi++)
-		if (lock_owner(&t->seg.q[qi].ctl->state_lock) == pid)
+		if (lock_owner(&t->seg.q[qi]) == pid)
 			return true;
 	return false;
 }
@@ -548,7 +548,7 @@ static void kill_random(struct htest *t, bool in_lock)
 
 	while (in_lock && shmrt__os_now_ns() < give_up) {
 		for (q = 0; q < NQ; q++) {
-			pid_t owner = lock_owner(&t->seg.q[q].ctl->state_lock);
+			pid_t owner = lock_owner(&t->seg.q[q]);
 
 			for (c = 0; owner != 0 && c < NQ * CONS_PER_Q; c++)
 				if (t->cons[c / CONS_PER_Q][c % CONS_PER_Q] ==
@@ -1047,7 +1047,7 @@ static int kholder(const struct ktest *t)
 	uint32_t qi, i;
 
 	for (qi = 0; qi < KQ; qi++) {
-		pid_t owner = lock_owner(&t->seg.q[qi].ctl->state_lock);
+		pid_t owner = lock_owner(&t->seg.q[qi]);
 
 		for (i = 0; owner != 0 && i < KPROD; i++)
 			if (t->prod[i] == owner)
@@ -1075,7 +1075,7 @@ static void kkill_one(struct ktest *t, bool targeted)
 	victim = t->prod[which];
 
 	for (qi = 0; qi < KQ; qi++)
-		if (lock_owner(&t->seg.q[qi].ctl->state_lock) == victim) {
+		if (lock_owner(&t->seg.q[qi]) == victim) {
 			t->lock_kills++;
 			break;
 		}
