@@ -779,6 +779,15 @@ int shmrt__job_free_raw(const struct shmrt__qhandle *q, uint32_t slot,
 int shmrt__job_free_slot(struct shmrt__seg *seg, uint32_t qi, uint32_t slot,
 			 uint64_t expected)
 {
+	return shmrt__job_free_slot_until(
+		seg, qi, slot, expected,
+		shmrt__os_now_ns() + SHMRT__QSTATE_LOCK_MS * 1000000ull);
+}
+
+int shmrt__job_free_slot_until(struct shmrt__seg *seg, uint32_t qi,
+			       uint32_t slot, uint64_t expected,
+			       uint64_t lock_deadline_ns)
+{
 	const struct shmrt__qhandle *q = queue_of(seg, qi);
 	int rc;
 
@@ -791,7 +800,8 @@ int shmrt__job_free_slot(struct shmrt__seg *seg, uint32_t qi, uint32_t slot,
 	if (q->lanes.nentries != 0 &&
 	    LD(&shmrt__slot_at(q, slot)->lane) != SHMRT__NONE) {
 		rc = shmrt__lane_unlink_for_free(seg, q, slot,
-						 shmrt__w_gen(expected));
+						 shmrt__w_gen(expected),
+						 lock_deadline_ns);
 		if (rc < 0)
 			return rc;
 		if (rc == 0)

@@ -239,6 +239,14 @@ int shmrt__job_fail_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 int shmrt__job_free_slot(struct shmrt__seg *seg, uint32_t qi, uint32_t slot,
 			 uint64_t expected);
 
+/*
+ * shmrt__job_free_slot that waits for a laned queue's state lock only
+ * until lock_deadline_ns (SHMRT_E_BUSY after it): scan's bound.
+ */
+int shmrt__job_free_slot_until(struct shmrt__seg *seg, uint32_t qi,
+			       uint32_t slot, uint64_t expected,
+			       uint64_t lock_deadline_ns);
+
 /* For lane.c: the slot CAS of job_free_slot, on a slot known unlinked. */
 int shmrt__job_free_raw(const struct shmrt__qhandle *q, uint32_t slot,
 			uint64_t expected);

@@ -228,13 +228,13 @@ int shmrt__lane_finished(struct shmrt__part *p,
 
 int shmrt__lane_unlink_for_free(struct shmrt__seg *seg,
 				const struct shmrt__qhandle *q, uint32_t s,
-				uint32_t gen)
+				uint32_t gen, uint64_t lock_deadline_ns)
 {
 	uint32_t e;
 	int rc, freeable = 1;
 
 	(void)seg;
-	if ((rc = shmrt__qstate_lock(NULL, q)) != 0)
+	if ((rc = shmrt__qstate_lock_until(NULL, q, lock_deadline_ns)) != 0)
 		return rc;
 	e = linked_lane(q, s, gen);
 	if (e != SHMRT__NONE) {
@@ -338,13 +338,11 @@ void shmrt__lane_repair_locked(const struct shmrt__qhandle *q)
 			shmrt__keytab_remove(&q->lanes, i);
 }
 
-uint32_t shmrt__lane_scan(struct shmrt__part *p,
-			  const struct shmrt__qhandle *q)
+uint32_t shmrt__lane_scan_locked(struct shmrt__part *p,
+				 const struct shmrt__qhandle *q)
 {
 	uint32_t e, n = 0;
 
-	if (q->lanes.nentries == 0 || shmrt__qstate_lock(p, q) != 0)
-		return 0;
 	for (e = 0; e < q->lanes.nentries; e++) {
 		uint32_t h;
 
@@ -359,7 +357,6 @@ uint32_t shmrt__lane_scan(struct shmrt__part *p,
 	/* Every scan re-publishes heads that have no ref (a publish that
 	 * found the ring full, or any other loss), not only when flagged. */
 	n += shmrt__lane_repush_locked(p, q);
-	shmrt__qstate_unlock(q);
 	return n;
 }
 

@@ -49,12 +49,13 @@ int shmrt__lane_finished(struct shmrt__part *p,
 /*
  * A finished job (slot, gen) is to be freed. Returns 1 when it is no
  * longer linked (free it now), 0 when it is still its lane's head (it is
- * marked, and freed when the lane moves past it), or an error. Takes the
+ * marked, and freed when the lane moves past it), or an error
+ * (SHMRT_E_BUSY: the lock was held past lock_deadline_ns). Takes the
  * lock.
  */
 int shmrt__lane_unlink_for_free(struct shmrt__seg *seg,
 				const struct shmrt__qhandle *q, uint32_t slot,
-				uint32_t gen);
+				uint32_t gen, uint64_t lock_deadline_ns);
 
 /*
  * Lock held, `p` not NULL: publish every lane head that is queued and not
@@ -70,12 +71,12 @@ uint32_t shmrt__lane_repush_locked(struct shmrt__part *p,
 void shmrt__lane_repair_locked(const struct shmrt__qhandle *q);
 
 /*
- * For scan: settle every lane whose head has finished (its worker died
- * before unlinking it), and re-push heads if the queue is flagged. Returns
- * the number of lanes settled plus heads re-pushed.
+ * For scan, lock held: settle every lane whose head has finished (its
+ * worker died before unlinking it), and re-push heads that have no ring
+ * ref. Returns the number of lanes settled plus heads re-pushed.
  */
-uint32_t shmrt__lane_scan(struct shmrt__part *p,
-			  const struct shmrt__qhandle *q);
+uint32_t shmrt__lane_scan_locked(struct shmrt__part *p,
+				 const struct shmrt__qhandle *q);
 
 /* Lanes in use in queue q (stats). */
 uint32_t shmrt__lane_count(const struct shmrt__qhandle *q);

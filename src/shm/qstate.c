@@ -33,17 +33,23 @@ static void repair(struct shmrt__part *p, const struct shmrt__qhandle *q)
 	}
 }
 
-int shmrt__qstate_lock(struct shmrt__part *p, const struct shmrt__qhandle *q)
+int shmrt__qstate_lock_until(struct shmrt__part *p,
+			     const struct shmrt__qhandle *q,
+			     uint64_t deadline_ns)
 {
-	int rc = shmrt__plock_lock(
-		&q->ctl->state_lock,
-		shmrt__os_now_ns() + SHMRT__QSTATE_LOCK_MS * 1000000ull);
+	int rc = shmrt__plock_lock(&q->ctl->state_lock, deadline_ns);
 
 	if (rc == SHMRT__LOCK_OWNER_DIED) {
 		repair(p, q);
 		rc = 0;
 	}
 	return rc;
+}
+
+int shmrt__qstate_lock(struct shmrt__part *p, const struct shmrt__qhandle *q)
+{
+	return shmrt__qstate_lock_until(
+		p, q, shmrt__os_now_ns() + SHMRT__QSTATE_LOCK_MS * 1000000ull);
 }
 
 void shmrt__qstate_unlock(const struct shmrt__qhandle *q)

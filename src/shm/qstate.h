@@ -13,9 +13,18 @@
  * reaches the ring.
  *
  * Critical sections are short and never sleep, except a ring push that
- * finds the tail cell still held (lane.c): the lock is taken with a
- * deadline all the same (SHMRT__QSTATE_LOCK_MS), and SHMRT_E_BUSY comes
- * back if a holder stays in it (for instance a stopped process).
+ * finds the tail cell still held (lane.c; job.c's re-publish tries 100
+ * times, 20 us apart: a few ms per lane head). A live
+ * holder is never taken over, even a stopped one (its resumed plain
+ * stores would corrupt the tables), so what others lose to a stopped
+ * holder is bounded by their wait instead:
+ *  - submits with a lane or key, lane moves after a finish, releases and
+ *    a lease's lane re-push wait at most SHMRT__QSTATE_LOCK_MS per
+ *    attempt, then get SHMRT_E_BUSY (a finished job's lane is then moved
+ *    on by a later scan);
+ *  - scan waits at most SHMRT__QSTATE_SCAN_LOCK_MS per queue and pass,
+ *    then skips that queue's keyed steps for the pass (and counts it),
+ *    so a stopped holder never stalls a scan.
  */
 #ifndef SHMRT_QSTATE_H
 #define SHMRT_QSTATE_H
@@ -24,6 +33,7 @@
 #include "segment.h"
 
 #define SHMRT__QSTATE_LOCK_MS 5000
+#define SHMRT__QSTATE_SCAN_LOCK_MS 10
 
 enum shmrt__journal_op {
 	SHMRT__J_NONE = 0,
@@ -32,10 +42,17 @@ enum shmrt__journal_op {
 };
 
 /*
- * Take queue q's state lock (repairing first if a holder died).
+ * Take queue q's state lock (repairing first if a holder died), waiting
+ * for a live holder until deadline_ns (CLOCK_MONOTONIC, absolute).
  * `p` may be NULL (the caller then cannot push; the re-push flag stays
- * set for a participant to act on). Returns 0 or SHMRT_E_BUSY/_SYS.
+ * set for a participant to act on). Returns 0, or SHMRT_E_BUSY when a
+ * live holder kept it past the deadline. Pair with shmrt__qstate_unlock.
  */
+int shmrt__qstate_lock_until(struct shmrt__part *p,
+			     const struct shmrt__qhandle *q,
+			     uint64_t deadline_ns);
+
+/* shmrt__qstate_lock_until with a deadline SHMRT__QSTATE_LOCK_MS away. */
 int shmrt__qstate_lock(struct shmrt__part *p, const struct shmrt__qhandle *q);
 void shmrt__qstate_unlock(const struct shmrt__qhandle *q);
 

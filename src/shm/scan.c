@@ -36,6 +36,7 @@ struct scan_ctx {
 	bool *dead; /* per participant record */
 	bool *gone; /* dead or hung: their permits and jobs are taken back */
 	uint64_t now;
+	uint64_t keyed_busy; /* bit qi: queue qi's state lock held (live) */
 	struct shmrt__scan_report *rep;
 };
 
@@ -169,6 +170,35 @@ static bool owner_hung(const struct scan_ctx *c, uint32_t owner)
 	       !c->dead[owner];
 }
 
+/* A lock wait of scan's: SHMRT__QSTATE_SCAN_LOCK_MS from now. */
+static uint64_t scan_lock_deadline(void)
+{
+	return shmrt__os_now_ns() + SHMRT__QSTATE_SCAN_LOCK_MS * 1000000ull;
+}
+
+/* Queue qi's state lock was held past scan's wait: skip it this pass. */
+static void keyed_skip(struct scan_ctx *c, uint32_t qi)
+{
+	c->keyed_busy |= 1ull << qi;
+	c->rep->locks_busy++;
+}
+
+/* A finished job past retention; a linked lane job needs the lock. */
+static void expire_finished(struct scan_ctx *c, uint32_t qi, uint32_t slot,
+			    uint64_t w)
+{
+	int rc;
+
+	if (((c->keyed_busy >> qi) & 1u) && c->seg->q[qi].lanes.nentries)
+		return;
+	rc = shmrt__job_free_slot_until(c->seg, qi, slot, w,
+					scan_lock_deadline());
+	if (rc == 1)
+		c->rep->jobs_expired++;
+	else if (rc == SHMRT_E_BUSY)
+		keyed_skip(c, qi);
+}
+
 static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
@@ -205,9 +235,8 @@ static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 	case SHMRT__S_FAILED:
 	case SHMRT__S_CANCELLED:
 		t = LD(&s->finish_ns);
-		if (c->now > t + LD(&c->seg->hdr->tun.retention_ns) &&
-		    shmrt__job_free_slot(c->seg, qi, slot, w) == 1)
-			c->rep->jobs_expired++;
+		if (c->now > t + LD(&c->seg->hdr->tun.retention_ns))
+			expire_finished(c, qi, slot, w);
 		break;
 	default:
 		break;
@@ -281,17 +310,26 @@ static void sweep_unnamed(struct scan_ctx *c, uint32_t qi)
 	free(named);
 }
 
-/* Lanes whose head finished while its worker died; expired keys. */
+/*
+ * Lanes whose head finished while its worker died; expired keys. A live
+ * holder (perhaps a stopped one) keeping the lock past scan's short wait
+ * costs this queue's keyed steps for one pass, never the scan its time.
+ */
 static void sweep_keyed(struct scan_ctx *c, uint32_t qi)
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
 
-	if (q->lanes.nentries)
-		c->rep->lanes_settled += shmrt__lane_scan(c->reaper, q);
-	if (q->idem.nentries && shmrt__qstate_lock(c->reaper, q) == 0) {
-		c->rep->keys_expired += shmrt__idem_expire(q, c->now);
-		shmrt__qstate_unlock(q);
+	if (q->lanes.nentries == 0 && q->idem.nentries == 0)
+		return;
+	if (shmrt__qstate_lock_until(c->reaper, q, scan_lock_deadline()) != 0) {
+		keyed_skip(c, qi);
+		return;
 	}
+	if (q->lanes.nentries)
+		c->rep->lanes_settled += shmrt__lane_scan_locked(c->reaper, q);
+	if (q->idem.nentries)
+		c->rep->keys_expired += shmrt__idem_expire(q, c->now);
+	shmrt__qstate_unlock(q);
 }
 
 static void scan_locked(struct scan_ctx *c)

@@ -21,7 +21,10 @@
  *     their lease tokens, but keeps its record and ring intents;
  *  5. keyed state: each queue's state lock is taken, which repairs what a
  *     dead holder left (qstate.h); lanes whose head finished but was
- *     never unlinked are moved on; expired idempotency keys are removed;
+ *     never unlinked are moved on; expired idempotency keys are removed.
+ *     A live holder (a stopped one, say) that keeps the lock past
+ *     SHMRT__QSTATE_SCAN_LOCK_MS makes scan skip that queue's keyed
+ *     steps, and its laned jobs' expiry, for this pass (locks_busy);
  *  6. a QUEUED job that nothing names (no ref in the ring, no live
  *     intent; a lane head with no ref) is published again;
  *  7. the dead participants' records are freed.
@@ -33,7 +36,8 @@
  *
  * Bound: everything a dead process held is reclaimed by the first scan that
  * starts after its death; a hung-but-alive worker's job by the first scan
- * after its lease deadline.
+ * after its lease deadline. A pass waits at most SHMRT__QSTATE_SCAN_LOCK_MS
+ * per queue for state locks, however long their holders are stopped.
  */
 #ifndef SHMRT_SCAN_H
 #define SHMRT_SCAN_H
@@ -56,6 +60,7 @@ struct shmrt__scan_report {
 	uint32_t permits_reclaimed; /* semaphore permits of the dead or hung */
 	uint32_t lanes_settled;    /* lanes moved past a finished head, heads re-pushed */
 	uint32_t keys_expired;     /* idempotency keys past their TTL or job */
+	uint32_t locks_busy; /* queues skipped: state lock held by a live holder */
 };
 
 /*
