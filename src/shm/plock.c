@@ -112,13 +112,11 @@ int shmrt__plock_lock(struct shmrt__plock *l, uint64_t deadline_ns)
 			continue;
 		}
 		now = shmrt__os_now_ns();
-		if (holder_gone(&v, holder, me, now)) {
-			/* From that exact value: of several lockers that
-			 * judged it, one takes over, the others wait on. */
-			if (CAS(&l->owner, &holder, me))
-				return SHMRT__LOCK_OWNER_DIED;
-			continue;
-		}
+		/* From that exact value: of several lockers that judged it,
+		 * one takes over; the others wait for the new holder. */
+		if (holder_gone(&v, holder, me, now) &&
+		    CAS(&l->owner, &holder, me))
+			return SHMRT__LOCK_OWNER_DIED;
 		if (now >= deadline_ns)
 			return SHMRT_E_BUSY;
 		until = now + SHMRT__PLOCK_RECHECK_NS;
