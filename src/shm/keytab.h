@@ -14,7 +14,7 @@
  * Insert and remove each end in one store that makes the change visible
  * (bucket head or predecessor's `next`), and `used` says which entries
  * are meant to be in the table; shmrt__keytab_rebuild, run by the next
- * locker after EOWNERDEAD, re-derives every chain from `used`, so the
+ * locker after a holder died, re-derives every chain from `used`, so the
  * table is never left with a lost or a half-linked entry. What an entry's
  * values mean is the owner's to repair (lane.c, idem.c).
  */

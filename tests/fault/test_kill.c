@@ -880,7 +880,7 @@ static void test_kill_producers_consumers(void **state)
 
 /*
  * Scanner children too: they die inside scans, holding the repair lock
- * (the next locker gets EOWNERDEAD) or half way through a repair.
+ * (the next locker takes it over) or half way through a repair.
  */
 static void test_kill_with_scanners(void **state)
 {
