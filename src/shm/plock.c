@@ -12,7 +12,6 @@
 #include "plock.h"
 
 #include <shmrt/error.h>
-#include <sys/types.h>
 
 #include "os.h"
 #include "participant.h"
