@@ -132,6 +132,13 @@ struct shmrt_job_run {
 	const char *lane;  /* lane key (not NUL-terminated); NULL: no lane */
 	size_t lane_len;
 	uint32_t attempt;  /* 1 on the first run */
+	/*
+	 * The lease's fencing token. A later lease of the same job always
+	 * has a greater one (its attempt is higher), so a store keyed by job
+	 * id that keeps the highest token it has seen can refuse the writes
+	 * of a run whose lease was taken back (shmrt_job_run_lease_valid).
+	 */
+	uint64_t token;
 	char *out;
 	size_t out_cap;    /* the queue's slot size */
 	size_t out_len;
@@ -175,6 +182,16 @@ SHMRT_API int shmrt_handler_unregister(const char *kind);
 /* Whether someone called shmrt_job_cancel on the job being run (1/0). A
  * handler that sees 1 should stop early and return a failure. */
 SHMRT_API int shmrt_job_run_cancelled(const struct shmrt_job_run *run);
+
+/*
+ * Whether this run still holds its job's lease (1/0). A worker stopped or
+ * stuck past heartbeat_timeout_ms (or past the job's timeout) loses its
+ * lease: the job is taken back and may already run elsewhere, and this
+ * run's result will be refused. A handler calls this right before it
+ * commits a side effect, and a store that must never take a stale write
+ * also records run->token with it. Thread-safe; a few loads, no syscall.
+ */
+SHMRT_API int shmrt_job_run_lease_valid(const struct shmrt_job_run *run);
 
 /* ---------------------------------------------------------------- jobs */
 

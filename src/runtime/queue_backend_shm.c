@@ -259,6 +259,7 @@ static int shm_lease(struct shmrt__backend *be, struct shmrt__consumer *c,
 	out->attempt = l->attempt;
 	out->payload_len = l->payload_len;
 	out->enqueue_ns = l->enqueue_ns;
+	out->token = l->token;
 	out->lane_len = l->lane_key_len <= SHMRT__BE_KEY_MAX ? l->lane_key_len
 							     : 0;
 	memcpy(out->lane, l->lane_key, out->lane_len);
@@ -285,6 +286,12 @@ static bool shm_cancel_requested(struct shmrt__backend *be,
 				 const struct shmrt__be_lease *l)
 {
 	return shmrt__job_cancel_requested(&shm_of(be)->seg, impl_of_c(l));
+}
+
+static bool shm_lease_valid(struct shmrt__backend *be,
+			    const struct shmrt__be_lease *l)
+{
+	return shmrt__job_lease_valid(&shm_of(be)->seg, impl_of_c(l));
 }
 
 /* ----------------------------------------------------------- inspection */
@@ -445,6 +452,7 @@ static const struct shmrt__backend_ops shm_ops = {
 	.complete = shm_complete,
 	.fail = shm_fail,
 	.cancel_requested = shm_cancel_requested,
+	.lease_valid = shm_lease_valid,
 	.depth = shm_depth,
 	.failed = shm_failed,
 	.scan = shm_scan,

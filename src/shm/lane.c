@@ -135,6 +135,13 @@ int shmrt__lane_append(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	uint32_t hash, e, i;
 	uint64_t reserved, queued;
 
+	/* Written by the submitter into its own reservation, but read back
+	 * from the segment: never trusted as a size. */
+	if (len == 0 || len > SHMRT__KEY_MAX)
+		return shmrt__fail(SHMRT_E_CORRUPT,
+				   "submit: queue %u slot %u: lane_key_len %u "
+				   "out of bounds (1..%u)",
+				   q->index, s, len, SHMRT__KEY_MAX);
 	for (i = 0; i < len; i++)
 		key[i] = LD(&sl->lane_key[i]);
 	hash = shmrt__key_hash(key, len);

@@ -25,7 +25,7 @@
 #define SHMRT__ALIGNED __attribute__((aligned(SHMRT__CACHELINE)))
 
 #define SHMRT__MAGIC 0x3147455354524d48ull /* "HMRTSEG1" little-endian */
-#define SHMRT__ABI_VERSION 1u
+#define SHMRT__ABI_VERSION 2u
 
 #define SHMRT__MAX_QUEUES 64u
 #define SHMRT__QUEUE_NAME_MAX 32u
@@ -211,8 +211,16 @@ struct shmrt__participant {
 	uint64_t owner SHMRT__ALIGNED;
 	uint32_t tid;
 	uint32_t role;
-	uint64_t heartbeat_ns;
+	uint64_t heartbeat_ns; /* 0 while the record changes hands */
 	uint64_t held_job; /* job id being run, informational */
+	/*
+	 * The lease this participant holds: its RUNNING word and deadline
+	 * (0 = none), written by the participant alone, before the CAS that
+	 * wins the job, token last. Kept here rather than in the slot so a
+	 * lessee that lost the job can never overwrite the next owner's.
+	 */
+	uint64_t lease_token;
+	uint64_t lease_deadline_ns;
 	/* ring intents */
 	uint32_t push_queue;
 	uint32_t pop_queue;
@@ -236,12 +244,14 @@ struct shmrt__slot {
 	uint32_t result_len;
 	uint32_t free_requested; /* released while still its lane's head */
 	uint64_t enqueue_ns; /* CLOCK_MONOTONIC */
-	uint64_t start_ns;
+	uint64_t start_ns;  /* set by CAS from the value before the lease */
 	uint64_t finish_ns;
-	uint64_t lease_deadline_ns;
-	uint64_t lease_token; /* the RUNNING word lease_deadline_ns belongs to */
-	uint64_t not_before_ns; /* a retried job is not leased before this */
-	uint32_t cancel_requested; /* set by cancel while RUNNING */
+	uint64_t not_before_ns; /* a retried job is not leased before this;
+				   written only while COMPLETING (requeue) */
+	/* Generation of the job a cancel was asked for while it ran; only
+	 * ever raised (CAS), so a late canceller of an older job neither
+	 * cancels the slot's next job nor hides a newer request. */
+	uint32_t cancel_gen;
 	/* lanes: written under the queue's state_lock (lane.c) */
 	uint32_t lane;      /* lane entry while linked into it, or NONE */
 	uint32_t lane_next; /* next job of the lane, or NONE */

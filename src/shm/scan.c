@@ -1,12 +1,19 @@
 /*
  * src/shm/scan.c - reclaim what dead participants held (see scan.h).
  *
- * Why touching a dead participant's ring cell is safe: the owner of a
- * claimed, unfinished position keeps that position in its intent record
- * until it finishes (ring.c). So if the cell at `pos` is still unfinished
- * and no live participant's intent names (queue, pos), its owner is dead and
- * nobody else will ever write that cell again this lap; the CAS-guarded
- * tombstone/release cannot race a live owner.
+ * Why touching a dead or hung participant's ring cell is safe: the owner
+ * of a claimed, unfinished position keeps that position in its intent
+ * record until it finishes (ring.c). So if the cell at `pos` is still
+ * unfinished and no intent of a participant that is neither dead nor hung
+ * names (queue, pos), its owner is dead or stopped; a dead one writes
+ * nothing more, and a stopped one's late writes are CASes from the values
+ * it claimed, which fail after the repair (ring.h).
+ *
+ * Verdicts: "dead" (the process is gone) never changes once true, so it is
+ * taken once per pass. "Hung" (heartbeat older than the timeout) can stop
+ * being true at any moment, so it is asked afresh at each repair, after
+ * the word being repaired was read: a participant that heartbeats and then
+ * takes a job makes the CAS from the old word fail.
  */
 #define _GNU_SOURCE
 #include "scan.h"
@@ -22,6 +29,7 @@
 #include "job.h"
 #include "lane.h"
 #include "os.h"
+#include "pause.h"
 #include "qstate.h"
 #include "sem.h"
 
@@ -32,41 +40,57 @@
 struct scan_ctx {
 	struct shmrt__part *reaper;
 	struct shmrt__seg *seg;
-	bool *dead; /* per participant record */
-	bool *gone; /* dead or hung: their permits and jobs are taken back */
+	bool *dead;    /* per participant record: the process is gone */
+	bool *revoked; /* ... hung, and a permit of it was taken back */
 	uint64_t now;
 	struct shmrt__scan_report *rep;
 };
 
+/* Hung at this moment (see the top of the file); never the reaper. */
+static bool hung_now(const struct scan_ctx *c, uint32_t i)
+{
+	return i != c->reaper->index &&
+	       shmrt__part_hung(c->seg, i, shmrt__os_now_ns());
+}
+
+static bool gone_now(const struct scan_ctx *c, uint32_t i)
+{
+	return c->dead[i] || hung_now(c, i);
+}
+
+static bool gone_cb(void *ctx, uint32_t i)
+{
+	return gone_now(ctx, i);
+}
+
 /*
- * The dead (process gone) and the hung (alive, silent for longer than the
- * heartbeat timeout). A hung participant loses its jobs and permits, which
- * its lease tokens fence; its record and ring intents stay, since it may
- * still be in the middle of a ring operation.
+ * The dead: the process is gone (liveness fails closed: only proof of
+ * death counts, os.h). The hung are only counted here; what they hold is
+ * taken back where each repair re-checks that they still are.
  */
 static void find_dead(struct scan_ctx *c)
 {
-	uint64_t hb_timeout = LD(&c->seg->hdr->tun.heartbeat_timeout_ns);
 	uint32_t i;
 
 	for (i = 0; i < c->seg->nparticipants; i++) {
-		const struct shmrt__participant *r = &c->seg->parts[i];
-		uint64_t owner = LDA(&r->owner), hb;
+		uint64_t owner = LDA(&c->seg->parts[i].owner);
 
 		if (owner == 0 || i == c->reaper->index)
 			continue;
 		if (!shmrt__part_owner_alive(owner)) {
-			c->dead[i] = c->gone[i] = true;
+			c->dead[i] = true;
 			c->rep->dead_participants++;
-		} else if (hb_timeout != 0 && (hb = LD(&r->heartbeat_ns)) != 0 &&
-			   c->now > hb + hb_timeout) {
-			c->gone[i] = true;
+		} else if (hung_now(c, i)) {
 			c->rep->hung_participants++;
 		}
 	}
+	SHMRT__PAUSE("scan.verdicts_taken");
 }
 
-/* Whether a live participant's push (or pop) intent names (qi, pos). */
+/*
+ * Whether the push (or pop) intent of a participant that is neither dead
+ * nor hung names (qi, pos).
+ */
 static bool live_claim(const struct scan_ctx *c, uint32_t qi, uint64_t pos,
 		       bool push)
 {
@@ -75,7 +99,7 @@ static bool live_claim(const struct scan_ctx *c, uint32_t qi, uint64_t pos,
 	for (i = 0; i < c->seg->nparticipants; i++) {
 		const struct shmrt__participant *r = &c->seg->parts[i];
 
-		if (c->dead[i] || LDA(&r->owner) == 0)
+		if (LDA(&r->owner) == 0 || gone_now(c, i))
 			continue;
 		if (push && LD(&r->push_pos) == pos && LD(&r->push_queue) == qi)
 			return true;
@@ -162,10 +186,35 @@ static bool owner_dead(const struct scan_ctx *c, uint32_t owner)
 	       LDA(&c->seg->parts[owner].owner) == 0;
 }
 
+/*
+ * Hung at this moment, or hung when scan took a permit of its: a job it
+ * holds then runs without its permit, so it is taken back with it.
+ */
 static bool owner_hung(const struct scan_ctx *c, uint32_t owner)
 {
-	return owner < c->seg->nparticipants && c->gone[owner] &&
-	       !c->dead[owner];
+	return owner < c->seg->nparticipants &&
+	       (c->revoked[owner] || hung_now(c, owner));
+}
+
+/*
+ * Whether lease `w` of participant `owner` is past its deadline. The
+ * lessee keeps token and deadline in its own record (job.c lease_stamp);
+ * the deadline counts only between two reads of the token that both
+ * equal w (a seqlock whose sequence is the token).
+ */
+static bool lease_expired(const struct scan_ctx *c, uint32_t owner,
+			  uint64_t w)
+{
+	const struct shmrt__participant *r;
+	uint64_t deadline;
+
+	if (owner >= c->seg->nparticipants)
+		return false;
+	r = &c->seg->parts[owner];
+	if (LDA(&r->lease_token) != w)
+		return false;
+	deadline = LDA(&r->lease_deadline_ns);
+	return LD(&r->lease_token) == w && deadline != 0 && c->now > deadline;
 }
 
 static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
@@ -194,11 +243,16 @@ static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 			   owner_hung(c, shmrt__w_owner(w))) {
 			reclaim(c, qi, slot, w, "worker hung");
 		} else if (st == SHMRT__S_RUNNING &&
-			   LDA(&s->lease_token) == w &&
-			   (t = LD(&s->lease_deadline_ns)) != 0 && c->now > t) {
+			   lease_expired(c, shmrt__w_owner(w), w)) {
 			c->rep->leases_expired++;
 			reclaim(c, qi, slot, w, "job timed out");
 		}
+		break;
+	case SHMRT__S_CANCELLING:
+		/* Its canceller died ending it: end it as it asked. */
+		if (owner_dead(c, shmrt__w_owner(w)) &&
+		    shmrt__job_cancel_slot(c->reaper, qi, slot, w) == 1)
+			c->rep->cancels_finished++;
 		break;
 	case SHMRT__S_SUCCEEDED:
 	case SHMRT__S_FAILED:
@@ -220,14 +274,8 @@ static void free_dead_records(struct scan_ctx *c)
 	for (i = 0; i < c->seg->nparticipants; i++) {
 		struct shmrt__participant *r = &c->seg->parts[i];
 
-		if (!c->dead[i])
-			continue;
-		ST(&r->push_value, 0);
-		ST(&r->pop_value, 0);
-		ST(&r->push_pos, SHMRT__POS_NONE);
-		ST(&r->pop_pos, SHMRT__POS_NONE);
-		ST(&r->held_job, 0);
-		__atomic_store_n(&r->owner, 0, __ATOMIC_RELEASE);
+		if (c->dead[i])
+			shmrt__part_reap(r);
 	}
 }
 
@@ -299,12 +347,13 @@ static void scan_locked(struct scan_ctx *c)
 
 	find_dead(c);
 	for (i = 0; i < c->seg->nparticipants; i++) {
-		if (!c->dead[i])
+		if (LDA(&c->seg->parts[i].owner) == 0 || !gone_now(c, i))
 			continue;
 		repair_push(c, &c->seg->parts[i]);
 		repair_pop(c, &c->seg->parts[i]);
 	}
-	c->rep->permits_reclaimed = shmrt__sem_reclaim(c->seg, c->gone);
+	c->rep->permits_reclaimed =
+		shmrt__sem_reclaim(c->seg, gone_cb, c, c->revoked);
 	for (qi = 0; qi < c->seg->nqueues; qi++) {
 		/* Keyed state first: taking its lock repairs what a dead
 		 * holder left (qstate.h) before the slots are judged. */
@@ -329,7 +378,7 @@ int shmrt__scan(struct shmrt__part *reaper, uint64_t deadline_ns,
 	c.dead = calloc(2 * (size_t)c.seg->nparticipants, sizeof(bool));
 	if (c.dead == NULL)
 		return SHMRT_E_NOMEM;
-	c.gone = c.dead + c.seg->nparticipants;
+	c.revoked = c.dead + c.seg->nparticipants;
 	c.now = shmrt__os_now_ns();
 	rc = shmrt__os_robust_lock(&c.seg->hdr->repair_lock, deadline_ns);
 	if (rc >= 0) {
