@@ -357,6 +357,7 @@ retry:
 					      sub->lane,
 					      sub->lane != NULL ? sub->lane_len
 								: 0));
+	SHMRT__PAUSE("job.submit.filled");
 	ref = shmrt__ref_make(slot, gen);
 	if (sub->lane != NULL || sub->key != NULL) {
 		if ((rc = shmrt__qstate_lock(p, q)) == 0) {

@@ -8,6 +8,7 @@
 
 #include "error_detail.h"
 #include "os.h"
+#include "pause.h"
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
@@ -66,6 +67,7 @@ int shmrt__part_join(struct shmrt__seg *seg, uint32_t roles,
 						 false, __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			continue;
+		SHMRT__PAUSE("part.join.claimed");
 		reset_intents(rec);
 		ST(&rec->tid, (uint32_t)shmrt__os_tid());
 		ST(&rec->role, roles);
