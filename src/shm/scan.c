@@ -40,8 +40,7 @@
 struct scan_ctx {
 	struct shmrt__part *reaper;
 	struct shmrt__seg *seg;
-	bool *dead;    /* per participant record: the process is gone */
-	bool *revoked; /* ... hung, and a permit of it was taken back */
+	bool *dead; /* per participant record: the process is gone */
 	uint64_t now;
 	struct shmrt__scan_report *rep;
 };
@@ -58,9 +57,20 @@ static bool gone_now(const struct scan_ctx *c, uint32_t i)
 	return c->dead[i] || hung_now(c, i);
 }
 
-static bool gone_cb(void *ctx, uint32_t i)
+/*
+ * Whether scan may take a permit from record i. Of a hung participant,
+ * only while it holds no lease (lease_token is set before the CAS that
+ * wins a job, and read here after the permit word): a permit that covers
+ * a job goes only with that job (reclaim), never before it, so no job
+ * ever runs on a valid lease without its permit. The lease that follows
+ * renews its permit by CAS (sem.h), which a reclaim decided here fails.
+ */
+static bool permit_gone(void *ctx, uint32_t i)
 {
-	return gone_now(ctx, i);
+	const struct scan_ctx *c = ctx;
+
+	return c->dead[i] ||
+	       (LDA(&c->seg->parts[i].lease_token) == 0 && hung_now(c, i));
 }
 
 /*
@@ -163,20 +173,46 @@ static void repair_pop(struct scan_ctx *c, struct shmrt__participant *r)
 	republish(c, qi, LD(&r->pop_value));
 }
 
-/* A running job whose worker is gone or late: retry it or fail it. */
-static void reclaim(struct scan_ctx *c, uint32_t qi, uint32_t slot,
+/*
+ * A running job whose worker is gone or late: retry it or fail it.
+ * Returns whether this call took it back.
+ */
+static bool reclaim(struct scan_ctx *c, uint32_t qi, uint32_t slot,
 		    uint64_t w, const char *why)
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
 
 	if (shmrt__w_attempt(w) >= LD(&q->ctl->max_attempts)) {
 		if (shmrt__job_fail_slot(c->reaper, qi, slot, w, why,
-					 strlen(why)) == 1)
-			c->rep->jobs_failed++;
-	} else if (shmrt__job_requeue(c->reaper, qi, slot, w) == 1) {
-		c->rep->jobs_requeued++;
-		__atomic_fetch_add(&q->ctl->n_reclaimed, 1, __ATOMIC_RELAXED);
+					 strlen(why)) != 1)
+			return false;
+		c->rep->jobs_failed++;
+		return true;
 	}
+	if (shmrt__job_requeue(c->reaper, qi, slot, w) != 1)
+		return false;
+	c->rep->jobs_requeued++;
+	__atomic_fetch_add(&q->ctl->n_reclaimed, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/*
+ * The job of a dead or hung worker, and then the permit it ran under:
+ * the permit goes only once the job is no longer the worker's, so the
+ * job never runs on a valid lease without it. (A job whose lease merely
+ * expired keeps its permit: its handler may still be running, and the
+ * worker gives the permit back when its completion is refused.)
+ */
+static void reclaim_with_permit(struct scan_ctx *c, uint32_t qi,
+				uint32_t slot, uint64_t w, const char *why)
+{
+	const struct shmrt__qhandle *q = &c->seg->q[qi];
+	uint32_t owner = shmrt__w_owner(w);
+
+	if (reclaim(c, qi, slot, w, why) && q->sem != SHMRT__NONE &&
+	    owner < c->seg->nparticipants)
+		c->rep->permits_reclaimed +=
+			shmrt__sem_take_from(c->seg, q->sem, owner);
 }
 
 static bool owner_dead(const struct scan_ctx *c, uint32_t owner)
@@ -186,14 +222,9 @@ static bool owner_dead(const struct scan_ctx *c, uint32_t owner)
 	       LDA(&c->seg->parts[owner].owner) == 0;
 }
 
-/*
- * Hung at this moment, or hung when scan took a permit of its: a job it
- * holds then runs without its permit, so it is taken back with it.
- */
 static bool owner_hung(const struct scan_ctx *c, uint32_t owner)
 {
-	return owner < c->seg->nparticipants &&
-	       (c->revoked[owner] || hung_now(c, owner));
+	return owner < c->seg->nparticipants && hung_now(c, owner);
 }
 
 /*
@@ -238,10 +269,10 @@ static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 	case SHMRT__S_RUNNING:
 	case SHMRT__S_COMPLETING:
 		if (owner_dead(c, shmrt__w_owner(w))) {
-			reclaim(c, qi, slot, w, "worker died");
+			reclaim_with_permit(c, qi, slot, w, "worker died");
 		} else if (st == SHMRT__S_RUNNING &&
 			   owner_hung(c, shmrt__w_owner(w))) {
-			reclaim(c, qi, slot, w, "worker hung");
+			reclaim_with_permit(c, qi, slot, w, "worker hung");
 		} else if (st == SHMRT__S_RUNNING &&
 			   lease_expired(c, shmrt__w_owner(w), w)) {
 			c->rep->leases_expired++;
@@ -352,8 +383,6 @@ static void scan_locked(struct scan_ctx *c)
 		repair_push(c, &c->seg->parts[i]);
 		repair_pop(c, &c->seg->parts[i]);
 	}
-	c->rep->permits_reclaimed =
-		shmrt__sem_reclaim(c->seg, gone_cb, c, c->revoked);
 	for (qi = 0; qi < c->seg->nqueues; qi++) {
 		/* Keyed state first: taking its lock repairs what a dead
 		 * holder left (qstate.h) before the slots are judged. */
@@ -363,6 +392,10 @@ static void scan_locked(struct scan_ctx *c)
 		if (c->seg->q[qi].lanes.nentries == 0)
 			sweep_unnamed(c, qi);
 	}
+	/* After the jobs: the permits of the dead, and of the hung that
+	 * wait for a job while holding one (permit_gone). */
+	c->rep->permits_reclaimed +=
+		shmrt__sem_reclaim(c->seg, permit_gone, c);
 	free_dead_records(c);
 }
 
@@ -375,10 +408,10 @@ int shmrt__scan(struct shmrt__part *reaper, uint64_t deadline_ns,
 
 	c.rep = rep != NULL ? rep : &local;
 	memset(c.rep, 0, sizeof(*c.rep));
-	c.dead = calloc(2 * (size_t)c.seg->nparticipants, sizeof(bool));
+	c.dead = calloc(c.seg->nparticipants, sizeof(bool));
 	if (c.dead == NULL)
 		return SHMRT_E_NOMEM;
-	c.revoked = c.dead + c.seg->nparticipants;
+
 	c.now = shmrt__os_now_ns();
 	rc = shmrt__os_robust_lock(&c.seg->hdr->repair_lock, deadline_ns);
 	if (rc >= 0) {

@@ -22,10 +22,11 @@
  *     up; CANCELLING by the dead -> CANCELLED; finished slots past the
  *     retention time -> FREE. (A slot RESERVED or COMPLETING by a hung
  *     owner stays its: it holds one job for as long as it is stopped.)
- *  4. semaphore permits of the dead and the hung come back; a hung
- *     participant (alive, heartbeat older than the segment's heartbeat
- *     timeout) also loses its running jobs ("worker hung"), fenced by
- *     their lease tokens, but keeps its record and ring intents;
+ *  4. semaphore permits: a dead or hung worker's job is taken back first,
+ *     then the permit it ran under; the permits of the dead, and of hung
+ *     participants that hold no lease (waiting for a job), come back at
+ *     the end of the pass. A hung participant keeps its record and ring
+ *     intents (it may resume in the middle of a ring operation);
  *  5. keyed state: each queue's state lock is taken, which repairs what a
  *     dead holder left (qstate.h); lanes whose head finished but was
  *     never unlinked are moved on; expired idempotency keys are removed;

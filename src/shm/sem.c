@@ -150,9 +150,35 @@ uint32_t shmrt__sem_in_use(const struct shmrt__seg *seg, uint32_t si)
 	return n;
 }
 
+/* CAS permit i of h from `tok` to free; wakes permit waiters. */
+static bool take_permit(const struct shmrt__semhandle *h, uint32_t i,
+			uint64_t tok)
+{
+	if (!CAS(&h->permits[i], &tok, 0))
+		return false;
+	ADD(&h->ctl->n_reclaimed, 1);
+	shmrt__ec_inc(&h->ctl->ec);
+	return true;
+}
+
+uint32_t shmrt__sem_take_from(struct shmrt__seg *seg, uint32_t si,
+			      uint32_t part)
+{
+	const struct shmrt__semhandle *h = sem_of(seg, si);
+	uint32_t i, n = 0;
+
+	for (i = 0; h != NULL && i < h->limit; i++) {
+		uint64_t tok = LD(&h->permits[i]);
+
+		if (tok != 0 && (tok >> 48) == (uint64_t)part + 1 &&
+		    take_permit(h, i, tok))
+			n++;
+	}
+	return n;
+}
+
 uint32_t shmrt__sem_reclaim(struct shmrt__seg *seg,
-			    bool (*gone)(void *ctx, uint32_t part), void *ctx,
-			    bool *revoked)
+			    bool (*gone)(void *ctx, uint32_t part), void *ctx)
 {
 	uint32_t si, i, n = 0;
 
@@ -169,14 +195,8 @@ uint32_t shmrt__sem_reclaim(struct shmrt__seg *seg,
 			    (part != 0 && part <= seg->nparticipants &&
 			     !gone(ctx, (uint32_t)part - 1)))
 				continue;
-			if (CAS(&h->permits[i], &tok, 0)) {
-				if (revoked != NULL && part != 0 &&
-				    part <= seg->nparticipants)
-					revoked[part - 1] = true;
-				ADD(&h->ctl->n_reclaimed, 1);
-				shmrt__ec_inc(&h->ctl->ec);
+			if (take_permit(h, i, tok))
 				n++;
-			}
 		}
 	}
 	return n;

@@ -51,12 +51,19 @@ uint32_t shmrt__sem_in_use(const struct shmrt__seg *seg, uint32_t si);
  * Give back every permit whose holder is gone: for each held permit,
  * gone(ctx, holder's record) is asked after the permit word was read,
  * and the word is CASed from that value, so a holder that renewed or
- * released it in between keeps what it has now. Records whose permit
- * was taken are flagged in revoked[] (may be NULL). Returns how many.
+ * released it in between keeps what it has now. A permit whose token
+ * names no record is corrupt and given back too. Returns how many.
  */
 uint32_t shmrt__sem_reclaim(struct shmrt__seg *seg,
-			    bool (*gone)(void *ctx, uint32_t part), void *ctx,
-			    bool *revoked);
+			    bool (*gone)(void *ctx, uint32_t part), void *ctx);
+
+/*
+ * Give back the permits of semaphore si that participant `part` holds
+ * (each by CAS from the value read). For scan, right after it took back
+ * the job those permits were for. Returns how many.
+ */
+uint32_t shmrt__sem_take_from(struct shmrt__seg *seg, uint32_t si,
+			      uint32_t part);
 
 /* The semaphore named `name`, or -1. */
 int shmrt__seg_sem_index(const struct shmrt__seg *seg, const char *name);
