@@ -169,6 +169,9 @@ bool shmrt__job_republish(struct shmrt__part *p,
 	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
 	int tries, rc = SHMRT_E_FULL;
 
+	/* A claimant with a stale heartbeat is taken for hung (scan.h);
+	 * callers may have waited for a lock before this push. */
+	shmrt__part_heartbeat(p);
 	for (tries = 0; tries < REPUBLISH_TRIES && rc == SHMRT_E_FULL;
 	     tries++) {
 		if ((rc = shmrt__ring_push(&r, &in, ref)) == SHMRT_E_FULL)
