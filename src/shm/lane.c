@@ -15,6 +15,7 @@
 #include "job.h"
 #include "keytab.h"
 #include "os.h"
+#include "pause.h"
 #include "qstate.h"
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -159,6 +160,7 @@ int shmrt__lane_append(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	ST(&sl->lane_next, SHMRT__NONE);
 	ST(&sl->lane, e);
 	link_tail(q, e, s);
+	SHMRT__PAUSE("lane.append.linked");
 	/* Accepted from here: queued and linked under one lock hold. */
 	reserved = shmrt__w_make(gen, 0, p->index, SHMRT__S_RESERVED);
 	queued = shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED);

@@ -52,6 +52,7 @@
 #include "shm/pause.h"
 #include "shm/scan.h"
 #include "shm/segment.h"
+#include "shm/sem.h"
 #include "testutil.h"
 
 #define CAPACITY       1024
@@ -825,6 +826,17 @@ static void ktest_init(struct ktest *k, uint32_t nkinds, uint64_t rounds,
 	k->done = shared_array(log_size(k), 1);
 	tu_params_one_queue(&p, capacity, SLOT_SIZE, nparts);
 	p.queue[0].max_attempts = MAX_ATTEMPTS;
+	/* Queue 1, laned with a one-permit semaphore, for the scan that
+	 * repairs keyed state (test_kill_each_instruction_scan_keyed). */
+	p.nqueues = 2;
+	p.queue[1] = p.queue[0];
+	p.queue[1].name = "keyed";
+	p.queue[1].capacity = 8;
+	p.queue[1].nlanes = 4;
+	p.queue[1].sem = 1;
+	p.nsems = 1;
+	p.sem[0].name = "one";
+	p.sem[0].limit = 1;
 	p.tun.spin_ns = 2000;
 	p.tun.retention_ns = 3600ull * 1000000000u; /* nothing expires */
 	assert_int_equal(shmrt__seg_create(k->tenant, &p, &k->seg), 0);
@@ -1076,6 +1088,12 @@ static size_t watch_words(const struct ktest *k, uint64_t *w, size_t max)
 		W(q->cells[i].seq);
 	for (i = 0; i < q->capacity; i++)
 		W(shmrt__slot_at(q, i)->word);
+	q = &k->seg.q[1];
+	for (i = 0; i <= q->ring_mask; i++)
+		W(q->cells[i].seq);
+	for (i = 0; i < q->capacity; i++)
+		W(shmrt__slot_at(q, i)->word);
+	W(k->seg.sem[0].permits[0]);
 	for (i = 0; i < k->seg.nparticipants; i++) {
 		W(k->seg.parts[i].owner);
 		W(k->seg.parts[i].push_pos);
@@ -1435,7 +1453,108 @@ static void after_scan_kill(struct ktest *k, uint64_t n, struct step_tally *t)
 	t->outcome[finished]++;
 }
 
-enum step_op { OP_ENQUEUE, OP_LEASE, OP_SCAN };
+/* A laned job (0, n) of queue 1 on lane "x". */
+static int submit_keyed(struct shmrt__part *part, uint64_t n)
+{
+	struct payload pl = {0, (uint32_t)n};
+	struct shmrt__submit sub = {.payload = &pl, .len = sizeof(pl),
+				    .lane = "x", .lane_len = 1};
+	shmrt_job_id id;
+
+	return shmrt__job_submit(part, 1, &sub, &id);
+}
+
+/*
+ * Children that die holding keyed state: a worker holding queue 1's lane
+ * head and its only permit, and a producer killed inside the queue's state
+ * lock, half way through linking its job into the lane (journaled).
+ */
+static void dead_keyed_holders(struct ktest *k, uint64_t n)
+{
+	uint64_t deadline = tu_deadline_ms(10000);
+	pid_t pid;
+
+	memset(step_flags(k), 0, sizeof(struct stepflags));
+	pid = tu_fork(EX_ATTACH);
+	if (pid == 0) {
+		unsigned char buf[SLOT_SIZE];
+		struct shmrt__seg seg;
+		struct shmrt__part part;
+		struct shmrt__lease l;
+
+		if (child_join(k, SHMRT__ROLE_WORKER, &seg, &part) != EX_OK ||
+		    shmrt__job_lease(&part, 1, buf, sizeof(buf), 0, &l) != 0)
+			_exit(EX_LEASE);
+		__atomic_store_n(&step_flags(k)->leased, 1, __ATOMIC_RELEASE);
+		for (;;)
+			pause();
+	}
+	while (!__atomic_load_n(&step_flags(k)->leased, __ATOMIC_ACQUIRE)) {
+		assert_true(shmrt__os_now_ns() < deadline);
+		shmrt__os_sleep_ns(100000);
+	}
+	kill_traced(pid);
+	pid = tu_fork(EX_ATTACH);
+	if (pid == 0) {
+		struct shmrt__seg seg;
+		struct shmrt__part part;
+
+		if (child_join(k, SHMRT__ROLE_PRODUCER, &seg, &part) != EX_OK)
+			_exit(EX_ATTACH);
+		shmrt__pause_arm("lane.append.linked", 1, SHMRT__PAUSE_KILL);
+		submit_keyed(&part, n + 1);
+		_exit(EX_OP);
+	}
+	assert_int_equal(tu_wait_child(pid, 10000), EX_KILLED);
+}
+
+/* Leases one job of queue 1, checks it is (0, n), completes, releases. */
+static void take_keyed(struct ktest *k, uint64_t n)
+{
+	unsigned char buf[SLOT_SIZE];
+	struct shmrt__lease l;
+	struct payload pl;
+
+	if (shmrt__job_lease(&k->part, 1, buf, sizeof(buf), 0, &l) != 0)
+		fail_msg("keyed scan killed: job (0, %llu) of the lane is lost",
+			 (unsigned long long)n);
+	memcpy(&pl, buf, sizeof(pl));
+	assert_int_equal(pl.seq, (uint32_t)n);
+	assert_int_equal(shmrt__job_complete(&k->part, &l, NULL, 0), 0);
+	assert_int_equal(shmrt__job_release(&k->seg, l.id), 0);
+}
+
+/*
+ * Keyed scan killed after n instructions: the next scans repair the lock
+ * (the journaled append is finished), give the dead worker's lane head
+ * back with its permit, and the lane runs its two jobs in order.
+ */
+static void after_keyed_scan_kill(struct ktest *k, uint64_t n,
+				  struct step_tally *t)
+{
+	const struct shmrt__qhandle *q = &k->seg.q[1];
+	unsigned char buf[SLOT_SIZE];
+	struct shmrt__lease l;
+	uint32_t slot;
+
+	t->outcome[step_flags(k)->ok != 0]++;
+	scan_until_quiet(k);
+	take_keyed(k, n);
+	take_keyed(k, n + 1);
+	assert_int_equal(shmrt__job_lease(&k->part, 1, buf, sizeof(buf), 0, &l),
+			 SHMRT_E_AGAIN);
+	assert_int_equal(shmrt__sem_in_use(&k->seg, 0), 0);
+	for (slot = 0; slot < q->capacity; slot++)
+		assert_int_equal(shmrt__w_state(__atomic_load_n(
+					 &shmrt__slot_at(q, slot)->word,
+					 __ATOMIC_ACQUIRE)),
+				 SHMRT__S_FREE);
+	/* The state lock is free: a submit on another lane goes through. */
+	assert_int_equal(submit_keyed(&k->part, 7), 0);
+	take_keyed(k, 7);
+}
+
+enum step_op { OP_ENQUEUE, OP_LEASE, OP_SCAN, OP_SCAN_KEYED };
 
 /* Prepares the segment for one traced call of `op`; returns the job. */
 static shmrt_job_id step_prepare(struct ktest *k, enum step_op op, uint64_t n)
@@ -1445,6 +1564,11 @@ static shmrt_job_id step_prepare(struct ktest *k, enum step_op op, uint64_t n)
 
 	if (op == OP_ENQUEUE)
 		return id;
+	if (op == OP_SCAN_KEYED) {
+		assert_int_equal(submit_keyed(&k->part, n), 0);
+		dead_keyed_holders(k, n);
+		return id;
+	}
 	assert_int_equal(
 	    shmrt__job_enqueue(&k->part, 0, &pl, sizeof(pl), 0, &id), 0);
 	if (op == OP_SCAN) {
@@ -1467,6 +1591,9 @@ static void step_check(struct ktest *k, enum step_op op, uint64_t n,
 		break;
 	case OP_LEASE:
 		after_lease_kill(k, n, id, t);
+		break;
+	case OP_SCAN_KEYED:
+		after_keyed_scan_kill(k, n, t);
 		break;
 	default:
 		after_scan_kill(k, n, t);
@@ -1537,6 +1664,20 @@ static void test_kill_each_instruction_scan(void **state)
 	/* Every kill point left a cell to tombstone and one to release. */
 	assert_true(k->rep.cells_tombstoned >= 1);
 	assert_true(k->rep.cells_released >= 1);
+}
+
+/*
+ * Outcomes: the scan did not finish / finished. Its repairs: a dead holder
+ * of the queue's state lock (journaled append), a dead worker's lane head
+ * and its permit.
+ */
+static void test_kill_each_instruction_scan_keyed(void **state)
+{
+	struct ktest *k = *state;
+
+	run_steps(k, OP_SCAN_KEYED, traced_scan, tu_scaled(60000, 3000));
+	assert_true(k->rep.jobs_requeued >= 1);
+	assert_true(k->rep.permits_reclaimed >= 1);
 }
 
 /* ------------------------------------------------- a popper that stalls */
@@ -1624,6 +1765,7 @@ int main(void)
 	    T(test_kill_each_instruction_enqueue),
 	    T(test_kill_each_instruction_lease),
 	    T(test_kill_each_instruction_scan),
+	    T(test_kill_each_instruction_scan_keyed),
 	    T(test_stalled_popper),
 	};
 
