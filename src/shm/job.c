@@ -473,8 +473,12 @@ static int lease_ref(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	running = shmrt__w_make(gen, attempt, p->index, SHMRT__S_RUNNING);
 	out->start_seen = LD(&s->start_ns);
 	out->leased_ns = lease_stamp(p, q, running);
-	if (!CAS(&s->word, &w, running))
+	if (!CAS(&s->word, &w, running)) {
+		/* Holding no lease shows: scan takes a hung waiter's permit
+		 * only while its lease_token is 0 (scan.c permit_gone). */
+		ST(&p->rec->lease_token, 0);
 		return SHMRT_E_AGAIN;
+	}
 	SHMRT__PAUSE("job.lease.won");
 	out->queued_word = w;
 	out->queue = q->index;
