@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <shmrt/error.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -408,8 +409,104 @@ static int init_contents(struct shmrt__seg *seg,
 	return 0;
 }
 
+/* What a file type is, for messages about what sits at a segment's name. */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return "a regular file";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	return "not a regular file";
+}
+
+/*
+ * Refuses what another local user may have planted at the segment's name:
+ * opening a FIFO would block, a link would lead elsewhere.
+ */
+static int refuse_not_regular(const struct shmrt__seg *seg,
+			      const struct stat *st)
+{
+	return shmrt__fail(SHMRT_E_NOTREG,
+			   "/dev/shm%s is %s, not a shmrt segment (those "
+			   "are regular files); it belongs to uid %ld: "
+			   "remove it",
+			   seg->shm_name, file_kind(st->st_mode),
+			   (long)st->st_uid);
+}
+
+/*
+ * Why the existing name could not be opened (errno `err`): lstat never
+ * opens nor follows, so it cannot block on a planted object.
+ */
+static int refuse_open(const struct shmrt__seg *seg, int err)
+{
+	char path[16 + sizeof(seg->shm_name)];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", seg->shm_name);
+	if (lstat(path, &st) != 0)
+		return shmrt__fail(err == EACCES ? SHMRT_E_OWNER : SHMRT_E_SYS,
+				   "shm_open %s: %s", seg->shm_name,
+				   strerror(err));
+	if (!S_ISREG(st.st_mode))
+		return refuse_not_regular(seg, &st);
+	if (err == EACCES)
+		return shmrt__fail(SHMRT_E_OWNER,
+				   "segment %s: permission denied (owned by "
+				   "uid %ld, mode 0%o; this is uid %ld)",
+				   seg->shm_name, (long)st.st_uid,
+				   (unsigned)(st.st_mode & 07777),
+				   (long)geteuid());
+	return shmrt__fail(SHMRT_E_SYS, "shm_open %s: %s", seg->shm_name,
+			   strerror(err));
+}
+
+/*
+ * Sets the group and then the mode explicitly: the umask must not narrow
+ * it (umask 0277 would give 0400 and lock out the owner's own workers).
+ * The object was made 0600, so no one else can open it before this.
+ */
+static int set_mode(struct shmrt__seg *seg, const struct shmrt__seg_params *p)
+{
+	mode_t mode = p->mode ? p->mode : 0600;
+
+	if (((mode & 070) && fchown(seg->fd, (uid_t)-1, p->gid) != 0) ||
+	    fchmod(seg->fd, mode) != 0)
+		return shmrt__fail(SHMRT_E_SYS, "set group/mode of %s: %s",
+				   seg->shm_name, strerror(errno));
+	return 0;
+}
+
+/* The name exists: say what holds it, without opening it. */
+static int refuse_existing(const struct shmrt__seg *seg)
+{
+	char path[16 + sizeof(seg->shm_name)];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", seg->shm_name);
+	if (lstat(path, &st) != 0)
+		return shmrt__fail(SHMRT_E_EXIST, "segment %s exists (%s)",
+				   seg->shm_name, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return refuse_not_regular(seg, &st);
+	return shmrt__fail(SHMRT_E_EXIST,
+			   "segment %s exists and is owned by uid %ld; "
+			   "stop its runtime or remove it (shmrt destroy)",
+			   seg->shm_name, (long)st.st_uid);
+}
+
 static int open_new_object(const char *tenant, struct shmrt__seg *seg,
-			   mode_t mode)
+			   const struct shmrt__seg_params *p)
 {
 	if (tenant == NULL) {
 		seg->fd = memfd_create("shmrt.private",
@@ -422,41 +519,22 @@ static int open_new_object(const char *tenant, struct shmrt__seg *seg,
 	}
 	shm_name_for(tenant, seg->shm_name, sizeof(seg->shm_name));
 	seg->fd = shm_open(seg->shm_name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
-			   mode);
+			   0600);
 	if (seg->fd >= 0) {
 		seg->fd_open = true;
-		return 0;
+		return set_mode(seg, p);
 	}
-	if (errno == EEXIST) {
-		struct stat st;
-		int fd = shm_open(seg->shm_name, O_RDONLY | O_CLOEXEC, 0);
-		long uid = -1;
-
-		if (fd >= 0 && fstat(fd, &st) == 0)
-			uid = (long)st.st_uid;
-		if (fd >= 0)
-			close(fd);
-		return shmrt__fail(SHMRT_E_EXIST,
-				   "segment %s exists and is owned by uid %ld; "
-				   "stop its runtime or remove it (shmrt destroy)",
-				   seg->shm_name, uid);
-	}
+	if (errno == EEXIST)
+		return refuse_existing(seg);
 	return shmrt__fail(SHMRT_E_SYS, "shm_open %s: %s", seg->shm_name,
 			   strerror(errno));
 }
 
 /* Reserves real pages: a sparse object would SIGBUS later when /dev/shm fills. */
-static int size_new_object(struct shmrt__seg *seg, const struct shmrt__seg_params *p)
+static int size_new_object(struct shmrt__seg *seg)
 {
-	int rc;
+	int rc = posix_fallocate(seg->fd, 0, (off_t)seg->size);
 
-	if (p->mode & 070) {
-		if (fchown(seg->fd, (uid_t)-1, p->gid) != 0 ||
-		    fchmod(seg->fd, p->mode) != 0)
-			return shmrt__fail(SHMRT_E_SYS, "set group/mode of %s: %s",
-					   seg->shm_name, strerror(errno));
-	}
-	rc = posix_fallocate(seg->fd, 0, (off_t)seg->size);
 	if (rc == ENOSPC || rc == EFBIG)
 		return shmrt__fail(SHMRT_E_NOSPC,
 				   "segment %s needs %zu bytes: %s",
@@ -498,9 +576,12 @@ int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
 	out->size = layout_walk(&geo, NULL, &why);
 	if (out->size == 0)
 		return shmrt__fail(SHMRT_E_INVAL, "create: %s", why);
-	if ((rc = open_new_object(tenant, out, p->mode ? p->mode : 0600)) != 0)
+	if ((rc = open_new_object(tenant, out, p)) != 0) {
+		if (out->fd_open)
+			goto fail_unlink;
 		goto fail;
-	if ((rc = size_new_object(out, p)) != 0 || (rc = map_fd(out)) != 0)
+	}
+	if ((rc = size_new_object(out)) != 0 || (rc = map_fd(out)) != 0)
 		goto fail_unlink;
 	layout_walk(&geo, out, &why);
 	if ((rc = init_contents(out, p, &geo)) != 0)
@@ -515,20 +596,53 @@ fail:
 	return rc;
 }
 
+/* Whether `gid` is the effective group or a supplementary group of ours. */
+static bool in_my_groups(gid_t gid)
+{
+	gid_t *groups;
+	int n, i;
+	bool found = false;
+
+	if (gid == getegid())
+		return true;
+	n = getgroups(0, NULL);
+	if (n <= 0 || (groups = calloc((size_t)n, sizeof(*groups))) == NULL)
+		return false;
+	n = getgroups(n, groups);
+	for (i = 0; i < n && !found; i++)
+		found = groups[i] == gid;
+	free(groups);
+	return found;
+}
+
+/*
+ * The file must be a regular file of ours: owned by this uid, or shared
+ * read-write with a group we are in (effective or supplementary, as the
+ * kernel's own permission check counts it), and closed to everyone else.
+ */
 static int check_file(struct shmrt__seg *seg, struct stat *st)
 {
 	if (fstat(seg->fd, st) != 0)
 		return shmrt__fail(SHMRT_E_SYS, "fstat %s: %s", seg->shm_name,
 				   strerror(errno));
 	if (!S_ISREG(st->st_mode))
-		return shmrt__fail(SHMRT_E_NOTREG, "%s is not a regular file",
-				   seg->shm_name);
+		return refuse_not_regular(seg, st);
 	if (st->st_uid != geteuid() &&
-	    !((st->st_mode & 060) == 060 && st->st_gid == getegid()))
+	    !((st->st_mode & 060) == 060 && in_my_groups(st->st_gid)))
 		return shmrt__fail(SHMRT_E_OWNER,
-				   "segment %s is owned by uid %ld, not %ld",
+				   "segment %s is owned by uid %ld (group %ld, "
+				   "mode 0%o), not %ld or a group of ours",
 				   seg->shm_name, (long)st->st_uid,
+				   (long)st->st_gid,
+				   (unsigned)(st->st_mode & 07777),
 				   (long)geteuid());
+	if (st->st_mode & 07)
+		return shmrt__fail(SHMRT_E_NOTREG,
+				   "segment %s has mode 0%o: other users may "
+				   "open it (shmrt makes 0600, or 0660 with a "
+				   "group)",
+				   seg->shm_name,
+				   (unsigned)(st->st_mode & 07777));
 	if ((size_t)st->st_size < sizeof(struct shmrt__seg_header))
 		return shmrt__fail(SHMRT_E_TRUNC,
 				   "segment %s is %lld bytes, smaller than its "
@@ -596,6 +710,25 @@ static int check_header(const struct shmrt__seg *seg,
 	return 0;
 }
 
+/*
+ * O_NONBLOCK: a FIFO planted at the name must not block the open (fstat
+ * then refuses it); shm_open adds O_NOFOLLOW, so a link fails with ELOOP.
+ */
+static int open_existing(const char *tenant, struct shmrt__seg *out)
+{
+	shm_name_for(tenant, out->shm_name, sizeof(out->shm_name));
+	out->fd = shm_open(out->shm_name, O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
+	if (out->fd >= 0) {
+		out->fd_open = true;
+		return 0;
+	}
+	if (errno == ENOENT)
+		return shmrt__fail(SHMRT_E_NOENT,
+				   "no tenant '%s': %s does not exist", tenant,
+				   out->shm_name);
+	return refuse_open(out, errno);
+}
+
 int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
 {
 	struct shmrt__seg_header h;
@@ -608,24 +741,8 @@ int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
 	if (!shmrt__tenant_name_valid(tenant))
 		return shmrt__fail(SHMRT_E_NAME, "tenant name '%s' is invalid",
 				   tenant ? tenant : "(null)");
-	shm_name_for(tenant, out->shm_name, sizeof(out->shm_name));
-	out->fd = shm_open(out->shm_name, O_RDWR | O_CLOEXEC, 0);
-	if (out->fd < 0) {
-		rc = errno == ENOENT ? shmrt__fail(SHMRT_E_NOENT,
-						   "no tenant '%s': %s does "
-						   "not exist",
-						   tenant, out->shm_name)
-		     : errno == EACCES
-			     ? shmrt__fail(SHMRT_E_OWNER,
-					   "segment %s: permission denied "
-					   "(owned by another uid)",
-					   out->shm_name)
-			     : shmrt__fail(SHMRT_E_SYS, "shm_open %s: %s",
-					   out->shm_name, strerror(errno));
-		goto fail;
-	}
-	out->fd_open = true;
-	if ((rc = check_file(out, &st)) != 0)
+	if ((rc = open_existing(tenant, out)) != 0 ||
+	    (rc = check_file(out, &st)) != 0)
 		goto fail;
 	/* Read the header with pread: no mapping exists yet to fault on. */
 	if (pread(out->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
