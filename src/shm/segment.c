@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -710,6 +711,80 @@ static int check_header(const struct shmrt__seg *seg,
 	return 0;
 }
 
+/* Names the first field where two queue geometries differ; false if none. */
+static bool queue_geo_diff(uint32_t i, const struct shmrt__queue_geo *have,
+			   const struct shmrt__queue_geo *want, char *buf,
+			   size_t len)
+{
+	static const char *const field[] = { "capacity", "slot_size",
+					     "lanes", "idempotency_keys",
+					     "semaphore" };
+	const uint32_t h[] = { have->capacity, have->slot_size, have->nlanes,
+			       have->nidem, have->sem };
+	const uint32_t w[] = { want->capacity, want->slot_size, want->nlanes,
+			       want->nidem, want->sem };
+	uint32_t k;
+
+	if (strncmp(have->name, want->name, SHMRT__QUEUE_NAME_MAX) != 0) {
+		snprintf(buf, len, "queue %u is '%.31s', the configuration "
+			 "says '%.31s'", i, have->name, want->name);
+		return true;
+	}
+	for (k = 0; k < sizeof(h) / sizeof(h[0]); k++) {
+		if (h[k] != w[k]) {
+			snprintf(buf, len, "queue %.31s: %s %u, the "
+				 "configuration says %u", want->name, field[k],
+				 h[k], w[k]);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Names the first difference between the segment's geometry and the one
+ * the configuration asks for, so the operator knows what changed. */
+static void geo_diff(const struct shmrt__geometry *have,
+		     const struct shmrt__geometry *want, char *buf, size_t len)
+{
+	uint32_t i;
+
+	snprintf(buf, len, "it was made by a shmrt build with other "
+		 "structure sizes");
+	if (have->nqueues != want->nqueues) {
+		snprintf(buf, len, "%u queues, the configuration has %u",
+			 have->nqueues, want->nqueues);
+		return;
+	}
+	if (have->nparticipants != want->nparticipants) {
+		snprintf(buf, len, "%u participants, the configuration says "
+			 "%u", have->nparticipants, want->nparticipants);
+		return;
+	}
+	for (i = 0; i < have->nqueues && i < SHMRT__MAX_QUEUES; i++)
+		if (queue_geo_diff(i, &have->queue[i], &want->queue[i], buf,
+				   len))
+			return;
+	if (memcmp(have->sem, want->sem, sizeof(have->sem)) != 0 ||
+	    have->nsems != want->nsems)
+		snprintf(buf, len, "semaphore limits differ");
+}
+
+/* The segment must have exactly the layout `want` (a configuration's). */
+static int check_layout_wanted(const struct shmrt__seg *seg,
+			       const struct shmrt__seg_header *h,
+			       const struct shmrt__geometry *want)
+{
+	char diff[160];
+
+	if (h->layout_hash == shmrt__layout_hash(want))
+		return 0;
+	geo_diff(&h->geo, want, diff, sizeof(diff));
+	return shmrt__fail(SHMRT_E_LAYOUT,
+			   "segment %s has another layout than the "
+			   "configuration asks for: %s",
+			   seg->shm_name, diff);
+}
+
 /*
  * O_NONBLOCK: a FIFO planted at the name must not block the open (fstat
  * then refuses it); shm_open adds O_NOFOLLOW, so a link fails with ELOOP.
@@ -729,7 +804,10 @@ static int open_existing(const char *tenant, struct shmrt__seg *out)
 	return refuse_open(out, errno);
 }
 
-int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
+/* Attach; with `want` non-NULL the layout must also be that geometry. */
+static int attach_checked(const char *tenant,
+			  const struct shmrt__geometry *want,
+			  struct shmrt__seg *out)
 {
 	struct shmrt__seg_header h;
 	struct stat st;
@@ -750,7 +828,8 @@ int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
 				 out->shm_name);
 		goto fail;
 	}
-	if ((rc = check_header(out, &h, st.st_size)) != 0)
+	if ((rc = check_header(out, &h, st.st_size)) != 0 ||
+	    (want != NULL && (rc = check_layout_wanted(out, &h, want)) != 0))
 		goto fail;
 	out->size = (size_t)st.st_size;
 	if ((rc = map_fd(out)) != 0)
@@ -764,6 +843,72 @@ int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
 	return 0;
 fail:
 	shmrt__seg_detach(out);
+	return rc;
+}
+
+int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
+{
+	return attach_checked(tenant, NULL, out);
+}
+
+/* Whether the file lock is ours before `deadline_ns`. */
+static bool lock_file(int fd, uint64_t deadline_ns)
+{
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) ||
+		    shmrt__os_now_ns() >= deadline_ns)
+			return false;
+		shmrt__os_sleep_ns(1000000);
+	}
+	return true;
+}
+
+/*
+ * Makes the calling process the creator of an attached segment whose
+ * recorded creator is dead. Racing adopters are serialized by an
+ * exclusive flock of the file, held only for this check-and-write (the
+ * kernel drops it if its holder dies): the first one finds the creator
+ * dead and writes itself, the others then find it alive and refuse.
+ */
+static int claim_creator(struct shmrt__seg *seg, const char *tenant)
+{
+	struct shmrt__seg_header *h = seg->hdr;
+	pid_t me = shmrt__os_pid(), pid;
+	uint64_t start;
+	int rc = 0;
+
+	if (!lock_file(seg->fd, shmrt__os_now_ns() + 1000000000u))
+		return shmrt__fail(SHMRT_E_EXIST, "tenant %s: another process "
+				   "holds the lock of %s (taking it over?)",
+				   tenant, seg->shm_name);
+	pid = __atomic_load_n(&h->creator_pid, __ATOMIC_ACQUIRE);
+	start = __atomic_load_n(&h->creator_start_time, __ATOMIC_ACQUIRE);
+	if (pid != me && shmrt__os_proc_alive(pid, start)) {
+		rc = shmrt__fail(SHMRT_E_EXIST, "tenant %s is already run by "
+				 "pid %d", tenant, (int)pid);
+	} else {
+		__atomic_store_n(&h->creator_start_time,
+				 shmrt__os_proc_start_time(me),
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&h->creator_pid, me, __ATOMIC_RELEASE);
+	}
+	(void)flock(seg->fd, LOCK_UN);
+	return rc;
+}
+
+int shmrt__seg_adopt(const char *tenant, const struct shmrt__seg_params *p,
+		     struct shmrt__seg *out)
+{
+	struct shmrt__geometry want;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if ((rc = geometry_from_params(p, &want)) != 0 ||
+	    (rc = attach_checked(tenant, &want, out)) != 0)
+		return rc;
+	if ((rc = claim_creator(out, tenant)) != 0)
+		shmrt__seg_detach(out);
 	return rc;
 }
 

@@ -116,7 +116,7 @@ bool shmrt__tenant_name_valid(const char *tenant);
  * memfd (sealed against resizing) that only this process and its children
  * can map.
  * Errors: SHMRT_E_NAME, SHMRT_E_INVAL (geometry), SHMRT_E_EXIST (a regular
- * file holds the name), SHMRT_E_NOTREG
+ * file holds the name: a segment to attach or adopt), SHMRT_E_NOTREG
  * (something else holds it: "/dev/shm/shmrt.x is a FIFO, not a shmrt
  * segment"; it is never opened), SHMRT_E_NOSPC, SHMRT_E_SYS; nothing is
  * left behind on failure.
@@ -140,6 +140,22 @@ int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
  * Pair with shmrt__seg_detach.
  */
 int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out);
+
+/*
+ * Adopt the existing segment of `tenant` whose creator has died, so the
+ * jobs it holds still run: attach (every check above), require the layout
+ * that `p` describes (SHMRT_E_LAYOUT naming the first difference, e.g.
+ * "queue q0: capacity 1024, the configuration says 4096"), then make the
+ * calling process the creator (pid and start time in the header). Racing
+ * adopters are serialized by a flock of the file: one wins, the others
+ * see it alive. Refuses with SHMRT_E_EXIST ("tenant NAME is already run
+ * by pid N") while the recorded creator is alive, unless it is this
+ * process. The segment's state and contents are left as they are: the
+ * caller scans and sets the state. Nothing is ever removed.
+ * Pair with shmrt__seg_detach.
+ */
+int shmrt__seg_adopt(const char *tenant, const struct shmrt__seg_params *p,
+		     struct shmrt__seg *out);
 
 /* Unmap and close. Safe on a zeroed handle, a failed create/attach's
  * handle, and twice. */
