@@ -107,7 +107,11 @@ SHMRT_API int shmrt_tenant_attach(const char *conf_path, const char *tenant);
  * [runtime] drain_timeout_ms (in test mode the caller runs them), mark it
  * stopped, wait (again up to drain_timeout_ms) until every other
  * participant has left or is found dead by a scan, then detach. The
- * process that created the segment also removes its name.
+ * process that created the segment also removes its name - unless a job
+ * is still queued or running, or another live participant is still
+ * attached, after the deadlines: then the segment stays (the result is
+ * SHMRT_E_TIMEDOUT) and the next start adopts it, so nothing accepted is
+ * dropped and no attached process is stranded on a removed segment.
  * A stop of a tenant that is not running here returns 0 (a second stop is
  * a no-op). Safe from several threads at once. Returns 0, or
  * SHMRT_E_TIMEDOUT when jobs or participants outlived the deadlines (the

@@ -7,7 +7,8 @@
  * every accepted id ends succeeded. A runner that is alive, or a segment
  * whose layout the configuration no longer matches, is refused, and
  * nothing is removed; an external worker attached across the restart
- * keeps the same segment.
+ * keeps the same segment. A stop that leaves jobs or attached
+ * participants behind keeps the segment for the next start to adopt.
  *
  * Children are spawned with posix_spawn and every wait has a deadline
  * (tu_wait_child kills a child that overruns).
@@ -96,7 +97,7 @@ static void write_conf(uint32_t workers, uint32_t capacity)
 	FILE *f = fopen(conf_path, "w");
 
 	assert_non_null(f);
-	fprintf(f, "[runtime]\nmode = process\ndrain_timeout_ms = 5000\n"
+	fprintf(f, "[runtime]\nmode = process\ndrain_timeout_ms = 1000\n"
 		"retention_ms = 600000\nscan_interval_ms = 100\n"
 		"[tenant %s]\n"
 		"[queue slow]\nhandler = builtin.sleep\nworkers = %u\n"
@@ -336,6 +337,63 @@ static void test_external_worker_keeps_segment(void **state)
 	unlink(wout);
 }
 
+/*
+ * A stop whose drain deadline passes with jobs still queued keeps the
+ * segment: the jobs were accepted, and the next start adopts them.
+ */
+static void test_stop_keeps_unfinished_jobs(void **state)
+{
+	shmrt_job_id ids[3];
+	size_t i;
+
+	(void)state;
+	write_conf(0, 64); /* no workers: nothing drains */
+	start_runner();
+	for (i = 0; i < 3; i++)
+		ids[i] = enqueue_cli("1");
+	assert_int_equal(shmrt("stop", "--drain-timeout", "200", NULL), 1);
+	assert_int_equal(tu_wait_child(runner, 20000), 1);
+	runner = 0;
+	slurp(err_path, err);
+	if (strstr(err, "the next start adopts it") == NULL)
+		print_error("runner stderr: %s\n", err);
+	assert_non_null(strstr(err, "the next start adopts it"));
+	assert_int_equal(access(seg_path, F_OK), 0);
+	write_conf(1, 64);
+	start_runner();
+	expect_all_succeed(ids, 3);
+	stop_runner();
+}
+
+/*
+ * A stop that a participant outlives (this process stays attached) keeps
+ * the segment rather than stranding it: after the next start adopts it,
+ * this process's enqueues work again, on the same segment.
+ */
+static void test_stop_keeps_segment_of_attached(void **state)
+{
+	struct shmrt_job_info info;
+	shmrt_job_id id;
+
+	(void)state;
+	write_conf(1, 64);
+	start_runner();
+	assert_int_equal(shmrt_tenant_attach(conf_path, tenant), 0);
+	assert_int_equal(shmrt_enqueue(tenant, "slow", "1", 1, NULL, &id), 0);
+	kill(runner, SIGTERM);
+	assert_int_equal(tu_wait_child(runner, 20000), 1); /* we stayed */
+	runner = 0;
+	assert_int_equal(access(seg_path, F_OK), 0);
+	assert_int_equal(shmrt_enqueue(tenant, "slow", "1", 1, NULL, &id),
+			 SHMRT_E_DRAINING);
+	start_runner();
+	assert_int_equal(shmrt_enqueue(tenant, "slow", "1", 1, NULL, &id), 0);
+	assert_int_equal(shmrt_job_wait(tenant, id, 10000, &info, NULL, 0), 0);
+	assert_int_equal(info.state, SHMRT_JOB_SUCCEEDED);
+	assert_int_equal(shmrt_tenant_detach(tenant), 0);
+	stop_runner();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +405,10 @@ int main(void)
 			test_layout_change_refused_and_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_external_worker_keeps_segment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_keeps_unfinished_jobs,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_stop_keeps_segment_of_attached, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
