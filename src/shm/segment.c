@@ -717,12 +717,11 @@ static bool queue_geo_diff(uint32_t i, const struct shmrt__queue_geo *have,
 			   size_t len)
 {
 	static const char *const field[] = { "capacity", "slot_size",
-					     "lanes", "idempotency_keys",
-					     "semaphore" };
+					     "lanes", "idempotency_keys" };
 	const uint32_t h[] = { have->capacity, have->slot_size, have->nlanes,
-			       have->nidem, have->sem };
+			       have->nidem };
 	const uint32_t w[] = { want->capacity, want->slot_size, want->nlanes,
-			       want->nidem, want->sem };
+			       want->nidem };
 	uint32_t k;
 
 	if (strncmp(have->name, want->name, SHMRT__QUEUE_NAME_MAX) != 0) {
@@ -737,6 +736,11 @@ static bool queue_geo_diff(uint32_t i, const struct shmrt__queue_geo *have,
 				 h[k], w[k]);
 			return true;
 		}
+	}
+	if (have->sem != want->sem) {
+		snprintf(buf, len, "queue %.31s: its semaphore_limit was added, "
+			 "removed or moved", want->name);
+		return true;
 	}
 	return false;
 }
@@ -766,7 +770,7 @@ static void geo_diff(const struct shmrt__geometry *have,
 			return;
 	if (memcmp(have->sem, want->sem, sizeof(have->sem)) != 0 ||
 	    have->nsems != want->nsems)
-		snprintf(buf, len, "semaphore limits differ");
+		snprintf(buf, len, "a semaphore_limit differs");
 }
 
 /* The segment must have exactly the layout `want` (a configuration's). */
