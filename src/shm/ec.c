@@ -45,9 +45,34 @@ static void ec_wait32(const struct ck_ec_wait_state *state,
 	shmrt__os_futex_wait(word, expected, limit);
 }
 
+/*
+ * A boolean switch from the environment ("1" = on), read once and cached
+ * in *cache: 0 = not read yet, 1 = off, 2 = on. Racing first readers
+ * store the same answer, so relaxed atomics suffice.
+ */
+static bool env_switch(int *cache, const char *name)
+{
+	int s = __atomic_load_n(cache, __ATOMIC_RELAXED);
+
+	if (s == 0) {
+		const char *e = getenv(name);
+
+		s = e != NULL && strcmp(e, "1") == 0 ? 2 : 1;
+		__atomic_store_n(cache, s, __ATOMIC_RELAXED);
+	}
+	return s == 2;
+}
+
+/* Called by ck_ec only when a waiter flagged the count (see ec.h). */
 static void ec_wake32(const struct ck_ec_ops *ops, const uint32_t *word)
 {
 	(void)ops;
+#ifdef SHMRT_TEST_HOOKS
+	static int no_wake;
+
+	if (env_switch(&no_wake, "SHMRT_TEST_NO_WAKE"))
+		return;
+#endif
 	shmrt__os_futex_wake_all(word);
 }
 
@@ -83,24 +108,11 @@ void shmrt__ec_inc(struct shmrt__ec *ec)
 	ck_ec32_inc(as_ck(ec), &shmrt__ec_mode);
 }
 
-/*
- * The safety nets are on unless SHMRT_TEST_NO_WAKE_NET=1 (see ec.h), read
- * once: 0 = not read yet, 1 = on, 2 = off. Racing first readers store the
- * same answer, so relaxed atomics suffice.
- */
-static int net_state;
-
 bool shmrt__ec_net_enabled(void)
 {
-	int s = __atomic_load_n(&net_state, __ATOMIC_RELAXED);
+	static int no_net;
 
-	if (s == 0) {
-		const char *e = getenv("SHMRT_TEST_NO_WAKE_NET");
-
-		s = e != NULL && strcmp(e, "1") == 0 ? 2 : 1;
-		__atomic_store_n(&net_state, s, __ATOMIC_RELAXED);
-	}
-	return s == 1;
+	return !env_switch(&no_net, "SHMRT_TEST_NO_WAKE_NET");
 }
 
 /*

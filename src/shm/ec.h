@@ -62,6 +62,13 @@ int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns);
  *
  * shmrt__ec_net_enabled tells whether the nets are on in this process
  * (and reads the variable if nobody has yet); thread-safe.
+ *
+ * FOR TESTS ONLY, and only in the tests' build of the library
+ * (shmrt_test_static, compiled with SHMRT_TEST_HOOKS; nothing shipped has
+ * it): with SHMRT_TEST_NO_WAKE=1, also read once, shmrt__ec_inc still
+ * moves the count and clears the waiter flag but makes no futex wake, so
+ * a sleeper is never woken. It shows that the wake tests fail without the
+ * wake (tests/CMakeLists.txt runs them so, and expects them to fail).
  */
 bool shmrt__ec_net_enabled(void);
 

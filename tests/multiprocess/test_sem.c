@@ -18,7 +18,8 @@
  * (SHMRT_E_TIMEDOUT) or until the holder in another process gives the
  * permit back, and then gets it. The safety nets are off (main, ec.h), so
  * a lost wake costs the waiter its whole 5 s deadline, not 50 ms, and
- * fails the 1 s bound; test_wakeup guards the same wake round by round.
+ * fails the 1 s bound (multiprocess_sem_no_wake checks it, with
+ * SHMRT_TEST_NO_WAKE=1); test_wakeup guards the same wake round by round.
  *
  * Children report only through their exit code; the parent asserts.
  */

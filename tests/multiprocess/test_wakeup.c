@@ -6,7 +6,7 @@
  * 50 ms cap on every sleep, ck_ec's backoff) would wake it anyway and hide
  * a wake that does nothing, so main() turns them off
  * (SHMRT_TEST_NO_WAKE_NET=1, before anything waits; children inherit it):
- * an unwoken sleeper sleeps until its SLEEP_DEADLINE_MS deadline.
+ * an unwoken sleeper sleeps until its deadline (sleep_ms, 10 s).
  *
  * Each wake test runs rounds of: the child goes to sleep; the parent waits
  * until it really sleeps (the event count is flagged and /proc/PID/syscall
@@ -19,7 +19,9 @@
  * bound, not a speed target (a wake takes tens of microseconds here). It
  * cannot see ck_ec's backoff, whose first self-wake comes after 2 ms;
  * test_lost_wake_stays_lost checks that the nets really are off. With
- * the futex wake made a no-op every wake test below fails.
+ * the futex wake made a no-op every wake test below fails: CTest's
+ * multiprocess_wakeup_no_wake runs this program with SHMRT_TEST_NO_WAKE=1
+ * (ec.h) and requires it.
  *
  * Children report through their exit code only; every wait has a deadline.
  */
@@ -72,6 +74,13 @@ enum {
 	EX_GO = 18,	      /* the parent never started the round */
 	EX_STOPPED = 19,      /* the parent gave up (it asserts why) */
 };
+
+/*
+ * How long a child is willing to sleep: SLEEP_DEADLINE_MS, or
+ * SHMRT_TEST_SLEEP_MS. Every wake test that fails costs this much;
+ * multiprocess_wakeup_no_wake, where every wake is lost, shortens it.
+ */
+static uint64_t sleep_ms = SLEEP_DEADLINE_MS;
 
 struct shared {
 	uint64_t base[NSLEEPERS]; /* where each child mapped the segment */
@@ -290,7 +299,7 @@ static bool wait_asleep(struct fx *f, int me, const struct shmrt__ec *ec)
 /* Waits (bounded) until the child has finished n rounds. */
 static bool wait_done(struct fx *f, uint32_t n)
 {
-	uint64_t deadline = tu_deadline_ms(SLEEP_DEADLINE_MS + FLAG_WAIT_MS);
+	uint64_t deadline = tu_deadline_ms(sleep_ms + FLAG_WAIT_MS);
 
 	while (LOADA(&f->sh->done) < n) {
 		if (shmrt__os_now_ns() > deadline || child_ended(f->pids[0]))
@@ -425,7 +434,7 @@ static int consumer_main(struct fx *f, int me)
 	int rc = child_join(f, me, &seg, &part);
 
 	for (r = 0; rc == EX_OK && r < f->rounds; r++) {
-		uint64_t deadline = tu_deadline_ms(SLEEP_DEADLINE_MS);
+		uint64_t deadline = tu_deadline_ms(sleep_ms);
 
 		if ((rc = child_await_round(f, r)) != EX_OK)
 			break;
@@ -478,7 +487,7 @@ static int job_waiter_main(struct fx *f, int me)
 	int rc = child_attach(f, me, &seg);
 
 	for (r = 0; rc == EX_OK && r < f->rounds; r++) {
-		uint64_t deadline = tu_deadline_ms(SLEEP_DEADLINE_MS);
+		uint64_t deadline = tu_deadline_ms(sleep_ms);
 
 		if ((rc = child_await_round(f, r)) != EX_OK)
 			break;
@@ -549,7 +558,7 @@ static int blocked_producer_main(struct fx *f, int me)
 	int rc = child_join(f, me, &seg, &part);
 
 	for (r = 0; rc == EX_OK && r < f->rounds; r++) {
-		uint64_t deadline = tu_deadline_ms(SLEEP_DEADLINE_MS);
+		uint64_t deadline = tu_deadline_ms(sleep_ms);
 
 		if ((rc = child_await_round(f, r)) != EX_OK)
 			break;
@@ -614,7 +623,7 @@ static int permit_waiter_main(struct fx *f, int me)
 	int rc = child_join(f, me, &seg, &part);
 
 	for (r = 0; rc == EX_OK && r < f->rounds; r++) {
-		uint64_t deadline = tu_deadline_ms(SLEEP_DEADLINE_MS);
+		uint64_t deadline = tu_deadline_ms(sleep_ms);
 
 		if ((rc = child_await_round(f, r)) != EX_OK)
 			break;
@@ -684,7 +693,7 @@ static int sleeper_main(struct fx *f, int me)
 
 	if (rc != EX_OK)
 		return rc;
-	deadline = tu_deadline_ms(SLEEP_DEADLINE_MS);
+	deadline = tu_deadline_ms(sleep_ms);
 	rc = shmrt__job_lease(&part, 0, buf, sizeof(buf), deadline, &l);
 	if (rc == SHMRT_E_TIMEDOUT || shmrt__os_now_ns() >= deadline)
 		return EX_LOST;
@@ -737,7 +746,7 @@ static int ec_sleeper_main(struct fx *f, int me)
 		return rc;
 	ec = &seg.q[0].ctl->jobs_ec;
 	v = shmrt__ec_value(ec);
-	deadline = tu_deadline_ms(SLEEP_DEADLINE_MS);
+	deadline = tu_deadline_ms(sleep_ms);
 	rc = shmrt__ec_wait(ec, v, deadline);
 	if (child_woke(f, 0, deadline))
 		return EX_LOST;
@@ -749,7 +758,7 @@ static int ec_sleeper_main(struct fx *f, int me)
 
 /*
  * The switch the tests above rely on: with the nets off, a sleeper whose
- * wake is lost stays asleep (here LOST_HOLD_MS, in a 10 s sleep) instead
+ * wake is lost stays asleep (here LOST_HOLD_MS of a sleep_ms sleep) instead
  * of waking itself within 2 ms (ck_ec's first backoff step, far below any
  * latency bound a test could assert) or 50 ms; the real wake then ends
  * the sleep. The lost wake is a bare increment of the count: the word
@@ -853,6 +862,13 @@ int main(void)
 	    T(test_sleepers_honour_deadlines),
 	};
 
+	const char *ms = getenv("SHMRT_TEST_SLEEP_MS");
+
+	/* Well past LOST_HOLD_MS, and a number. */
+	if (ms != NULL && (sleep_ms = strtoull(ms, NULL, 10)) < 1000) {
+		fprintf(stderr, "SHMRT_TEST_SLEEP_MS=%s: want >= 1000\n", ms);
+		return 1;
+	}
 	/* Before anything waits: the safety nets off (ec.h), for this
 	 * process and the children it forks. */
 	if (setenv("SHMRT_TEST_NO_WAKE_NET", "1", 1) != 0)
