@@ -257,8 +257,7 @@ struct child {
 
 static const char *const prod_points[] = {"ring.push.claimed",
 					  "job.submit.filled"};
-static const char *const work_points[] = {"ring.pop.claimed",
-					  "job.lease.won"};
+static const char *const work_points[] = {"ring.pop.claimed", "job.lease.won"};
 
 /*
  * A pauser keeps one point armed at a random pass: re-armed after each
@@ -384,7 +383,8 @@ static int numbered_submit(struct child *c, uint32_t *kn)
 	if (q == Q_LANE) {
 		uint32_t own = NL / nprod[q];
 
-		pl.lane = c->cfg.inst + nprod[q] * (uint32_t)(rnd(&c->rng) % own);
+		pl.lane =
+		    c->cfg.inst + nprod[q] * (uint32_t)(rnd(&c->rng) % own);
 		pl.k = kn[pl.lane];
 		sub.lane = lane;
 		sub.lane_len =
@@ -580,8 +580,8 @@ static void kid_exited(struct stest *t, struct kid *k, int status)
 {
 	k->exited = true;
 	k->stopped = false;
-	k->code = WIFEXITED(status) ? WEXITSTATUS(status)
-				    : 128 + WTERMSIG(status);
+	k->code =
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (k->code != EX_OK) {
 		print_message("child %d (%s of %s) ended with %d\n",
 			      (int)k->pid,
@@ -750,13 +750,14 @@ static uint64_t wait_finished(struct stest *t)
 		resume_due(t, true);
 		if (shmrt__os_now_ns() > give_up) {
 			for (q = 0; q < NQ; q++)
-				print_message("queue %s: accepted %llu, finished "
-					      "%llu\n",
-					      qnames[q],
-					      (unsigned long long)ld64(
-						  &t->sh->accepted[q]),
-					      (unsigned long long)ld64(
-						  &t->sh->finished[q]));
+				print_message(
+				    "queue %s: accepted %llu, finished "
+				    "%llu\n",
+				    qnames[q],
+				    (unsigned long long)ld64(
+					&t->sh->accepted[q]),
+				    (unsigned long long)ld64(
+					&t->sh->finished[q]));
 			fail_msg("accepted jobs not finished %d ms after the "
 				 "storm",
 				 FINISH_MS);
@@ -870,8 +871,8 @@ static int by_ticket(const void *a, const void *b)
 static void check_lanes(struct stest *t)
 {
 	struct shared *sh = t->sh;
-	uint32_t n = sh->next_job[Q_LANE] < JOB_CAP ? sh->next_job[Q_LANE]
-						     : JOB_CAP;
+	uint32_t n =
+	    sh->next_job[Q_LANE] < JOB_CAP ? sh->next_job[Q_LANE] : JOB_CAP;
 	uint32_t *jobs = calloc(n + 1, sizeof(*jobs));
 	uint32_t lane, j, m, bad = 0;
 
@@ -895,11 +896,13 @@ static void check_lanes(struct stest *t)
 				    "%llu..%llu) then job %u (k %u, ticket "
 				    "%llu, ran %llu..%llu)\n",
 				    lane, a, sh->k_of[a],
-				    (unsigned long long)sh->ticket_of[Q_LANE][a],
+				    (unsigned long long)
+					sh->ticket_of[Q_LANE][a],
 				    (unsigned long long)sh->t0[Q_LANE][a],
 				    (unsigned long long)sh->t1[Q_LANE][a], b,
 				    sh->k_of[b],
-				    (unsigned long long)sh->ticket_of[Q_LANE][b],
+				    (unsigned long long)
+					sh->ticket_of[Q_LANE][b],
 				    (unsigned long long)sh->t0[Q_LANE][b],
 				    (unsigned long long)sh->t1[Q_LANE][b]);
 		}
@@ -927,8 +930,8 @@ static int by_time(const void *a, const void *b)
 static uint32_t check_sem_cap(struct stest *t)
 {
 	struct shared *sh = t->sh;
-	uint32_t n = sh->next_job[Q_SEM] < JOB_CAP ? sh->next_job[Q_SEM]
-						    : JOB_CAP;
+	uint32_t n =
+	    sh->next_job[Q_SEM] < JOB_CAP ? sh->next_job[Q_SEM] : JOB_CAP;
 	struct edge *e = calloc(2 * (size_t)n + 1, sizeof(*e));
 	uint32_t j, m = 0, depth = 0, max = 0;
 	uint64_t at = 0;
@@ -992,8 +995,8 @@ static void check_ring(struct stest *t, uint32_t qi)
 	int rc;
 
 	/* Drop refs a resumed participant pushed again (duplicates). */
-	while ((rc = shmrt__job_lease(&t->part, qi, buf, sizeof(buf), 0,
-				      &l)) == 0)
+	while ((rc = shmrt__job_lease(&t->part, qi, buf, sizeof(buf), 0, &l)) ==
+	       0)
 		fail_msg("queue %s: a job was left after the drain",
 			 qnames[qi]);
 	assert_int_equal(rc, SHMRT_E_AGAIN);
@@ -1006,7 +1009,8 @@ static void check_ring(struct stest *t, uint32_t qi)
 			sub.lane_len = 4;
 		}
 		assert_int_equal(shmrt__job_submit(&t->part, qi, &sub, &id), 0);
-		assert_int_equal(shmrt__job_lease(&t->part, qi, buf, sizeof(buf),
+		assert_int_equal(shmrt__job_lease(&t->part, qi, buf,
+						  sizeof(buf),
 						  tu_deadline_ms(5000), &l),
 				 0);
 		assert_int_equal(l.id.v, id.v);
@@ -1030,12 +1034,11 @@ static void print_report(const struct stest *t)
 	    "released %u, republished %u, requeued %u, failed %u, leases "
 	    "expired %u, slots freed %u, permits reclaimed %u, lanes settled "
 	    "%u, keys expired %u\n",
-	    (unsigned long long)t->sh->scans,
-	    (double)t->sh->max_scan_ns / 1e6, r->hung_participants,
-	    r->dead_participants, r->cells_tombstoned, r->cells_released,
-	    r->jobs_republished, r->jobs_requeued, r->jobs_failed,
-	    r->leases_expired, r->slots_freed, r->permits_reclaimed,
-	    r->lanes_settled, r->keys_expired);
+	    (unsigned long long)t->sh->scans, (double)t->sh->max_scan_ns / 1e6,
+	    r->hung_participants, r->dead_participants, r->cells_tombstoned,
+	    r->cells_released, r->jobs_republished, r->jobs_requeued,
+	    r->jobs_failed, r->leases_expired, r->slots_freed,
+	    r->permits_reclaimed, r->lanes_settled, r->keys_expired);
 }
 
 /* ------------------------------------------------------------ the test */
@@ -1064,9 +1067,10 @@ static void setup_segment(struct stest *t)
 	p.tun.retention_ns = 3600ull * 1000000000u;
 	p.tun.heartbeat_timeout_ns = HB_MS * 1000000ull;
 	assert_int_equal(shmrt__seg_create(t->tenant, &p, &t->seg), 0);
-	assert_int_equal(shmrt__part_join(&t->seg, SHMRT__ROLE_WORKER |
-						       SHMRT__ROLE_PRODUCER |
-						       SHMRT__ROLE_REAPER,
+	assert_int_equal(shmrt__part_join(&t->seg,
+					  SHMRT__ROLE_WORKER |
+					      SHMRT__ROLE_PRODUCER |
+					      SHMRT__ROLE_REAPER,
 					  &t->part),
 			 0);
 	t->joined = true;
@@ -1134,26 +1138,25 @@ static void test_stop_storm(void **state)
 		stale += t->sh->stale[q];
 		runs += t->sh->finished[q];
 	}
-	print_message("%.2f s; stops: %llu short, %llu past the heartbeat "
-		      "timeout, %llu at pause points; jobs accepted "
-		      "%llu/%llu/%llu/%llu (plain/lane/keyed/sem), refused "
-		      "%llu, keyed submits answered with the existing job "
-		      "%llu, stale completions %llu; all finished %.0f ms "
-		      "after the storm\n",
-		      (double)(shmrt__os_now_ns() - t0) / 1e9,
-		      (unsigned long long)t->stops_short,
-		      (unsigned long long)t->stops_long,
-		      (unsigned long long)t->self_stops,
-		      (unsigned long long)t->sh->accepted[Q_PLAIN],
-		      (unsigned long long)t->sh->accepted[Q_LANE],
-		      (unsigned long long)t->sh->accepted[Q_KEY],
-		      (unsigned long long)t->sh->accepted[Q_SEM],
-		      (unsigned long long)(t->sh->refused[0] +
-					   t->sh->refused[1] +
-					   t->sh->refused[2] +
-					   t->sh->refused[3]),
-		      (unsigned long long)t->sh->existing,
-		      (unsigned long long)stale, (double)finish_ns / 1e6);
+	print_message(
+	    "%.2f s; stops: %llu short, %llu past the heartbeat "
+	    "timeout, %llu at pause points; jobs accepted "
+	    "%llu/%llu/%llu/%llu (plain/lane/keyed/sem), refused "
+	    "%llu, keyed submits answered with the existing job "
+	    "%llu, stale completions %llu; all finished %.0f ms "
+	    "after the storm\n",
+	    (double)(shmrt__os_now_ns() - t0) / 1e9,
+	    (unsigned long long)t->stops_short,
+	    (unsigned long long)t->stops_long,
+	    (unsigned long long)t->self_stops,
+	    (unsigned long long)t->sh->accepted[Q_PLAIN],
+	    (unsigned long long)t->sh->accepted[Q_LANE],
+	    (unsigned long long)t->sh->accepted[Q_KEY],
+	    (unsigned long long)t->sh->accepted[Q_SEM],
+	    (unsigned long long)(t->sh->refused[0] + t->sh->refused[1] +
+				 t->sh->refused[2] + t->sh->refused[3]),
+	    (unsigned long long)t->sh->existing, (unsigned long long)stale,
+	    (double)finish_ns / 1e6);
 	print_report(t);
 	(void)runs;
 
@@ -1427,8 +1430,7 @@ static int rx_setup(void **state)
 	p.sem[0].limit = 1;
 	p.tun.heartbeat_timeout_ns = R_HB_MS * 1000000ull;
 	if (shmrt__seg_create(t->tenant, &p, &t->seg) != 0 ||
-	    shmrt__part_join(&t->seg, SHMRT__ROLE_WORKER |
-					  SHMRT__ROLE_PRODUCER,
+	    shmrt__part_join(&t->seg, SHMRT__ROLE_WORKER | SHMRT__ROLE_PRODUCER,
 			     &t->part) != 0)
 		return -1;
 	t->joined = true;
@@ -1468,8 +1470,8 @@ static pid_t lock_owner(const pthread_mutex_t *m)
  * lane_append does under the queue's state lock. */
 static int rlocker_main(struct rtest *t)
 {
-	struct shmrt__submit sub = {.payload = "A", .len = 1, .lane = "A",
-				    .lane_len = 1};
+	struct shmrt__submit sub = {
+	    .payload = "A", .len = 1, .lane = "A", .lane_len = 1};
 	struct shmrt__seg seg;
 	struct shmrt__part part;
 	shmrt_job_id id;
@@ -1498,8 +1500,8 @@ static int rlocker_main(struct rtest *t)
 static void test_stopped_lock_holder_blocks_other_lanes(void **state)
 {
 	struct rtest *t = *state;
-	struct shmrt__submit sub = {.payload = "B", .len = 1, .lane = "B",
-				    .lane_len = 1};
+	struct shmrt__submit sub = {
+	    .payload = "B", .len = 1, .lane = "B", .lane_len = 1};
 	struct shmrt__scan_report rep;
 	uint64_t t0, scan_ns, submit_ns;
 	shmrt_job_id id;
@@ -1509,8 +1511,7 @@ static void test_stopped_lock_holder_blocks_other_lanes(void **state)
 	if (t->kids[0] == 0)
 		_exit(rlocker_main(t));
 	assert_int_equal(tu_wait_stopped(t->kids[0], R_WAIT_MS), 0);
-	assert_int_equal(lock_owner(&t->seg.q[0].ctl->state_lock),
-			 t->kids[0]);
+	assert_int_equal(lock_owner(&t->seg.q[0].ctl->state_lock), t->kids[0]);
 	shmrt__os_sleep_ns(R_HB_MS * 3 / 2 * 1000000ull); /* now hung */
 
 	t0 = shmrt__os_now_ns();
@@ -1556,8 +1557,7 @@ static int lx_setup(void **state)
 	p.queue[0].nlanes = 4;
 	p.tun.heartbeat_timeout_ns = R_HB_MS * 1000000ull;
 	if (shmrt__seg_create(t->tenant, &p, &t->seg) != 0 ||
-	    shmrt__part_join(&t->seg, SHMRT__ROLE_WORKER |
-					  SHMRT__ROLE_PRODUCER,
+	    shmrt__part_join(&t->seg, SHMRT__ROLE_WORKER | SHMRT__ROLE_PRODUCER,
 			     &t->part) != 0)
 		return -1;
 	t->joined = true;
