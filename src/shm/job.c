@@ -422,20 +422,24 @@ int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
 }
 
 /*
- * Record the lease about to be taken in the participant's own record:
- * deadline first, the token (RUNNING word) last, so scan trusts a deadline
- * only next to the token it belongs to (see lease_expired in scan.c). The
- * stores come before the CAS that wins the job, so they are never late:
- * a lessee that loses the job writes nothing into anyone else's lease.
- * Returns the lease's start time.
+ * Record the lease about to be taken in the participant's own record: the
+ * job's id and deadline first, the token (RUNNING word) last, so scan
+ * trusts them only next to the token they belong to (lease_expired and
+ * holds_lease in scan.c). The token alone names no slot: two jobs of one
+ * generation and attempt leased by one worker have the same RUNNING word,
+ * and the id tells them apart. The stores come before the CAS that wins
+ * the job, so they are never late: a lessee that loses the job writes
+ * nothing into anyone else's lease. Returns the lease's start time.
  */
 static uint64_t lease_stamp(struct shmrt__part *p,
-			    const struct shmrt__qhandle *q, uint64_t running)
+			    const struct shmrt__qhandle *q, uint64_t running,
+			    shmrt_job_id id)
 {
 	uint64_t now = shmrt__os_now_ns();
 	uint64_t timeout = LD(&q->ctl->job_timeout_ns);
 
 	ST(&p->rec->lease_token, 0);
+	STR(&p->rec->held_job, id.v);
 	STR(&p->rec->lease_deadline_ns, timeout ? now + timeout : 0);
 	STR(&p->rec->lease_token, running);
 	return now;
@@ -472,7 +476,8 @@ static int lease_ref(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		attempt = SHMRT__MAX_ATTEMPT;
 	running = shmrt__w_make(gen, attempt, p->index, SHMRT__S_RUNNING);
 	out->start_seen = LD(&s->start_ns);
-	out->leased_ns = lease_stamp(p, q, running);
+	out->leased_ns = lease_stamp(p, q, running,
+				     shmrt__id_make(q->index, slot, gen));
 	if (!CAS(&s->word, &w, running)) {
 		/* Holding no lease shows: scan takes a hung waiter's permit
 		 * only while its lease_token is 0 (scan.c permit_gone). */
@@ -507,7 +512,6 @@ static bool lease_start(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	/* A CAS from the value seen before the lease: a lessee that lost
 	 * the job meanwhile (the next one stamped it) writes nothing. */
 	CAS(&s->start_ns, &seen, l->leased_ns);
-	ST(&p->rec->held_job, l->id.v);
 	l->payload_len = len;
 	l->enqueue_ns = LD(&s->enqueue_ns);
 	l->lane_key_len = LD(&s->lane_key_len);

@@ -212,13 +212,14 @@ struct shmrt__participant {
 	uint32_t tid;
 	uint32_t role;
 	uint64_t heartbeat_ns; /* 0 while the record changes hands */
-	uint64_t held_job; /* job id being run, informational */
 	/*
-	 * The lease this participant holds: its RUNNING word and deadline
-	 * (0 = none), written by the participant alone, before the CAS that
-	 * wins the job, token last. Kept here rather than in the slot so a
-	 * lessee that lost the job can never overwrite the next owner's.
+	 * The lease this participant holds: its job id, its RUNNING word
+	 * (the token; 0 = none) and its deadline, written by the participant
+	 * alone, before the CAS that wins the job, token last. Kept here
+	 * rather than in the slot so a lessee that lost the job can never
+	 * overwrite the next owner's.
 	 */
+	uint64_t held_job;
 	uint64_t lease_token;
 	uint64_t lease_deadline_ns;
 	/* ring intents */

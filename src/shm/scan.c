@@ -196,6 +196,31 @@ static bool reclaim(struct scan_ctx *c, uint32_t qi, uint32_t slot,
 	return true;
 }
 
+/* A lease scan took back: (owner, token, job id). */
+struct taken_lease {
+	const struct scan_ctx *c;
+	uint32_t owner;
+	uint64_t w;
+	shmrt_job_id id;
+};
+
+/*
+ * Whether the owner's record still names the taken lease: then the
+ * permits it holds are that lease's (asked after each permit word is
+ * read; the worker stamps a new lease only after it gave its permit back
+ * and took another). A worker that has moved on (its completion refused,
+ * a new lease begun) names another id or token, and its permit covers a
+ * job nobody took from it.
+ */
+static bool holds_lease(void *ctx)
+{
+	const struct taken_lease *t = ctx;
+	const struct shmrt__participant *r = &t->c->seg->parts[t->owner];
+
+	return LDA(&r->lease_token) == t->w && LDA(&r->held_job) == t->id.v &&
+	       LDA(&r->lease_token) == t->w;
+}
+
 /*
  * The job of a dead or hung worker, and then the permit it ran under:
  * the permit goes only once the job is no longer the worker's, so the
@@ -207,12 +232,13 @@ static void reclaim_with_permit(struct scan_ctx *c, uint32_t qi,
 				uint32_t slot, uint64_t w, const char *why)
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
-	uint32_t owner = shmrt__w_owner(w);
+	struct taken_lease t = {c, shmrt__w_owner(w), w,
+				shmrt__id_make(qi, slot, shmrt__w_gen(w))};
 
 	if (reclaim(c, qi, slot, w, why) && q->sem != SHMRT__NONE &&
-	    owner < c->seg->nparticipants)
-		c->rep->permits_reclaimed +=
-			shmrt__sem_take_from(c->seg, q->sem, owner);
+	    t.owner < c->seg->nparticipants)
+		c->rep->permits_reclaimed += shmrt__sem_take_from(
+			c->seg, q->sem, t.owner, holds_lease, &t);
 }
 
 static bool owner_dead(const struct scan_ctx *c, uint32_t owner)

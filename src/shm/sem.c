@@ -162,7 +162,8 @@ static bool take_permit(const struct shmrt__semhandle *h, uint32_t i,
 }
 
 uint32_t shmrt__sem_take_from(struct shmrt__seg *seg, uint32_t si,
-			      uint32_t part)
+			      uint32_t part, bool (*still)(void *ctx),
+			      void *ctx)
 {
 	const struct shmrt__semhandle *h = sem_of(seg, si);
 	uint32_t i, n = 0;
@@ -171,7 +172,7 @@ uint32_t shmrt__sem_take_from(struct shmrt__seg *seg, uint32_t si,
 		uint64_t tok = LD(&h->permits[i]);
 
 		if (tok != 0 && (tok >> 48) == (uint64_t)part + 1 &&
-		    take_permit(h, i, tok))
+		    still(ctx) && take_permit(h, i, tok))
 			n++;
 	}
 	return n;

@@ -59,11 +59,14 @@ uint32_t shmrt__sem_reclaim(struct shmrt__seg *seg,
 
 /*
  * Give back the permits of semaphore si that participant `part` holds
- * (each by CAS from the value read). For scan, right after it took back
- * the job those permits were for. Returns how many.
+ * while still(ctx) says they are still to be taken: asked after each
+ * permit word was read, which is then CASed from that value. For scan,
+ * right after it took back the job those permits were for. Returns how
+ * many.
  */
 uint32_t shmrt__sem_take_from(struct shmrt__seg *seg, uint32_t si,
-			      uint32_t part);
+			      uint32_t part, bool (*still)(void *ctx),
+			      void *ctx);
 
 /* The semaphore named `name`, or -1. */
 int shmrt__seg_sem_index(const struct shmrt__seg *seg, const char *name);
