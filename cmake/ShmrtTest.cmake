@@ -1,6 +1,6 @@
 # The one CTest helper: every test is registered here, with a label and a
-# timeout, and links the static build of the library (tests of internals
-# include headers under src/).
+# timeout, and links the tests' static build of the library, with pause
+# points (tests of internals include headers under src/).
 #
 #   shmrt_add_test(NAME <name> SOURCES <files...> LABEL <label>
 #                  TIMEOUT <seconds> [ENV <VAR=value>...])
@@ -10,7 +10,7 @@ function(shmrt_add_test)
     message(FATAL_ERROR "shmrt_add_test needs NAME, SOURCES, LABEL, TIMEOUT")
   endif()
   add_executable(${T_NAME} ${T_SOURCES})
-  target_link_libraries(${T_NAME} PRIVATE shmrt_static PkgConfig::CMOCKA)
+  target_link_libraries(${T_NAME} PRIVATE shmrt_test_static PkgConfig::CMOCKA)
   target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   add_test(NAME ${T_NAME} COMMAND ${T_NAME})
   set(env "SHMRT_MODE=inline;SHMRT_TEST_TENANT_PREFIX=t${T_NAME}")

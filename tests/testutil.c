@@ -110,6 +110,27 @@ int tu_wait_child(pid_t pid, int timeout_ms)
 	return 128 + WTERMSIG(status);
 }
 
+int tu_wait_stopped(pid_t pid, int timeout_ms)
+{
+	uint64_t deadline = tu_deadline_ms((uint64_t)timeout_ms);
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG | WUNTRACED);
+
+		if (r == pid)
+			return WIFSTOPPED(status) ? 0 : -1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (shmrt__os_now_ns() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		shmrt__os_sleep_ns(200000);
+	}
+}
+
 void *tu_shared_alloc(size_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,

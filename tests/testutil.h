@@ -60,6 +60,13 @@ __attribute__((noreturn)) void tu_child_exit(struct tu_verdict *v, int rc,
  * Otherwise returns its exit status (128 + signal if killed by one). */
 int tu_wait_child(pid_t pid, int timeout_ms);
 
+/*
+ * Wait until `pid` is stopped (a pause point raised SIGSTOP, or the test
+ * sent one), `timeout_ms` at most. Returns 0 when it is stopped, -1 on
+ * timeout (it is then SIGKILLed) or when it ended instead.
+ */
+int tu_wait_stopped(pid_t pid, int timeout_ms);
+
 /* Memory shared with forked children (MAP_SHARED|MAP_ANONYMOUS), zeroed. */
 void *tu_shared_alloc(size_t size);
 void tu_shared_free(void *p, size_t size);

@@ -69,8 +69,17 @@ struct shmrt_tenant_info {
  * is taken by a file that is not a live shmrt segment, or /dev/shm is
  * full), [runtime] on_init_error decides: `fail` returns the error;
  * `degrade` writes why to stderr and starts the tenant inline on private
- * memory (shmrt_tenant_get_info then reports degraded = 1). A segment left by
- * a creator that has died is removed and created afresh.
+ * memory (shmrt_tenant_get_info then reports degraded = 1).
+ *
+ * A segment left by a creator that has died (a runner killed with
+ * SIGKILL) is adopted, not replaced: the jobs accepted into it still run.
+ * It must have the layout this configuration asks for (else
+ * SHMRT_E_LAYOUT, naming the difference; `shmrt destroy --force` replaces
+ * it and loses its jobs); it is scanned and set ready again. While its
+ * creator is alive, starting it elsewhere fails with SHMRT_E_EXIST
+ * ("tenant NAME is already run by pid N"). Meanwhile, with no runner,
+ * enqueue, status, wait and cancel keep working on the segment (unless
+ * the dead runner was stopping it), and its jobs wait for a worker.
  *
  * Idempotent: starting a started tenant returns 0 and changes nothing.
  * Safe from several threads at once; concurrent starts of one tenant make
@@ -98,7 +107,11 @@ SHMRT_API int shmrt_tenant_attach(const char *conf_path, const char *tenant);
  * [runtime] drain_timeout_ms (in test mode the caller runs them), mark it
  * stopped, wait (again up to drain_timeout_ms) until every other
  * participant has left or is found dead by a scan, then detach. The
- * process that created the segment also removes its name.
+ * process that created the segment also removes its name - unless a job
+ * is still queued or running, or another live participant is still
+ * attached, after the deadlines: then the segment stays (the result is
+ * SHMRT_E_TIMEDOUT) and the next start adopts it, so nothing accepted is
+ * dropped and no attached process is stranded on a removed segment.
  * A stop of a tenant that is not running here returns 0 (a second stop is
  * a no-op). Safe from several threads at once. Returns 0, or
  * SHMRT_E_TIMEDOUT when jobs or participants outlived the deadlines (the
@@ -132,6 +145,13 @@ struct shmrt_job_run {
 	const char *lane;  /* lane key (not NUL-terminated); NULL: no lane */
 	size_t lane_len;
 	uint32_t attempt;  /* 1 on the first run */
+	/*
+	 * The lease's fencing token. A later lease of the same job always
+	 * has a greater one (its attempt is higher), so a store keyed by job
+	 * id that keeps the highest token it has seen can refuse the writes
+	 * of a run whose lease was taken back (shmrt_job_run_lease_valid).
+	 */
+	uint64_t token;
 	char *out;
 	size_t out_cap;    /* the queue's slot size */
 	size_t out_len;
@@ -175,6 +195,16 @@ SHMRT_API int shmrt_handler_unregister(const char *kind);
 /* Whether someone called shmrt_job_cancel on the job being run (1/0). A
  * handler that sees 1 should stop early and return a failure. */
 SHMRT_API int shmrt_job_run_cancelled(const struct shmrt_job_run *run);
+
+/*
+ * Whether this run still holds its job's lease (1/0). A worker stopped or
+ * stuck past heartbeat_timeout_ms (or past the job's timeout) loses its
+ * lease: the job is taken back and may already run elsewhere, and this
+ * run's result will be refused. A handler calls this right before it
+ * commits a side effect, and a store that must never take a stale write
+ * also records run->token with it. Thread-safe; a few loads, no syscall.
+ */
+SHMRT_API int shmrt_job_run_lease_valid(const struct shmrt_job_run *run);
 
 /* ---------------------------------------------------------------- jobs */
 

@@ -54,6 +54,7 @@ struct shmrt__be_lease {
 	uint32_t payload_len; /* bytes copied into the lease buffer */
 	uint32_t lane_len;    /* 0: no lane */
 	uint64_t enqueue_ns;
+	uint64_t token;       /* fencing token: grows with every lease */
 	char lane[SHMRT__BE_KEY_MAX];
 	_Alignas(8) unsigned char impl[SHMRT__BE_LEASE_IMPL];
 };
@@ -97,6 +98,9 @@ struct shmrt__backend_ops {
 		    size_t len, int retry);
 	bool (*cancel_requested)(struct shmrt__backend *be,
 				 const struct shmrt__be_lease *l);
+	/* Whether l still holds its job (not taken back). */
+	bool (*lease_valid)(struct shmrt__backend *be,
+			    const struct shmrt__be_lease *l);
 
 	/* Inspection and repair. */
 	int (*depth)(struct shmrt__backend *be, uint32_t qi,

@@ -21,6 +21,8 @@
 #define POOL_MAX 8u
 /* How long a borrower waits for a free pool seat before SHMRT_E_NOPART. */
 #define POOL_WAIT_NS 2000000000ull
+/* How long adopting a segment waits for the repair lock to scan it. */
+#define ADOPT_SCAN_NS 2000000000ull
 
 _Static_assert(sizeof(struct shmrt__lease) <= SHMRT__BE_LEASE_IMPL,
 	       "a shm lease must fit in struct shmrt__be_lease");
@@ -259,6 +261,7 @@ static int shm_lease(struct shmrt__backend *be, struct shmrt__consumer *c,
 	out->attempt = l->attempt;
 	out->payload_len = l->payload_len;
 	out->enqueue_ns = l->enqueue_ns;
+	out->token = l->token;
 	out->lane_len = l->lane_key_len <= SHMRT__BE_KEY_MAX ? l->lane_key_len
 							     : 0;
 	memcpy(out->lane, l->lane_key, out->lane_len);
@@ -285,6 +288,12 @@ static bool shm_cancel_requested(struct shmrt__backend *be,
 				 const struct shmrt__be_lease *l)
 {
 	return shmrt__job_cancel_requested(&shm_of(be)->seg, impl_of_c(l));
+}
+
+static bool shm_lease_valid(struct shmrt__backend *be,
+			    const struct shmrt__be_lease *l)
+{
+	return shmrt__job_lease_valid(&shm_of(be)->seg, impl_of_c(l));
 }
 
 /* ----------------------------------------------------------- inspection */
@@ -445,6 +454,7 @@ static const struct shmrt__backend_ops shm_ops = {
 	.complete = shm_complete,
 	.fail = shm_fail,
 	.cancel_requested = shm_cancel_requested,
+	.lease_valid = shm_lease_valid,
 	.depth = shm_depth,
 	.failed = shm_failed,
 	.scan = shm_scan,
@@ -505,34 +515,35 @@ static void pool_size(struct shm_backend *b)
 }
 
 /*
- * A segment named after the tenant already exists. If a live shmrt
- * process made it, refuse; if its creator is dead, it is a leftover: remove
- * it. Anything that does not attach is refused with the attach's reason.
+ * The tenant's segment exists: adopt it, never replace it, because the
+ * jobs it holds were accepted. The segment layer checks that it is one
+ * of ours with this configuration's layout and that its runner is dead,
+ * and makes us its creator. A layout that differs is refused with the way
+ * out; nothing is removed behind the operator's back, and never while
+ * other participants may be attached.
  */
-static int remove_if_stale(const char *tenant)
+static int adopt_segment(struct shm_backend *b,
+			 const struct shmrt__seg_params *p)
 {
-	struct shmrt__seg old;
-	pid_t pid;
-	uint64_t start;
-	int rc = shmrt__seg_attach(tenant, &old);
+	const char *t = b->base.tenant;
+	char why[400];
+	int rc = shmrt__seg_adopt(t, p, &b->seg);
 
-	if (rc != 0)
-		return shmrt__fail(rc, "/dev/shm/shmrt.%s exists and is not "
-				   "usable: %s",
-				   tenant, shmrt_last_error());
-	pid = old.hdr->creator_pid;
-	start = old.hdr->creator_start_time;
-	shmrt__seg_detach(&old);
-	if (shmrt__os_proc_alive(pid, start))
-		return shmrt__fail(SHMRT_E_EXIST,
-				   "/dev/shm/shmrt.%s is in use: its creator, "
-				   "pid %d, is running (stop it first)",
-				   tenant, (int)pid);
-	shmrt__seg_destroy(tenant);
-	return 0;
+	if (rc == 0 || rc == SHMRT_E_EXIST)
+		return rc;
+	snprintf(why, sizeof(why), "%s", shmrt_last_error());
+	if (rc == SHMRT_E_LAYOUT)
+		return shmrt__fail(rc, "tenant %s: %s; its jobs are kept: run "
+				   "it with the configuration it was made "
+				   "with, or replace it (its jobs are lost) "
+				   "with: shmrt destroy --force -t %s",
+				   t, why, t);
+	return shmrt__fail(rc, "/dev/shm/shmrt.%s exists and is not usable: "
+			   "%s", t, why);
 }
 
-static int make_segment(struct shm_backend *b, const char *name)
+static int make_segment(struct shm_backend *b, const char *name,
+			bool *adopted)
 {
 	struct shmrt__seg_params p;
 	int rc;
@@ -540,12 +551,24 @@ static int make_segment(struct shm_backend *b, const char *name)
 	if ((rc = shmrt__state_params(&b->base.conf, 0, &p)) != 0)
 		return rc;
 	rc = shmrt__seg_create(name, &p, &b->seg);
-	if (rc == SHMRT_E_EXIST && name != NULL) {
-		if ((rc = remove_if_stale(name)) != 0)
-			return rc;
-		rc = shmrt__seg_create(name, &p, &b->seg);
-	}
+	*adopted = rc == SHMRT_E_EXIST && name != NULL;
+	if (*adopted)
+		rc = adopt_segment(b, &p);
 	return rc;
+}
+
+/*
+ * An adopted segment goes on: a scan reclaims what the dead runner and
+ * its dead workers held (their records, cells, running jobs, permits),
+ * and the state is READY whatever the dead runner left (ready, draining
+ * or stopped): a stop was the dead runner's, this start asks to serve. A
+ * scan that cannot finish now (another reaper is busy) is left to the
+ * periodic scanner, which starts with the tenant.
+ */
+static void resume_adopted(struct shm_backend *b)
+{
+	(void)shm_scan(&b->base, shmrt__os_now_ns() + ADOPT_SCAN_NS, NULL);
+	shm_set_state(&b->base, SHMRT__BE_READY);
 }
 
 /* Everything create and private share: conf -> params -> segment. */
@@ -554,6 +577,7 @@ static int open_created(const struct shmrt_conf *conf, uint32_t tenant,
 {
 	struct shm_backend *b = backend_new(conf, tenant);
 	struct shmrt_conf *c;
+	bool adopted;
 	int rc;
 
 	if (b == NULL)
@@ -562,7 +586,7 @@ static int open_created(const struct shmrt_conf *conf, uint32_t tenant,
 	c = &b->base.conf;
 	c->tenant[0] = conf->tenant[tenant];
 	c->ntenants = 1;
-	rc = make_segment(b, named ? b->base.tenant : NULL);
+	rc = make_segment(b, named ? b->base.tenant : NULL, &adopted);
 	if (rc != 0) {
 		free(b);
 		return rc;
@@ -570,6 +594,8 @@ static int open_created(const struct shmrt_conf *conf, uint32_t tenant,
 	b->created = named;
 	b->base.owner = true;
 	pool_size(b);
+	if (adopted)
+		resume_adopted(b);
 	*out = &b->base;
 	return 0;
 }

@@ -21,7 +21,7 @@
 #include "shm/error_detail.h"
 #include "shm/os.h"
 
-/* What shmrt_job_run_cancelled needs to ask the backend. */
+/* What shmrt_job_run_cancelled and _lease_valid ask the backend. */
 struct run_probe {
 	struct shmrt__backend *be;
 	const struct shmrt__be_lease *lease;
@@ -95,6 +95,7 @@ int shmrt__qrt_execute(struct shmrt__backend *be, struct shmrt__consumer *c,
 	run.lane = l->lane_len > 0 ? l->lane : NULL;
 	run.lane_len = l->lane_len;
 	run.attempt = l->attempt;
+	run.token = l->token;
 	run.out = out;
 	run.out_cap = cap;
 	run.shmrt_private = &probe;
@@ -115,6 +116,16 @@ int shmrt_job_run_cancelled(const struct shmrt_job_run *run)
 		return 0;
 	p = run->shmrt_private;
 	return p->be->ops->cancel_requested(p->be, p->lease) ? 1 : 0;
+}
+
+int shmrt_job_run_lease_valid(const struct shmrt_job_run *run)
+{
+	const struct run_probe *p;
+
+	if (run == NULL || run->shmrt_private == NULL)
+		return 0;
+	p = run->shmrt_private;
+	return p->be->ops->lease_valid(p->be, p->lease) ? 1 : 0;
 }
 
 int shmrt__qrt_run_one(struct shmrt__backend *be, struct shmrt__consumer *c,

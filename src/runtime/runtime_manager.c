@@ -2,11 +2,14 @@
  * src/runtime/runtime_manager.c - tenant start and stop.
  *
  * Start order: configuration, then the backend from the factory (which
- * makes the segment and the state in it), then the scanner. Stop is the
- * reverse, through the segment: draining (enqueues refused), running jobs
- * finish (the caller runs them in test mode), stopped, the other
- * participants leave (a scan declares the dead ones), the creator removes
- * the name, the backend is forgotten and closed with its last reference.
+ * makes the segment and the state in it, or adopts the segment of a
+ * runner that died), then the scanner. Stop is the reverse, through the
+ * segment: draining (enqueues refused), running jobs finish (the caller
+ * runs them in test mode), stopped, the other participants leave (a scan
+ * declares the dead ones), the creator removes the name - unless a job or
+ * a live participant outlived the drain: then the segment stays for the
+ * next start to adopt - and the backend is forgotten and closed with its
+ * last reference.
  */
 #define _GNU_SOURCE
 #include "runtime_manager.h"
@@ -254,6 +257,7 @@ static int drain_participants(struct shmrt__backend *be, uint64_t deadline)
 static int stop_locked(struct tenant_rec *r)
 {
 	struct shmrt__backend *be = r->be;
+	bool kept;
 	int rc = 0, rc2;
 
 	scanner_stop(r);
@@ -266,18 +270,29 @@ static int stop_locked(struct tenant_rec *r)
 	rc2 = drain_participants(be, shmrt__os_now_ns() + r->drain_timeout_ns);
 	if (rc == 0)
 		rc = rc2;
-	if (be->owner)
+	/* The name goes only with nothing left behind it: a job still queued
+	 * or running, or a participant still attached, keeps the segment for
+	 * the next start to adopt (unlinked, they would be stranded). */
+	kept = (shmrt__qrt_busy(be) > 0 || rc2 != 0) &&
+	       be->mode == SHMRT_MODE_PROCESS;
+	if (be->owner && !kept)
 		be->ops->retire(be);
 	(void)shmrt__backend_forget(r->name);
 	shmrt__backend_put(be);
 	r->be = NULL;
 	r->running = false;
+	if (rc == 0 && kept)
+		rc = SHMRT_E_TIMEDOUT;
 	if (rc != 0)
 		rc = shmrt__fail(rc, "stop %s: jobs or participants were still "
-				 "active at the drain deadline (%llu ms)",
+				 "active at the drain deadline (%llu ms)%s",
 				 r->name,
 				 (unsigned long long)(r->drain_timeout_ns /
-						      1000000u));
+						      1000000u),
+				 kept ? "; the segment keeps them: the next "
+					   "start adopts it, shmrt destroy "
+					   "removes it"
+					 : "");
 	return rc;
 }
 

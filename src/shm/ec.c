@@ -6,6 +6,8 @@
 
 #include <ck_ec.h>
 #include <shmrt/error.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "os.h"
@@ -43,9 +45,34 @@ static void ec_wait32(const struct ck_ec_wait_state *state,
 	shmrt__os_futex_wait(word, expected, limit);
 }
 
+/*
+ * A boolean switch from the environment ("1" = on), read once and cached
+ * in *cache: 0 = not read yet, 1 = off, 2 = on. Racing first readers
+ * store the same answer, so relaxed atomics suffice.
+ */
+static bool env_switch(int *cache, const char *name)
+{
+	int s = __atomic_load_n(cache, __ATOMIC_RELAXED);
+
+	if (s == 0) {
+		const char *e = getenv(name);
+
+		s = e != NULL && strcmp(e, "1") == 0 ? 2 : 1;
+		__atomic_store_n(cache, s, __ATOMIC_RELAXED);
+	}
+	return s == 2;
+}
+
+/* Called by ck_ec only when a waiter flagged the count (see ec.h). */
 static void ec_wake32(const struct ck_ec_ops *ops, const uint32_t *word)
 {
 	(void)ops;
+#ifdef SHMRT_TEST_HOOKS
+	static int no_wake;
+
+	if (env_switch(&no_wake, "SHMRT_TEST_NO_WAKE"))
+		return;
+#endif
 	shmrt__os_futex_wake_all(word);
 }
 
@@ -81,6 +108,13 @@ void shmrt__ec_inc(struct shmrt__ec *ec)
 	ck_ec32_inc(as_ck(ec), &shmrt__ec_mode);
 }
 
+bool shmrt__ec_net_enabled(void)
+{
+	static int no_net;
+
+	return !env_switch(&no_net, "SHMRT_TEST_NO_WAKE_NET");
+}
+
 /*
  * ck_ec sleeps in backoff iterations (2 ms, 16 ms, 128 ms, 1 s, ...) and
  * checks the caller's deadline only between them: a 25 ms deadline was
@@ -100,6 +134,22 @@ static int clamp_to_deadline(const struct ck_ec_wait_state *state,
 }
 
 /*
+ * Without the nets: every backoff iteration sleeps to the caller's
+ * deadline, so the only thing that ends the sleep early is a futex wake
+ * (or a change of the word before the sleep begins). ck_ec's docs call
+ * moving an iteration's deadline later "a bad idea" because of its
+ * single-producer mode, where an increment may drop the waiter flag;
+ * shmrt uses the multiple-producer mode only, whose increments are
+ * atomic read-modify-writes that always see the flag.
+ */
+static int sleep_to_deadline(const struct ck_ec_wait_state *state,
+			     struct timespec *iteration_deadline)
+{
+	*iteration_deadline = *(const struct timespec *)state->data;
+	return 0;
+}
+
+/*
  * Each sleep is also capped at SHMRT__EC_SLICE_NS, after which the caller
  * re-checks its condition (every caller loops): a safety net, not the wake
  * mechanism, so a wake lost to any cause costs at most one slice.
@@ -109,13 +159,20 @@ static int clamp_to_deadline(const struct ck_ec_wait_state *state,
 int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns)
 {
 	struct timespec deadline;
-	uint64_t slice = shmrt__os_now_ns() + SHMRT__EC_SLICE_NS;
-	uint64_t until = deadline_ns < slice ? deadline_ns : slice;
+	uint64_t until = deadline_ns;
+	bool net = shmrt__ec_net_enabled();
 
+	if (net) {
+		uint64_t slice = shmrt__os_now_ns() + SHMRT__EC_SLICE_NS;
+
+		if (slice < until)
+			until = slice;
+	}
 	deadline.tv_sec = (time_t)(until / 1000000000u);
 	deadline.tv_nsec = (long)(until % 1000000000u);
 	if (ck_ec32_wait_pred(as_ck(ec), &shmrt__ec_mode, old,
-			      clamp_to_deadline, &deadline, &deadline) != 0)
+			      net ? clamp_to_deadline : sleep_to_deadline,
+			      &deadline, &deadline) != 0)
 		return until == deadline_ns ? SHMRT_E_TIMEDOUT : 0;
 	return 0;
 }

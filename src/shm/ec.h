@@ -41,4 +41,35 @@ void shmrt__ec_inc(struct shmrt__ec *ec);
  */
 int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns);
 
+/*
+ * Safety nets, and how tests turn them off.
+ *
+ * A sleeper normally wakes up on its own even when no wake arrives: each
+ * shmrt__ec_wait sleeps at most 50 ms (SHMRT__EC_SLICE_NS), and ck_ec
+ * sleeps in backoff iterations of 2 ms, 16 ms, 128 ms, ... after each of
+ * which it looks at the count again. They bound the cost of a wake lost to
+ * any cause, and by the same token they hide a broken wake from tests: a
+ * sleeper whose wake never comes still gets there within 50 ms.
+ *
+ * FOR TESTS ONLY: with SHMRT_TEST_NO_WAKE_NET=1 in the environment when a
+ * process first waits (it is read once, then fixed for the process's
+ * life), both nets are off: a waiter sleeps on the futex until the
+ * caller's deadline, and only a real futex wake (or a change of the count
+ * before it fell asleep) ends the sleep early. A lost wake then costs the
+ * whole deadline, which a test sees. Forked children inherit the setting;
+ * exec'd ones read the same environment. Costs nothing on the fast path:
+ * it is read only on the way to sleep, never by shmrt__ec_inc.
+ *
+ * shmrt__ec_net_enabled tells whether the nets are on in this process
+ * (and reads the variable if nobody has yet); thread-safe.
+ *
+ * FOR TESTS ONLY, and only in the tests' build of the library
+ * (shmrt_test_static, compiled with SHMRT_TEST_HOOKS; nothing shipped has
+ * it): with SHMRT_TEST_NO_WAKE=1, also read once, shmrt__ec_inc still
+ * moves the count and clears the waiter flag but makes no futex wake, so
+ * a sleeper is never woken. It shows that the wake tests fail without the
+ * wake (tests/CMakeLists.txt runs them so, and expects them to fail).
+ */
+bool shmrt__ec_net_enabled(void);
+
 #endif /* SHMRT_EC_H */

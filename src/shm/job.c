@@ -16,6 +16,7 @@
 #include "idem.h"
 #include "lane.h"
 #include "os.h"
+#include "pause.h"
 #include "qstate.h"
 #include "sem.h"
 
@@ -168,6 +169,9 @@ bool shmrt__job_republish(struct shmrt__part *p,
 	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
 	int tries, rc = SHMRT_E_FULL;
 
+	/* A claimant with a stale heartbeat is taken for hung (scan.h);
+	 * callers may have waited for a lock before this push. */
+	shmrt__part_heartbeat(p);
 	for (tries = 0; tries < REPUBLISH_TRIES && rc == SHMRT_E_FULL;
 	     tries++) {
 		if ((rc = shmrt__ring_push(&r, &in, ref)) == SHMRT_E_FULL)
@@ -185,11 +189,17 @@ static const struct shmrt__qhandle *queue_of(const struct shmrt__seg *seg,
 	return qi < seg->nqueues ? &seg->q[qi] : NULL;
 }
 
-/* Fill a RESERVED slot; only its owner writes these fields now. */
-static void slot_fill(const struct shmrt__qhandle *q, struct shmrt__slot *s,
-		      const void *payload, size_t len, const char *lane,
-		      size_t lane_len)
+/*
+ * Fill a RESERVED slot; only its owner writes these fields now. Returns
+ * the enqueue time, which is also the producer's heartbeat: a producer
+ * about to claim a ring cell has a fresh one, so scan does not take it
+ * for hung while it is merely working.
+ */
+static uint64_t slot_fill(const struct shmrt__qhandle *q,
+			  struct shmrt__slot *s, const void *payload,
+			  size_t len, const char *lane, size_t lane_len)
 {
+	uint64_t now = shmrt__os_now_ns();
 	size_t i;
 
 	for (i = 0; i < lane_len; i++)
@@ -198,15 +208,14 @@ static void slot_fill(const struct shmrt__qhandle *q, struct shmrt__slot *s,
 	ST(&s->lane, SHMRT__NONE);
 	ST(&s->lane_next, SHMRT__NONE);
 	ST(&s->free_requested, 0u);
-	ST(&s->cancel_requested, 0u);
 	ST(&s->not_before_ns, 0);
 	shared_write(shmrt__slot_payload(q, s), payload, len);
 	ST(&s->payload_len, (uint32_t)len);
 	ST(&s->result_len, 0);
-	ST(&s->enqueue_ns, shmrt__os_now_ns());
+	ST(&s->enqueue_ns, now);
 	ST(&s->start_ns, 0);
 	ST(&s->finish_ns, 0);
-	ST(&s->lease_deadline_ns, 0);
+	return now;
 }
 
 static int check_key(const char *what, size_t len)
@@ -260,6 +269,26 @@ static void slot_unreserve(const struct shmrt__qhandle *q,
 {
 	STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_FREE));
 	shmrt__ec_inc(&q->ctl->space_ec);
+}
+
+/*
+ * Take back a job this submit made QUEUED but could not publish: a CAS
+ * from its first QUEUED word, because while it was QUEUED and named by
+ * our intent, scan may have published it for us (we were stopped past
+ * the heartbeat timeout) and a worker leased it. Returns false when that
+ * happened: the job is accepted and running, and must be reported so.
+ */
+static bool slot_take_back(const struct shmrt__qhandle *q,
+			   struct shmrt__slot *s, uint32_t gen)
+{
+	uint64_t queued = shmrt__w_make(gen, 0, SHMRT__OWNER_NONE,
+					SHMRT__S_QUEUED);
+
+	if (!CAS(&s->word, &queued,
+		 shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_FREE)))
+		return false;
+	shmrt__ec_inc(&q->ctl->space_ec);
+	return true;
 }
 
 /*
@@ -327,8 +356,11 @@ retry:
 		return shmrt__fail(rc, "enqueue: queue %u is full (%u jobs)",
 				   qi, q->capacity);
 	s = shmrt__slot_at(q, slot);
-	slot_fill(q, s, sub->payload, sub->len, sub->lane,
-		  sub->lane != NULL ? sub->lane_len : 0);
+	shmrt__part_heartbeat_at(p, slot_fill(q, s, sub->payload, sub->len,
+					      sub->lane,
+					      sub->lane != NULL ? sub->lane_len
+								: 0));
+	SHMRT__PAUSE("job.submit.filled");
 	ref = shmrt__ref_make(slot, gen);
 	if (sub->lane != NULL || sub->key != NULL) {
 		if ((rc = shmrt__qstate_lock(p, q)) == 0) {
@@ -353,9 +385,13 @@ retry:
 	ST(&p->rec->push_value, ref);
 	STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
 	if ((rc = publish(p, q, ref)) != 0) {
-		/* Not in the ring, not leasable: take it back. */
+		SHMRT__PAUSE("job.submit.publish_failed");
+		/* Not in the ring: take it back, unless it was leased. */
+		if (!slot_take_back(q, s, gen)) {
+			ST(&p->rec->push_value, 0);
+			goto accepted;
+		}
 		ST(&p->rec->push_value, 0);
-		slot_unreserve(q, s, gen);
 		/* The tail cell is still held by a (descheduled) popper from
 		 * the last lap: with a deadline, wait for it like for a free
 		 * slot. */
@@ -386,6 +422,37 @@ int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
 }
 
 /*
+ * Record the lease about to be taken in the participant's own record: the
+ * job's id and deadline first, the token (RUNNING word) last, so scan
+ * trusts them only next to the token they belong to (lease_expired and
+ * holds_lease in scan.c). The token alone names no slot: two jobs of one
+ * generation and attempt leased by one worker have the same RUNNING word,
+ * and the id tells them apart. The stores come before the CAS that wins
+ * the job, so they are never late: a lessee that loses the job writes
+ * nothing into anyone else's lease. Returns the lease's start time.
+ */
+static uint64_t lease_stamp(struct shmrt__part *p,
+			    const struct shmrt__qhandle *q, uint64_t running,
+			    shmrt_job_id id)
+{
+	uint64_t now = shmrt__os_now_ns();
+	uint64_t timeout = LD(&q->ctl->job_timeout_ns);
+
+	ST(&p->rec->lease_token, 0);
+	STR(&p->rec->held_job, id.v);
+	STR(&p->rec->lease_deadline_ns, timeout ? now + timeout : 0);
+	STR(&p->rec->lease_token, running);
+	return now;
+}
+
+/* The participant holds no lease (any more). */
+static void lease_forget(struct shmrt__part *p)
+{
+	ST(&p->rec->lease_token, 0);
+	ST(&p->rec->held_job, 0);
+}
+
+/*
  * Turn a popped ref into a lease: CAS the slot QUEUED(gen) -> RUNNING(me).
  * Returns 0 on success, SHMRT_E_AGAIN when the ref was stale (the job was
  * already leased through a duplicate ref, or the slot moved on).
@@ -408,8 +475,17 @@ static int lease_ref(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	if (attempt > SHMRT__MAX_ATTEMPT)
 		attempt = SHMRT__MAX_ATTEMPT;
 	running = shmrt__w_make(gen, attempt, p->index, SHMRT__S_RUNNING);
-	if (!CAS(&s->word, &w, running))
+	out->start_seen = LD(&s->start_ns);
+	out->leased_ns = lease_stamp(p, q, running,
+				     shmrt__id_make(q->index, slot, gen));
+	if (!CAS(&s->word, &w, running)) {
+		/* Holding no lease shows: scan takes a hung waiter's permit
+		 * only while its lease_token is 0 (scan.c permit_gone). */
+		ST(&p->rec->lease_token, 0);
 		return SHMRT_E_AGAIN;
+	}
+	SHMRT__PAUSE("job.lease.won");
+	out->queued_word = w;
 	out->queue = q->index;
 	out->slot = slot;
 	out->token = running;
@@ -418,23 +494,24 @@ static int lease_ref(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	return 0;
 }
 
-/* After winning the lease: stamp it and copy the payload out. */
-static void lease_start(struct shmrt__part *p, const struct shmrt__qhandle *q,
+/*
+ * After winning the lease: stamp its start and copy the payload out.
+ * Returns false if the lease was lost meanwhile (stopped past the
+ * heartbeat timeout, this worker's job was taken back): what was copied
+ * may belong to another job, and the caller must not run it.
+ */
+static bool lease_start(struct shmrt__part *p, const struct shmrt__qhandle *q,
 			void *buf, struct shmrt__lease *l)
 {
 	struct shmrt__slot *s = shmrt__slot_at(q, l->slot);
-	uint64_t now = shmrt__os_now_ns();
-	uint64_t timeout = LD(&q->ctl->job_timeout_ns);
+	uint64_t seen = l->start_seen;
 	uint32_t len = LD(&s->payload_len);
 
 	if (len > q->slot_size)
 		len = q->slot_size; /* never trust a length from the segment */
-	ST(&s->start_ns, now);
-	ST(&s->lease_deadline_ns, timeout ? now + timeout : 0);
-	/* Published after the deadline: scan trusts the deadline only when
-	 * lease_token equals the RUNNING word it saw. */
-	STR(&s->lease_token, l->token);
-	ST(&p->rec->held_job, l->id.v);
+	/* A CAS from the value seen before the lease: a lessee that lost
+	 * the job meanwhile (the next one stamped it) writes nothing. */
+	CAS(&s->start_ns, &seen, l->leased_ns);
 	l->payload_len = len;
 	l->enqueue_ns = LD(&s->enqueue_ns);
 	l->lane_key_len = LD(&s->lane_key_len);
@@ -443,7 +520,12 @@ static void lease_start(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	shared_read(l->lane_key, (const unsigned char *)s->lane_key,
 		    l->lane_key_len);
 	shared_read(buf, shmrt__slot_payload(q, s), len);
+	if (LDA(&s->word) != l->token) {
+		lease_forget(p);
+		return false;
+	}
 	ADD(&q->ctl->n_started, 1);
+	return true;
 }
 
 /* Refs a lease passes over (jobs in their retry backoff) per try. */
@@ -496,17 +578,26 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
 	uint32_t deferred = 0;
 	uint64_t ref, first_deferred = 0, nb;
+	bool repushed = false;
 
+	/* Fresh before a cell is claimed: scan takes a claimant whose
+	 * heartbeat is older than the timeout for hung (scan.h). */
+	shmrt__part_heartbeat(p);
 	ST(&p->rec->pop_queue, q->index);
 	for (;;) {
 		int rc = shmrt__ring_pop(&r, &in, &ref);
 
-		if (rc == SHMRT_E_AGAIN && q->lanes.nentries &&
+		/* Lane heads flagged as missing from the ring are re-pushed
+		 * once per pass: on a ring that refuses them (full, or
+		 * corrupt) the pass must still end, and the caller's loop
+		 * keeps its deadline. */
+		if (rc == SHMRT_E_AGAIN && q->lanes.nentries && !repushed &&
 		    LD(&q->ctl->lane_repush) &&
 		    shmrt__qstate_lock(p, q) == 0) {
 			uint32_t n = shmrt__lane_repush_locked(p, q);
 
 			shmrt__qstate_unlock(q);
+			repushed = true;
 			if (n > 0)
 				continue;
 		}
@@ -526,10 +617,8 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		}
 		rc = lease_ref(p, q, ref, out);
 		ST(&p->rec->pop_value, 0);
-		if (rc == 0) {
-			lease_start(p, q, buf, out);
+		if (rc == 0 && lease_start(p, q, buf, out))
 			return 0;
-		}
 	}
 }
 
@@ -584,6 +673,26 @@ static int lease_wait(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	}
 }
 
+/*
+ * Give back a job leased without a valid permit: back to its QUEUED word
+ * (the attempt it did not run is not counted) and into the ring, unless
+ * scan took it back first.
+ */
+static void lease_undo(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		       const struct shmrt__lease *l)
+{
+	uint64_t w = l->token;
+	uint64_t ref = shmrt__ref_make(l->slot, shmrt__w_gen(l->token));
+
+	ST(&p->rec->push_queue, q->index);
+	ST(&p->rec->push_value, ref);
+	lease_forget(p);
+	if (CAS(&shmrt__slot_at(q, l->slot)->word, &w, l->queued_word))
+		shmrt__job_republish(p, q, ref, true);
+	else
+		ST(&p->rec->push_value, 0);
+}
+
 int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
 		     size_t bufsize, uint64_t deadline_ns,
 		     struct shmrt__lease *out)
@@ -600,15 +709,27 @@ int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
 				   bufsize, q->slot_size);
 	/* The permit first: a job is never held while its permit is
 	 * awaited (its lease clock would run, its lane would stall). */
-	if (q->sem != SHMRT__NONE &&
-	    (rc = shmrt__sem_acquire(p, q->sem, deadline_ns, &permit)) != 0)
-		return rc;
-	rc = lease_wait(p, q, buf, deadline_ns, out);
-	if (rc != 0 && permit != 0)
-		shmrt__sem_release(p->seg, q->sem, permit);
-	if (rc == 0)
-		out->permit = permit;
-	return rc;
+	for (;;) {
+		if (q->sem != SHMRT__NONE &&
+		    (rc = shmrt__sem_acquire(p, q->sem, deadline_ns,
+					     &permit)) != 0)
+			return rc;
+		rc = lease_wait(p, q, buf, deadline_ns, out);
+		if (rc != 0 && permit != 0)
+			shmrt__sem_release(p->seg, q->sem, permit);
+		if (rc != 0)
+			return rc;
+		/* The permit may have been taken back while this worker
+		 * waited for the job (stopped past the heartbeat timeout):
+		 * renewing it by CAS proves it is still ours, and makes
+		 * scan's reclaim of the old value fail from here on. */
+		if (permit == 0 ||
+		    shmrt__sem_renew(p->seg, q->sem, p->index, &permit) == 0) {
+			out->permit = permit;
+			return 0;
+		}
+		lease_undo(p, q, out);
+	}
 }
 
 /*
@@ -640,8 +761,9 @@ static void commit_end(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	ST(&s->result_len, (uint32_t)len);
 	ST(&s->finish_ns, shmrt__os_now_ns());
 	STR(&s->word, final);
-	ADD(state == SHMRT__S_SUCCEEDED ? &q->ctl->n_succeeded
-					: &q->ctl->n_failed,
+	ADD(state == SHMRT__S_SUCCEEDED	  ? &q->ctl->n_succeeded
+	    : state == SHMRT__S_CANCELLED ? &q->ctl->n_cancelled
+					  : &q->ctl->n_failed,
 	    1);
 	/* A lane that cannot be moved on now (lock busy) is settled by
 	 * scan: the job is final either way. */
@@ -682,13 +804,14 @@ int shmrt__job_complete(struct shmrt__part *p, const struct shmrt__lease *l,
 	s = shmrt__slot_at(q, l->slot);
 	if (commit_begin(s, l->token) != 0) {
 		permit_release(p, q, l);
+		lease_forget(p);
 		return shmrt__fail(SHMRT_E_STALE,
 				   "complete: lease of job %016llx was reclaimed",
 				   (unsigned long long)l->id.v);
 	}
 	commit_end(p, q, l->slot, l->token, SHMRT__S_SUCCEEDED, result, len);
 	permit_release(p, q, l);
-	ST(&p->rec->held_job, 0);
+	lease_forget(p);
 	return 0;
 }
 
@@ -700,9 +823,9 @@ int shmrt__job_fail(struct shmrt__part *p, const struct shmrt__lease *l,
 
 	if (q == NULL)
 		return SHMRT_E_INVAL;
-	ST(&p->rec->held_job, 0);
+	lease_forget(p);
 	if (retry && l->attempt < LD(&q->ctl->max_attempts) &&
-	    !LD(&shmrt__slot_at(q, l->slot)->cancel_requested)) {
+	    !shmrt__job_cancel_requested(p->seg, l)) {
 		rc = shmrt__job_requeue(p, l->queue, l->slot, l->token);
 		if (rc == 1)
 			ADD(&q->ctl->n_retried, 1);
@@ -728,11 +851,22 @@ int shmrt__job_requeue(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 	gen = shmrt__w_gen(expected);
 	queued = shmrt__w_make(gen, shmrt__w_attempt(expected),
 			       SHMRT__OWNER_NONE, SHMRT__S_QUEUED);
-	/* A retry (of a running job) waits out the queue's backoff. */
+	/* A retry (of a running job) waits out the queue's backoff. The
+	 * backoff is written while this call holds the job exclusively
+	 * (COMPLETING), never before or after the CAS that decides: a
+	 * requeuer that lost the job writes nothing into it. */
 	if (shmrt__w_state(expected) == SHMRT__S_RUNNING &&
-	    LD(&q->ctl->retry_backoff_ns) != 0)
+	    LD(&q->ctl->retry_backoff_ns) != 0) {
+		uint64_t mine = shmrt__w_make(gen, shmrt__w_attempt(expected),
+					      p->index, SHMRT__S_COMPLETING);
+
+		SHMRT__PAUSE("job.requeue.before_cas");
+		if (!CAS(&s->word, &expected, mine))
+			return 0;
 		ST(&s->not_before_ns,
 		   shmrt__os_now_ns() + LD(&q->ctl->retry_backoff_ns));
+		expected = mine;
+	}
 	/* The intent first: from the CAS on, this job must reach the ring. */
 	ST(&p->rec->push_queue, qi);
 	ST(&p->rec->push_value, shmrt__ref_make(slot, gen));
@@ -845,8 +979,10 @@ static int snapshot(const struct shmrt__qhandle *q, struct shmrt__slot *s,
 			return SHMRT_E_NOJOB;
 		memset(info, 0, sizeof(*info));
 		info->id = id;
-		info->state = st == SHMRT__S_COMPLETING ? SHMRT_JOB_RUNNING
-							 : (int)st;
+		/* Transient states show as the state they come from. */
+		info->state = st == SHMRT__S_COMPLETING	   ? SHMRT_JOB_RUNNING
+			      : st == SHMRT__S_CANCELLING ? SHMRT_JOB_QUEUED
+							  : (int)st;
 		info->attempt = shmrt__w_attempt(w1);
 		info->payload_len = LDA(&s->payload_len);
 		info->result_len = is_final(st) ? LDA(&s->result_len) : 0;
@@ -921,6 +1057,32 @@ int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id)
 						     : rc;
 }
 
+/*
+ * Ask a running job (generation gen) to stop. The request names the
+ * generation and only ever moves forward, so a canceller that read the
+ * word long ago and writes only now cannot cancel the slot's next job,
+ * nor hide a newer request.
+ */
+static void cancel_mark(struct shmrt__slot *s, uint32_t gen)
+{
+	uint32_t cur = LD(&s->cancel_gen);
+
+	while ((int32_t)(gen - cur) > 0 && !CAS(&s->cancel_gen, &cur, gen))
+		;
+}
+
+static const char cancel_text[] = "cancelled";
+
+/* End a job this caller holds exclusively (CANCELLING) as CANCELLED. */
+static void cancel_end(struct shmrt__part *p, const struct shmrt__qhandle *q,
+		       uint32_t slot, uint64_t mine)
+{
+	size_t len = sizeof(cancel_text) - 1;
+
+	commit_end(p, q, slot, mine, SHMRT__S_CANCELLED, cancel_text,
+		   len < q->slot_size ? len : q->slot_size);
+}
+
 int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id)
 {
 	const struct shmrt__qhandle *q;
@@ -930,7 +1092,7 @@ int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id)
 	if (s == NULL)
 		return SHMRT_E_NOJOB;
 	for (;;) {
-		uint64_t w = LDA(&s->word);
+		uint64_t w = LDA(&s->word), mine;
 		uint32_t st = shmrt__w_state(w);
 
 		if (shmrt__w_gen(w) != (uint32_t)id.v || st == SHMRT__S_FREE ||
@@ -941,42 +1103,38 @@ int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id)
 					   "cancel: job %016llx already %s",
 					   (unsigned long long)id.v,
 					   shmrt_job_state_name((int)st));
+		if (st == SHMRT__S_CANCELLING)
+			return 0; /* another canceller is ending it */
 		if (st == SHMRT__S_RUNNING || st == SHMRT__S_COMPLETING) {
-			ST(&s->cancel_requested, 1u);
+			SHMRT__PAUSE("job.cancel.running");
+			cancel_mark(s, shmrt__w_gen(w));
 			return SHMRT__CANCEL_REQUESTED;
 		}
 		/* QUEUED: win the slot like a lease would, then end it. Its
-		 * ring ref, if any, is dropped at lease (stale word). */
-		{
-			uint64_t mine = shmrt__w_make(shmrt__w_gen(w),
-						      shmrt__w_attempt(w),
-						      p->index,
-						      SHMRT__S_COMPLETING);
-			static const char why[] = "cancelled";
-
-			if (!CAS(&s->word, &w, mine))
-				continue;
-			shared_write(shmrt__slot_result(q, s), why,
-				     sizeof(why) - 1 < q->slot_size
-					     ? sizeof(why) - 1
-					     : q->slot_size);
-			ST(&s->result_len, (uint32_t)(sizeof(why) - 1 <
-								q->slot_size
-							? sizeof(why) - 1
-							: q->slot_size));
-			ST(&s->finish_ns, shmrt__os_now_ns());
-			STR(&s->word, shmrt__w_make(shmrt__w_gen(w),
-						    shmrt__w_attempt(w),
-						    SHMRT__OWNER_NONE,
-						    SHMRT__S_CANCELLED));
-			ADD(&q->ctl->n_cancelled, 1);
-			if (q->lanes.nentries)
-				shmrt__lane_finished(p, q, slot,
-						     shmrt__w_gen(w));
-			shmrt__ec_inc(&s->done_ec);
-			return 0;
-		}
+		 * ring ref, if any, is dropped at lease (stale word). Scan
+		 * ends the job of a canceller that dies here as cancelled,
+		 * never runs it (it may be a lane's waiting job). */
+		mine = shmrt__w_make(shmrt__w_gen(w), shmrt__w_attempt(w),
+				     p->index, SHMRT__S_CANCELLING);
+		if (!CAS(&s->word, &w, mine))
+			continue;
+		SHMRT__PAUSE("job.cancel.claimed");
+		cancel_end(p, q, slot, mine);
+		return 0;
 	}
+}
+
+int shmrt__job_cancel_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,
+			   uint64_t expected)
+{
+	const struct shmrt__qhandle *q = queue_of(p->seg, qi);
+
+	if (q == NULL || slot >= q->capacity ||
+	    shmrt__w_state(expected) != SHMRT__S_CANCELLING ||
+	    LDA(&shmrt__slot_at(q, slot)->word) != expected)
+		return 0;
+	cancel_end(p, q, slot, expected);
+	return 1;
 }
 
 bool shmrt__job_cancel_requested(const struct shmrt__seg *seg,
@@ -985,5 +1143,15 @@ bool shmrt__job_cancel_requested(const struct shmrt__seg *seg,
 	const struct shmrt__qhandle *q = queue_of(seg, l->queue);
 
 	return q != NULL && l->slot < q->capacity &&
-	       LD(&shmrt__slot_at(q, l->slot)->cancel_requested) != 0;
+	       LD(&shmrt__slot_at(q, l->slot)->cancel_gen) ==
+		       shmrt__w_gen(l->token);
+}
+
+bool shmrt__job_lease_valid(const struct shmrt__seg *seg,
+			    const struct shmrt__lease *l)
+{
+	const struct shmrt__qhandle *q = queue_of(seg, l->queue);
+
+	return q != NULL && l->slot < q->capacity &&
+	       LDA(&shmrt__slot_at(q, l->slot)->word) == l->token;
 }

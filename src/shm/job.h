@@ -48,6 +48,9 @@ enum shmrt__slot_state {
 	SHMRT__S_SUCCEEDED = SHMRT_JOB_SUCCEEDED,
 	SHMRT__S_FAILED = SHMRT_JOB_FAILED,
 	SHMRT__S_CANCELLED = SHMRT_JOB_CANCELLED,
+	/* A QUEUED job its canceller holds exclusively while ending it:
+	 * never run, and ended CANCELLED by scan if the canceller dies. */
+	SHMRT__S_CANCELLING = 8,
 };
 
 #define SHMRT__OWNER_NONE 0xffffu
@@ -91,7 +94,10 @@ struct shmrt__lease {
 	shmrt_job_id id;
 	uint32_t queue;
 	uint32_t slot;
-	uint64_t token;       /* the RUNNING word */
+	uint64_t token;       /* the RUNNING word: the fencing token */
+	uint64_t queued_word; /* the word the lease CAS replaced */
+	uint64_t start_seen;  /* start_ns before the lease (lease_start) */
+	uint64_t leased_ns;   /* when the lease was taken */
 	uint32_t attempt;     /* 1 for the first run */
 	uint32_t payload_len; /* bytes copied into the caller's buffer */
 	uint64_t enqueue_ns;
@@ -144,7 +150,8 @@ int shmrt__job_submit(struct shmrt__part *p, uint32_t qi,
 
 /*
  * Cancel job `id`. A queued job becomes CANCELLED and never runs
- * (returns 0). A running job is asked to stop: its cancel flag is set for
+ * (returns 0). A running job is asked to stop: a cancel request for its
+ * generation is recorded for
  * the worker to see (shmrt__job_cancel_requested), and
  * SHMRT__CANCEL_REQUESTED is returned; it ends however its worker ends it.
  * SHMRT_E_STATE when the job is already finished, SHMRT_E_NOJOB for an
@@ -156,6 +163,22 @@ int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id);
 /* Whether someone asked to cancel the leased job. */
 bool shmrt__job_cancel_requested(const struct shmrt__seg *seg,
 				 const struct shmrt__lease *l);
+
+/*
+ * Whether lease l still holds its job: false once scan took it back
+ * (worker judged dead or hung, lease past its deadline). A handler checks
+ * it before committing side effects; complete and fail are fenced anyway.
+ */
+bool shmrt__job_lease_valid(const struct shmrt__seg *seg,
+			    const struct shmrt__lease *l);
+
+/*
+ * For scan: end job (q, slot) as CANCELLED if its word is still
+ * `expected`, the CANCELLING word of a canceller that died. Returns 1 if
+ * this call ended it, 0 otherwise.
+ */
+int shmrt__job_cancel_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,
+			   uint64_t expected);
 
 /*
  * Lease the oldest queued job of queue `qi`: copy its payload into `buf`

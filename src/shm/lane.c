@@ -15,6 +15,7 @@
 #include "job.h"
 #include "keytab.h"
 #include "os.h"
+#include "pause.h"
 #include "qstate.h"
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -135,6 +136,13 @@ int shmrt__lane_append(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	uint32_t hash, e, i;
 	uint64_t reserved, queued;
 
+	/* Written by the submitter into its own reservation, but read back
+	 * from the segment: never trusted as a size. */
+	if (len == 0 || len > SHMRT__KEY_MAX)
+		return shmrt__fail(SHMRT_E_CORRUPT,
+				   "submit: queue %u slot %u: lane_key_len %u "
+				   "out of bounds (1..%u)",
+				   q->index, s, len, SHMRT__KEY_MAX);
 	for (i = 0; i < len; i++)
 		key[i] = LD(&sl->lane_key[i]);
 	hash = shmrt__key_hash(key, len);
@@ -152,6 +160,7 @@ int shmrt__lane_append(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	ST(&sl->lane_next, SHMRT__NONE);
 	ST(&sl->lane, e);
 	link_tail(q, e, s);
+	SHMRT__PAUSE("lane.append.linked");
 	/* Accepted from here: queued and linked under one lock hold. */
 	reserved = shmrt__w_make(gen, 0, p->index, SHMRT__S_RESERVED);
 	queued = shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED);

@@ -24,7 +24,7 @@
 #define SHMRT__ALIGNED __attribute__((aligned(SHMRT__CACHELINE)))
 
 #define SHMRT__MAGIC 0x3147455354524d48ull /* "HMRTSEG1" little-endian */
-#define SHMRT__ABI_VERSION 2u /* 2: own locks, no pthread mutex */
+#define SHMRT__ABI_VERSION 3u /* 3: own locks (plock.h), no pthread mutex */
 
 #define SHMRT__MAX_QUEUES 64u
 #define SHMRT__QUEUE_NAME_MAX 32u
@@ -221,8 +221,17 @@ struct shmrt__participant {
 	uint64_t owner SHMRT__ALIGNED;
 	uint32_t tid;
 	uint32_t role;
-	uint64_t heartbeat_ns;
-	uint64_t held_job; /* job id being run, informational */
+	uint64_t heartbeat_ns; /* 0 while the record changes hands */
+	/*
+	 * The lease this participant holds: its job id, its RUNNING word
+	 * (the token; 0 = none) and its deadline, written by the participant
+	 * alone, before the CAS that wins the job, token last. Kept here
+	 * rather than in the slot so a lessee that lost the job can never
+	 * overwrite the next owner's.
+	 */
+	uint64_t held_job;
+	uint64_t lease_token;
+	uint64_t lease_deadline_ns;
 	/* ring intents */
 	uint32_t push_queue;
 	uint32_t pop_queue;
@@ -246,12 +255,14 @@ struct shmrt__slot {
 	uint32_t result_len;
 	uint32_t free_requested; /* released while still its lane's head */
 	uint64_t enqueue_ns; /* CLOCK_MONOTONIC */
-	uint64_t start_ns;
+	uint64_t start_ns;  /* set by CAS from the value before the lease */
 	uint64_t finish_ns;
-	uint64_t lease_deadline_ns;
-	uint64_t lease_token; /* the RUNNING word lease_deadline_ns belongs to */
-	uint64_t not_before_ns; /* a retried job is not leased before this */
-	uint32_t cancel_requested; /* set by cancel while RUNNING */
+	uint64_t not_before_ns; /* a retried job is not leased before this;
+				   written only while COMPLETING (requeue) */
+	/* Generation of the job a cancel was asked for while it ran; only
+	 * ever raised (CAS), so a late canceller of an older job neither
+	 * cancels the slot's next job nor hides a newer request. */
+	uint32_t cancel_gen;
 	/* lanes: written under the queue's state_lock (lane.c) */
 	uint32_t lane;      /* lane entry while linked into it, or NONE */
 	uint32_t lane_next; /* next job of the lane, or NONE */

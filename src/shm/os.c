@@ -66,42 +66,44 @@ pid_t shmrt__os_tid(void)
 	return (pid_t)syscall(SYS_gettid);
 }
 
+/* What reading a process's /proc/PID/stat told. */
+enum proc_answer {
+	PROC_FOUND,   /* read and parsed: state and start time are valid */
+	PROC_GONE,    /* no such process (ENOENT, ESRCH) */
+	PROC_UNKNOWN, /* anything else: EMFILE, EACCES (hidepid), ... */
+};
+
 /*
- * Reads /proc/PID/stat into `buf` and returns a pointer just past the
- * ") " that closes the command name (which may itself contain spaces and
- * parentheses), or NULL when the process does not exist.
+ * Reads /proc/PID/stat and returns the state letter (field 3) and start
+ * time (field 22). The command name (field 2) may itself contain spaces
+ * and parentheses, so parsing starts after the last ')'.
  */
-static const char *proc_stat_fields(pid_t pid, char *buf, size_t len)
+static enum proc_answer proc_read(pid_t pid, char *state, uint64_t *start)
 {
-	char path[64];
+	char path[64], buf[1024];
+	const char *p;
 	ssize_t n;
-	char *close_paren;
-	int fd;
+	int fd, field;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return NULL;
-	n = read(fd, buf, len - 1);
+		return errno == ENOENT || errno == ESRCH ? PROC_GONE
+							 : PROC_UNKNOWN;
+	n = read(fd, buf, sizeof(buf) - 1);
+	/* A process that exits after the open reads as ESRCH. */
+	if (n < 0 && errno == ESRCH) {
+		close(fd);
+		return PROC_GONE;
+	}
 	close(fd);
 	if (n <= 0)
-		return NULL;
+		return PROC_UNKNOWN;
 	buf[n] = '\0';
-	close_paren = strrchr(buf, ')');
-	if (close_paren == NULL || close_paren[1] != ' ')
-		return NULL;
-	return close_paren + 2;
-}
-
-/* After the command name: field 3 is the state, field 22 the start time. */
-static bool proc_state_and_start(pid_t pid, char *state, uint64_t *start)
-{
-	char buf[1024];
-	const char *p = proc_stat_fields(pid, buf, sizeof(buf));
-	int field;
-
-	if (p == NULL)
-		return false;
+	p = strrchr(buf, ')');
+	if (p == NULL || p[1] != ' ')
+		return PROC_UNKNOWN;
+	p += 2;
 	*state = *p;
 	for (field = 3; field < 22 && p != NULL; field++) {
 		p = strchr(p, ' ');
@@ -109,9 +111,9 @@ static bool proc_state_and_start(pid_t pid, char *state, uint64_t *start)
 			p++;
 	}
 	if (p == NULL)
-		return false;
+		return PROC_UNKNOWN;
 	*start = strtoull(p, NULL, 10);
-	return true;
+	return PROC_FOUND;
 }
 
 uint64_t shmrt__os_proc_start_time(pid_t pid)
@@ -119,11 +121,17 @@ uint64_t shmrt__os_proc_start_time(pid_t pid)
 	char state;
 	uint64_t start;
 
-	if (pid <= 0 || !proc_state_and_start(pid, &state, &start))
+	if (pid <= 0 || proc_read(pid, &state, &start) != PROC_FOUND)
 		return 0;
 	return start;
 }
 
+/*
+ * Fails closed: only proof of death is death. A process that cannot be
+ * looked at (out of file descriptors, /proc mounted with hidepid, a pid
+ * from another namespace) is alive, because acting on a wrong "dead"
+ * takes a live process's jobs, records and ring cells from under it.
+ */
 bool shmrt__os_proc_alive(pid_t pid, uint64_t start_time)
 {
 	char state;
@@ -131,8 +139,14 @@ bool shmrt__os_proc_alive(pid_t pid, uint64_t start_time)
 
 	if (pid <= 0)
 		return false;
-	if (!proc_state_and_start(pid, &state, &start))
+	switch (proc_read(pid, &state, &start)) {
+	case PROC_GONE:
 		return false;
+	case PROC_UNKNOWN:
+		return true;
+	case PROC_FOUND:
+		break;
+	}
 	/* kill(pid, 0) succeeds on a zombie: the state letter is the test. */
 	if (state == 'Z' || state == 'X' || state == 'x')
 		return false;

@@ -45,8 +45,10 @@ pid_t shmrt__os_tid(void);
 uint64_t shmrt__os_proc_start_time(pid_t pid);
 
 /*
- * Whether the process (pid, start_time) is alive. A zombie, a missing pid or
- * a pid that now belongs to a process with another start time is dead.
+ * Whether the process (pid, start_time) is alive. Fails closed: only a
+ * missing pid (ENOENT/ESRCH), a zombie, or a pid that now belongs to a
+ * process with another start time is dead; when /proc cannot answer
+ * (EMFILE, EACCES under hidepid, another PID namespace) it is alive.
  * `start_time` 0 means "unknown": only existence and zombie state count.
  * Only the low 32 bits of start times are compared (that is what a
  * participant record keeps: about 497 days of uptime at 100 Hz).

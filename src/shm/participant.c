@@ -8,6 +8,7 @@
 
 #include "error_detail.h"
 #include "os.h"
+#include "pause.h"
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
@@ -35,8 +36,11 @@ bool shmrt__part_owner_alive(uint64_t owner)
 	return shmrt__os_proc_alive((pid_t)(owner >> 32), owner & 0xffffffffu);
 }
 
+/* Everything a record says about its occupant, but the owner word. */
 static void reset_intents(struct shmrt__participant *rec)
 {
+	ST(&rec->heartbeat_ns, 0);
+	ST(&rec->lease_token, 0);
 	ST(&rec->push_value, 0);
 	ST(&rec->pop_value, 0);
 	ST(&rec->push_pos, SHMRT__POS_NONE);
@@ -63,6 +67,7 @@ int shmrt__part_join(struct shmrt__seg *seg, uint32_t roles,
 						 false, __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			continue;
+		SHMRT__PAUSE("part.join.claimed");
 		reset_intents(rec);
 		ST(&rec->tid, (uint32_t)shmrt__os_tid());
 		ST(&rec->role, roles);
@@ -77,18 +82,40 @@ int shmrt__part_join(struct shmrt__seg *seg, uint32_t roles,
 			   seg->shm_name, n);
 }
 
+void shmrt__part_reap(struct shmrt__participant *rec)
+{
+	reset_intents(rec);
+	__atomic_store_n(&rec->owner, 0, __ATOMIC_RELEASE);
+}
+
 void shmrt__part_leave(struct shmrt__part *p)
 {
 	if (p->rec == NULL)
 		return;
-	reset_intents(p->rec);
-	__atomic_store_n(&p->rec->owner, 0, __ATOMIC_RELEASE);
+	shmrt__part_reap(p->rec);
 	p->rec = NULL;
 }
 
 void shmrt__part_heartbeat(struct shmrt__part *p)
 {
 	ST(&p->rec->heartbeat_ns, shmrt__os_now_ns());
+}
+
+void shmrt__part_heartbeat_at(struct shmrt__part *p, uint64_t now_ns)
+{
+	ST(&p->rec->heartbeat_ns, now_ns);
+}
+
+bool shmrt__part_hung(const struct shmrt__seg *seg, uint32_t i,
+		      uint64_t now_ns)
+{
+	uint64_t timeout = LD(&seg->hdr->tun.heartbeat_timeout_ns);
+	uint64_t hb;
+
+	if (timeout == 0 || i >= seg->nparticipants)
+		return false;
+	hb = __atomic_load_n(&seg->parts[i].heartbeat_ns, __ATOMIC_ACQUIRE);
+	return hb != 0 && now_ns > hb && now_ns - hb > timeout;
 }
 
 struct shmrt__ring_intent shmrt__part_intent(struct shmrt__participant *rec)

@@ -44,8 +44,23 @@ int shmrt__part_join(struct shmrt__seg *seg, uint32_t roles,
 /* Release the record. The participant must hold nothing (no job leased). */
 void shmrt__part_leave(struct shmrt__part *p);
 
+/* For scan: free the record of a dead participant. */
+void shmrt__part_reap(struct shmrt__participant *rec);
+
 /* Record that the participant is alive and making progress. */
 void shmrt__part_heartbeat(struct shmrt__part *p);
+
+/* The same, with a CLOCK_MONOTONIC time the caller has just read. */
+void shmrt__part_heartbeat_at(struct shmrt__part *p, uint64_t now_ns);
+
+/*
+ * Whether the participant of record i is hung at `now_ns`: its heartbeat
+ * is older than the segment's heartbeat timeout (0: nobody is ever hung).
+ * Reads the heartbeat afresh, so a verdict is taken at the moment it is
+ * acted on; a record changing hands has heartbeat 0 and is not hung.
+ */
+bool shmrt__part_hung(const struct shmrt__seg *seg, uint32_t i,
+		      uint64_t now_ns);
 
 /* The intent pointers of a record, for ring operations on queue `qidx`. */
 struct shmrt__ring_intent shmrt__part_intent(struct shmrt__participant *rec);

@@ -7,8 +7,10 @@
  * seq == pos, holds a value for the consumer of `pos` when seq == pos + 1,
  * and is handed to the next lap by seq = pos + ncells.
  *
- *   push: claim pos by CAS on enqueue_pos, write value, seq = pos + 1
- *   pop:  claim pos by CAS on dequeue_pos, read value, seq = pos + ncells
+ *   push: claim pos by CAS on enqueue_pos, CAS value 0 -> ref,
+ *         CAS seq pos -> pos + 1
+ *   pop:  claim pos by CAS on dequeue_pos, CAS value ref -> 0,
+ *         CAS seq pos + 1 -> pos + ncells
  *
  * Concurrency: any number of pushers and poppers, in any processes, may run
  * at once; push and pop are lock-free and make no system call.
@@ -18,7 +20,8 @@
  *   | push / push         | yes         |
  *   | pop / pop           | yes         |
  *   | push / pop          | yes         |
- *   | repair / anything   | yes, for a position whose claimant is dead |
+ *   | repair / anything   | yes, for a position whose claimant is dead
+ *   |                     | or hung (stopped): its late writes fail     |
  *
  * Ordering: a pop that returns a value happens-after the push that stored
  * it (release store of seq, acquire load of seq).
@@ -35,10 +38,13 @@
  *    come round to it one lap later. Each participant writes its position
  *    into its intent record (struct shmrt__ring_intent, in its participant
  *    record) before the claiming CAS and clears it after, so scan finds the
- *    exact cell a confirmed-dead participant held, and:
+ *    exact cell a dead or hung participant held, and:
  *      shmrt__ring_tombstone() publishes a tombstone poppers skip;
  *      shmrt__ring_release() frees a taken cell and returns its value.
- *    Both are CAS-guarded and idempotent. The value the participant was
+ *    Both are CAS-guarded and idempotent, and so are the claimant's own
+ *    writes after its claim: a claimant that was only stopped and resumes
+ *    after the repair finds its CAS failed and claims anew (push) or skips
+ *    the cell (pop), so the repair is never undone. The value the participant was
  *    moving is also in its intent (push_value / pop_value), so scan can push
  *    it again; the job slot's state word, not the ring, says whether it
  *    still needs to be queued (see job.h).
@@ -109,16 +115,18 @@ enum shmrt__ring_cell_state shmrt__ring_cell_state(const struct shmrt__ring *r,
 						   uint64_t pos);
 
 /*
- * Publish a tombstone at an UNPUBLISHED position whose claimant is
- * confirmed dead. Returns 0 if this call published it, SHMRT_E_STATE if
- * the cell was no longer unpublished.
+ * Publish a tombstone at an UNPUBLISHED position whose claimant is dead
+ * or hung. Returns 0 if the tombstone went in, SHMRT_E_STATE if the cell
+ * was no longer unpublished or its claimant's value went in first (then
+ * this call published that value for it).
  */
 int shmrt__ring_tombstone(const struct shmrt__ring *r, uint64_t pos);
 
 /*
- * Release an UNRELEASED position whose claimant is confirmed dead; the
- * value that sat in it is stored in *value (maybe a tombstone). Returns 0
- * if this call released it, SHMRT_E_STATE otherwise.
+ * Release an UNRELEASED position whose claimant is dead or hung; the value
+ * that sat in it is stored in *value (maybe a tombstone) and is the
+ * caller's. Returns 0 if this call took the value, SHMRT_E_STATE otherwise
+ * (the claimant took it, or the cell had moved on).
  */
 int shmrt__ring_release(const struct shmrt__ring *r, uint64_t pos,
 			uint64_t *value);

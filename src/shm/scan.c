@@ -1,12 +1,19 @@
 /*
  * src/shm/scan.c - reclaim what dead participants held (see scan.h).
  *
- * Why touching a dead participant's ring cell is safe: the owner of a
- * claimed, unfinished position keeps that position in its intent record
- * until it finishes (ring.c). So if the cell at `pos` is still unfinished
- * and no live participant's intent names (queue, pos), its owner is dead and
- * nobody else will ever write that cell again this lap; the CAS-guarded
- * tombstone/release cannot race a live owner.
+ * Why touching a dead or hung participant's ring cell is safe: the owner
+ * of a claimed, unfinished position keeps that position in its intent
+ * record until it finishes (ring.c). So if the cell at `pos` is still
+ * unfinished and no intent of a participant that is neither dead nor hung
+ * names (queue, pos), its owner is dead or stopped; a dead one writes
+ * nothing more, and a stopped one's late writes are CASes from the values
+ * it claimed, which fail after the repair (ring.h).
+ *
+ * Verdicts: "dead" (the process is gone) never changes once true, so it is
+ * taken once per pass. "Hung" (heartbeat older than the timeout) can stop
+ * being true at any moment, so it is asked afresh at each repair, after
+ * the word being repaired was read: a participant that heartbeats and then
+ * takes a job makes the CAS from the old word fail.
  */
 #define _GNU_SOURCE
 #include "scan.h"
@@ -22,6 +29,7 @@
 #include "job.h"
 #include "lane.h"
 #include "os.h"
+#include "pause.h"
 #include "plock.h"
 #include "qstate.h"
 #include "sem.h"
@@ -33,42 +41,68 @@
 struct scan_ctx {
 	struct shmrt__part *reaper;
 	struct shmrt__seg *seg;
-	bool *dead; /* per participant record */
-	bool *gone; /* dead or hung: their permits and jobs are taken back */
+	bool *dead; /* per participant record: the process is gone */
 	uint64_t now;
 	uint64_t keyed_busy; /* bit qi: queue qi's state lock held (live) */
 	struct shmrt__scan_report *rep;
 };
 
+/* Hung at this moment (see the top of the file); never the reaper. */
+static bool hung_now(const struct scan_ctx *c, uint32_t i)
+{
+	return i != c->reaper->index &&
+	       shmrt__part_hung(c->seg, i, shmrt__os_now_ns());
+}
+
+static bool gone_now(const struct scan_ctx *c, uint32_t i)
+{
+	return c->dead[i] || hung_now(c, i);
+}
+
 /*
- * The dead (process gone) and the hung (alive, silent for longer than the
- * heartbeat timeout). A hung participant loses its jobs and permits, which
- * its lease tokens fence; its record and ring intents stay, since it may
- * still be in the middle of a ring operation.
+ * Whether scan may take a permit from record i. Of a hung participant,
+ * only while it holds no lease (lease_token is set before the CAS that
+ * wins a job, and read here after the permit word): a permit that covers
+ * a job goes only with that job (reclaim), never before it, so no job
+ * ever runs on a valid lease without its permit. The lease that follows
+ * renews its permit by CAS (sem.h), which a reclaim decided here fails.
+ */
+static bool permit_gone(void *ctx, uint32_t i)
+{
+	const struct scan_ctx *c = ctx;
+
+	return c->dead[i] ||
+	       (LDA(&c->seg->parts[i].lease_token) == 0 && hung_now(c, i));
+}
+
+/*
+ * The dead: the process is gone (liveness fails closed: only proof of
+ * death counts, os.h). The hung are only counted here; what they hold is
+ * taken back where each repair re-checks that they still are.
  */
 static void find_dead(struct scan_ctx *c)
 {
-	uint64_t hb_timeout = LD(&c->seg->hdr->tun.heartbeat_timeout_ns);
 	uint32_t i;
 
 	for (i = 0; i < c->seg->nparticipants; i++) {
-		const struct shmrt__participant *r = &c->seg->parts[i];
-		uint64_t owner = LDA(&r->owner), hb;
+		uint64_t owner = LDA(&c->seg->parts[i].owner);
 
 		if (owner == 0 || i == c->reaper->index)
 			continue;
 		if (!shmrt__part_owner_alive(owner)) {
-			c->dead[i] = c->gone[i] = true;
+			c->dead[i] = true;
 			c->rep->dead_participants++;
-		} else if (hb_timeout != 0 && (hb = LD(&r->heartbeat_ns)) != 0 &&
-			   c->now > hb + hb_timeout) {
-			c->gone[i] = true;
+		} else if (hung_now(c, i)) {
 			c->rep->hung_participants++;
 		}
 	}
+	SHMRT__PAUSE("scan.verdicts_taken");
 }
 
-/* Whether a live participant's push (or pop) intent names (qi, pos). */
+/*
+ * Whether the push (or pop) intent of a participant that is neither dead
+ * nor hung names (qi, pos).
+ */
 static bool live_claim(const struct scan_ctx *c, uint32_t qi, uint64_t pos,
 		       bool push)
 {
@@ -77,7 +111,7 @@ static bool live_claim(const struct scan_ctx *c, uint32_t qi, uint64_t pos,
 	for (i = 0; i < c->seg->nparticipants; i++) {
 		const struct shmrt__participant *r = &c->seg->parts[i];
 
-		if (c->dead[i] || LDA(&r->owner) == 0)
+		if (LDA(&r->owner) == 0 || gone_now(c, i))
 			continue;
 		if (push && LD(&r->push_pos) == pos && LD(&r->push_queue) == qi)
 			return true;
@@ -141,20 +175,72 @@ static void repair_pop(struct scan_ctx *c, struct shmrt__participant *r)
 	republish(c, qi, LD(&r->pop_value));
 }
 
-/* A running job whose worker is gone or late: retry it or fail it. */
-static void reclaim(struct scan_ctx *c, uint32_t qi, uint32_t slot,
+/*
+ * A running job whose worker is gone or late: retry it or fail it.
+ * Returns whether this call took it back.
+ */
+static bool reclaim(struct scan_ctx *c, uint32_t qi, uint32_t slot,
 		    uint64_t w, const char *why)
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
 
 	if (shmrt__w_attempt(w) >= LD(&q->ctl->max_attempts)) {
 		if (shmrt__job_fail_slot(c->reaper, qi, slot, w, why,
-					 strlen(why)) == 1)
-			c->rep->jobs_failed++;
-	} else if (shmrt__job_requeue(c->reaper, qi, slot, w) == 1) {
-		c->rep->jobs_requeued++;
-		__atomic_fetch_add(&q->ctl->n_reclaimed, 1, __ATOMIC_RELAXED);
+					 strlen(why)) != 1)
+			return false;
+		c->rep->jobs_failed++;
+		return true;
 	}
+	if (shmrt__job_requeue(c->reaper, qi, slot, w) != 1)
+		return false;
+	c->rep->jobs_requeued++;
+	__atomic_fetch_add(&q->ctl->n_reclaimed, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* A lease scan took back: (owner, token, job id). */
+struct taken_lease {
+	const struct scan_ctx *c;
+	uint32_t owner;
+	uint64_t w;
+	shmrt_job_id id;
+};
+
+/*
+ * Whether the owner's record still names the taken lease: then the
+ * permits it holds are that lease's (asked after each permit word is
+ * read; the worker stamps a new lease only after it gave its permit back
+ * and took another). A worker that has moved on (its completion refused,
+ * a new lease begun) names another id or token, and its permit covers a
+ * job nobody took from it.
+ */
+static bool holds_lease(void *ctx)
+{
+	const struct taken_lease *t = ctx;
+	const struct shmrt__participant *r = &t->c->seg->parts[t->owner];
+
+	return LDA(&r->lease_token) == t->w && LDA(&r->held_job) == t->id.v &&
+	       LDA(&r->lease_token) == t->w;
+}
+
+/*
+ * The job of a dead or hung worker, and then the permit it ran under:
+ * the permit goes only once the job is no longer the worker's, so the
+ * job never runs on a valid lease without it. (A job whose lease merely
+ * expired keeps its permit: its handler may still be running, and the
+ * worker gives the permit back when its completion is refused.)
+ */
+static void reclaim_with_permit(struct scan_ctx *c, uint32_t qi,
+				uint32_t slot, uint64_t w, const char *why)
+{
+	const struct shmrt__qhandle *q = &c->seg->q[qi];
+	struct taken_lease t = {c, shmrt__w_owner(w), w,
+				shmrt__id_make(qi, slot, shmrt__w_gen(w))};
+
+	if (reclaim(c, qi, slot, w, why) && q->sem != SHMRT__NONE &&
+	    t.owner < c->seg->nparticipants)
+		c->rep->permits_reclaimed += shmrt__sem_take_from(
+			c->seg, q->sem, t.owner, holds_lease, &t);
 }
 
 static bool owner_dead(const struct scan_ctx *c, uint32_t owner)
@@ -166,8 +252,28 @@ static bool owner_dead(const struct scan_ctx *c, uint32_t owner)
 
 static bool owner_hung(const struct scan_ctx *c, uint32_t owner)
 {
-	return owner < c->seg->nparticipants && c->gone[owner] &&
-	       !c->dead[owner];
+	return owner < c->seg->nparticipants && hung_now(c, owner);
+}
+
+/*
+ * Whether lease `w` of participant `owner` is past its deadline. The
+ * lessee keeps token and deadline in its own record (job.c lease_stamp);
+ * the deadline counts only between two reads of the token that both
+ * equal w (a seqlock whose sequence is the token).
+ */
+static bool lease_expired(const struct scan_ctx *c, uint32_t owner,
+			  uint64_t w)
+{
+	const struct shmrt__participant *r;
+	uint64_t deadline;
+
+	if (owner >= c->seg->nparticipants)
+		return false;
+	r = &c->seg->parts[owner];
+	if (LDA(&r->lease_token) != w)
+		return false;
+	deadline = LDA(&r->lease_deadline_ns);
+	return LD(&r->lease_token) == w && deadline != 0 && c->now > deadline;
 }
 
 /* A lock wait of scan's: SHMRT__QSTATE_SCAN_LOCK_MS from now. */
@@ -220,16 +326,21 @@ static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 	case SHMRT__S_RUNNING:
 	case SHMRT__S_COMPLETING:
 		if (owner_dead(c, shmrt__w_owner(w))) {
-			reclaim(c, qi, slot, w, "worker died");
+			reclaim_with_permit(c, qi, slot, w, "worker died");
 		} else if (st == SHMRT__S_RUNNING &&
 			   owner_hung(c, shmrt__w_owner(w))) {
-			reclaim(c, qi, slot, w, "worker hung");
+			reclaim_with_permit(c, qi, slot, w, "worker hung");
 		} else if (st == SHMRT__S_RUNNING &&
-			   LDA(&s->lease_token) == w &&
-			   (t = LD(&s->lease_deadline_ns)) != 0 && c->now > t) {
+			   lease_expired(c, shmrt__w_owner(w), w)) {
 			c->rep->leases_expired++;
 			reclaim(c, qi, slot, w, "job timed out");
 		}
+		break;
+	case SHMRT__S_CANCELLING:
+		/* Its canceller died ending it: end it as it asked. */
+		if (owner_dead(c, shmrt__w_owner(w)) &&
+		    shmrt__job_cancel_slot(c->reaper, qi, slot, w) == 1)
+			c->rep->cancels_finished++;
 		break;
 	case SHMRT__S_SUCCEEDED:
 	case SHMRT__S_FAILED:
@@ -250,14 +361,8 @@ static void free_dead_records(struct scan_ctx *c)
 	for (i = 0; i < c->seg->nparticipants; i++) {
 		struct shmrt__participant *r = &c->seg->parts[i];
 
-		if (!c->dead[i])
-			continue;
-		ST(&r->push_value, 0);
-		ST(&r->pop_value, 0);
-		ST(&r->push_pos, SHMRT__POS_NONE);
-		ST(&r->pop_pos, SHMRT__POS_NONE);
-		ST(&r->held_job, 0);
-		__atomic_store_n(&r->owner, 0, __ATOMIC_RELEASE);
+		if (c->dead[i])
+			shmrt__part_reap(r);
 	}
 }
 
@@ -338,12 +443,11 @@ static void scan_locked(struct scan_ctx *c)
 
 	find_dead(c);
 	for (i = 0; i < c->seg->nparticipants; i++) {
-		if (!c->dead[i])
+		if (LDA(&c->seg->parts[i].owner) == 0 || !gone_now(c, i))
 			continue;
 		repair_push(c, &c->seg->parts[i]);
 		repair_pop(c, &c->seg->parts[i]);
 	}
-	c->rep->permits_reclaimed = shmrt__sem_reclaim(c->seg, c->gone);
 	for (qi = 0; qi < c->seg->nqueues; qi++) {
 		/* Keyed state first: taking its lock repairs what a dead
 		 * holder left (qstate.h) before the slots are judged. */
@@ -353,6 +457,10 @@ static void scan_locked(struct scan_ctx *c)
 		if (c->seg->q[qi].lanes.nentries == 0)
 			sweep_unnamed(c, qi);
 	}
+	/* After the jobs: the permits of the dead, and of the hung that
+	 * wait for a job while holding one (permit_gone). */
+	c->rep->permits_reclaimed +=
+		shmrt__sem_reclaim(c->seg, permit_gone, c);
 	free_dead_records(c);
 }
 
@@ -365,10 +473,10 @@ int shmrt__scan(struct shmrt__part *reaper, uint64_t deadline_ns,
 
 	c.rep = rep != NULL ? rep : &local;
 	memset(c.rep, 0, sizeof(*c.rep));
-	c.dead = calloc(2 * (size_t)c.seg->nparticipants, sizeof(bool));
+	c.dead = calloc(c.seg->nparticipants, sizeof(bool));
 	if (c.dead == NULL)
 		return SHMRT_E_NOMEM;
-	c.gone = c.dead + c.seg->nparticipants;
+
 	c.now = shmrt__os_now_ns();
 	rc = shmrt__plock_lock(&c.seg->hdr->repair_lock, deadline_ns);
 	if (rc >= 0) {

@@ -2,23 +2,31 @@
  * src/shm/scan.h - reclaiming what dead participants held.
  *
  * Scan is mechanism: it finds participants whose process is dead (pid +
- * process start time; a zombie is dead) and undoes or finishes what they
- * were doing, then expires leases and retained results past their time:
+ * process start time; a zombie is dead; liveness fails closed) or hung
+ * (alive, heartbeat older than the segment's heartbeat timeout: stopped,
+ * or stuck) and undoes or finishes what they were doing, then expires
+ * leases and retained results past their time. Every repair is a CAS from
+ * the value the holder claimed, so a hung holder that resumes finds its
+ * late writes refused, and "hung" is re-checked at each repair:
  *
- *  1. ring cells: a dead pusher's claimed-but-unpublished cell gets a
- *     tombstone; a dead popper's taken-but-unreleased cell is released.
- *     A cell is touched only if no live participant's intent names it.
+ *  1. ring cells: a dead or hung pusher's claimed-but-unpublished cell
+ *     gets a tombstone; a dead or hung popper's taken-but-unreleased cell
+ *     is released. A cell is touched only if no intent of a participant
+ *     that is neither dead nor hung names it.
  *  2. jobs in flight: a job a dead participant was publishing or had just
  *     popped (its push_value / pop_value intent) is pushed again if its slot
  *     is still QUEUED (a duplicate ring entry is harmless; see job.h).
  *  3. slots: RESERVED by the dead -> FREE; RUNNING or COMPLETING by the
  *     dead, or RUNNING past its lease deadline -> QUEUED again (attempt
  *     kept) or FAILED "worker died" / "job timed out" when attempts are used
- *     up; finished slots past the retention time -> FREE.
- *  4. semaphore permits of the dead and the hung come back; a hung
- *     participant (alive, heartbeat older than the segment's heartbeat
- *     timeout) also loses its running jobs ("worker hung"), fenced by
- *     their lease tokens, but keeps its record and ring intents;
+ *     up; CANCELLING by the dead -> CANCELLED; finished slots past the
+ *     retention time -> FREE. (A slot RESERVED or COMPLETING by a hung
+ *     owner stays its: it holds one job for as long as it is stopped.)
+ *  4. semaphore permits: a dead or hung worker's job is taken back first,
+ *     then the permit it ran under; the permits of the dead, and of hung
+ *     participants that hold no lease (waiting for a job), come back at
+ *     the end of the pass. A hung participant keeps its record and ring
+ *     intents (it may resume in the middle of a ring operation);
  *  5. keyed state: each queue's state lock is taken, which repairs what a
  *     dead holder left (qstate.h); lanes whose head finished but was
  *     never unlinked are moved on; expired idempotency keys are removed.
@@ -35,9 +43,11 @@
  * else runs, from any process, as often as wanted.
  *
  * Bound: everything a dead process held is reclaimed by the first scan that
- * starts after its death; a hung-but-alive worker's job by the first scan
- * after its lease deadline. A pass waits at most SHMRT__QSTATE_SCAN_LOCK_MS
- * per queue for state locks, however long their holders are stopped.
+ * starts after its death; what a stopped or stuck one held (ring cells,
+ * permits, running jobs) by the first scan after its heartbeat is older
+ * than the heartbeat timeout; a running job by the first scan after its
+ * lease deadline. A pass waits at most SHMRT__QSTATE_SCAN_LOCK_MS per
+ * queue for state locks, however long their holders are stopped.
  */
 #ifndef SHMRT_SCAN_H
 #define SHMRT_SCAN_H
@@ -60,6 +70,7 @@ struct shmrt__scan_report {
 	uint32_t permits_reclaimed; /* semaphore permits of the dead or hung */
 	uint32_t lanes_settled;    /* lanes moved past a finished head, heads re-pushed */
 	uint32_t keys_expired;     /* idempotency keys past their TTL or job */
+	uint32_t cancels_finished; /* queued jobs whose canceller died */
 	uint32_t locks_busy; /* queues skipped: state lock held by a live holder */
 };
 

@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <shmrt/error.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -406,8 +408,104 @@ static int init_contents(struct shmrt__seg *seg,
 	return 0;
 }
 
+/* What a file type is, for messages about what sits at a segment's name. */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return "a regular file";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	return "not a regular file";
+}
+
+/*
+ * Refuses what another local user may have planted at the segment's name:
+ * opening a FIFO would block, a link would lead elsewhere.
+ */
+static int refuse_not_regular(const struct shmrt__seg *seg,
+			      const struct stat *st)
+{
+	return shmrt__fail(SHMRT_E_NOTREG,
+			   "/dev/shm%s is %s, not a shmrt segment (those "
+			   "are regular files); it belongs to uid %ld: "
+			   "remove it",
+			   seg->shm_name, file_kind(st->st_mode),
+			   (long)st->st_uid);
+}
+
+/*
+ * Why the existing name could not be opened (errno `err`): lstat never
+ * opens nor follows, so it cannot block on a planted object.
+ */
+static int refuse_open(const struct shmrt__seg *seg, int err)
+{
+	char path[16 + sizeof(seg->shm_name)];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", seg->shm_name);
+	if (lstat(path, &st) != 0)
+		return shmrt__fail(err == EACCES ? SHMRT_E_OWNER : SHMRT_E_SYS,
+				   "shm_open %s: %s", seg->shm_name,
+				   strerror(err));
+	if (!S_ISREG(st.st_mode))
+		return refuse_not_regular(seg, &st);
+	if (err == EACCES)
+		return shmrt__fail(SHMRT_E_OWNER,
+				   "segment %s: permission denied (owned by "
+				   "uid %ld, mode 0%o; this is uid %ld)",
+				   seg->shm_name, (long)st.st_uid,
+				   (unsigned)(st.st_mode & 07777),
+				   (long)geteuid());
+	return shmrt__fail(SHMRT_E_SYS, "shm_open %s: %s", seg->shm_name,
+			   strerror(err));
+}
+
+/*
+ * Sets the group and then the mode explicitly: the umask must not narrow
+ * it (umask 0277 would give 0400 and lock out the owner's own workers).
+ * The object was made 0600, so no one else can open it before this.
+ */
+static int set_mode(struct shmrt__seg *seg, const struct shmrt__seg_params *p)
+{
+	mode_t mode = p->mode ? p->mode : 0600;
+
+	if (((mode & 070) && fchown(seg->fd, (uid_t)-1, p->gid) != 0) ||
+	    fchmod(seg->fd, mode) != 0)
+		return shmrt__fail(SHMRT_E_SYS, "set group/mode of %s: %s",
+				   seg->shm_name, strerror(errno));
+	return 0;
+}
+
+/* The name exists: say what holds it, without opening it. */
+static int refuse_existing(const struct shmrt__seg *seg)
+{
+	char path[16 + sizeof(seg->shm_name)];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", seg->shm_name);
+	if (lstat(path, &st) != 0)
+		return shmrt__fail(SHMRT_E_EXIST, "segment %s exists (%s)",
+				   seg->shm_name, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return refuse_not_regular(seg, &st);
+	return shmrt__fail(SHMRT_E_EXIST,
+			   "segment %s exists and is owned by uid %ld; "
+			   "stop its runtime or remove it (shmrt destroy)",
+			   seg->shm_name, (long)st.st_uid);
+}
+
 static int open_new_object(const char *tenant, struct shmrt__seg *seg,
-			   mode_t mode)
+			   const struct shmrt__seg_params *p)
 {
 	if (tenant == NULL) {
 		seg->fd = memfd_create("shmrt.private",
@@ -420,41 +518,22 @@ static int open_new_object(const char *tenant, struct shmrt__seg *seg,
 	}
 	shm_name_for(tenant, seg->shm_name, sizeof(seg->shm_name));
 	seg->fd = shm_open(seg->shm_name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
-			   mode);
+			   0600);
 	if (seg->fd >= 0) {
 		seg->fd_open = true;
-		return 0;
+		return set_mode(seg, p);
 	}
-	if (errno == EEXIST) {
-		struct stat st;
-		int fd = shm_open(seg->shm_name, O_RDONLY | O_CLOEXEC, 0);
-		long uid = -1;
-
-		if (fd >= 0 && fstat(fd, &st) == 0)
-			uid = (long)st.st_uid;
-		if (fd >= 0)
-			close(fd);
-		return shmrt__fail(SHMRT_E_EXIST,
-				   "segment %s exists and is owned by uid %ld; "
-				   "stop its runtime or remove it (shmrt destroy)",
-				   seg->shm_name, uid);
-	}
+	if (errno == EEXIST)
+		return refuse_existing(seg);
 	return shmrt__fail(SHMRT_E_SYS, "shm_open %s: %s", seg->shm_name,
 			   strerror(errno));
 }
 
 /* Reserves real pages: a sparse object would SIGBUS later when /dev/shm fills. */
-static int size_new_object(struct shmrt__seg *seg, const struct shmrt__seg_params *p)
+static int size_new_object(struct shmrt__seg *seg)
 {
-	int rc;
+	int rc = posix_fallocate(seg->fd, 0, (off_t)seg->size);
 
-	if (p->mode & 070) {
-		if (fchown(seg->fd, (uid_t)-1, p->gid) != 0 ||
-		    fchmod(seg->fd, p->mode) != 0)
-			return shmrt__fail(SHMRT_E_SYS, "set group/mode of %s: %s",
-					   seg->shm_name, strerror(errno));
-	}
-	rc = posix_fallocate(seg->fd, 0, (off_t)seg->size);
 	if (rc == ENOSPC || rc == EFBIG)
 		return shmrt__fail(SHMRT_E_NOSPC,
 				   "segment %s needs %zu bytes: %s",
@@ -496,9 +575,12 @@ int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
 	out->size = layout_walk(&geo, NULL, &why);
 	if (out->size == 0)
 		return shmrt__fail(SHMRT_E_INVAL, "create: %s", why);
-	if ((rc = open_new_object(tenant, out, p->mode ? p->mode : 0600)) != 0)
+	if ((rc = open_new_object(tenant, out, p)) != 0) {
+		if (out->fd_open)
+			goto fail_unlink;
 		goto fail;
-	if ((rc = size_new_object(out, p)) != 0 || (rc = map_fd(out)) != 0)
+	}
+	if ((rc = size_new_object(out)) != 0 || (rc = map_fd(out)) != 0)
 		goto fail_unlink;
 	layout_walk(&geo, out, &why);
 	if ((rc = init_contents(out, p, &geo)) != 0)
@@ -513,20 +595,53 @@ fail:
 	return rc;
 }
 
+/* Whether `gid` is the effective group or a supplementary group of ours. */
+static bool in_my_groups(gid_t gid)
+{
+	gid_t *groups;
+	int n, i;
+	bool found = false;
+
+	if (gid == getegid())
+		return true;
+	n = getgroups(0, NULL);
+	if (n <= 0 || (groups = calloc((size_t)n, sizeof(*groups))) == NULL)
+		return false;
+	n = getgroups(n, groups);
+	for (i = 0; i < n && !found; i++)
+		found = groups[i] == gid;
+	free(groups);
+	return found;
+}
+
+/*
+ * The file must be a regular file of ours: owned by this uid, or shared
+ * read-write with a group we are in (effective or supplementary, as the
+ * kernel's own permission check counts it), and closed to everyone else.
+ */
 static int check_file(struct shmrt__seg *seg, struct stat *st)
 {
 	if (fstat(seg->fd, st) != 0)
 		return shmrt__fail(SHMRT_E_SYS, "fstat %s: %s", seg->shm_name,
 				   strerror(errno));
 	if (!S_ISREG(st->st_mode))
-		return shmrt__fail(SHMRT_E_NOTREG, "%s is not a regular file",
-				   seg->shm_name);
+		return refuse_not_regular(seg, st);
 	if (st->st_uid != geteuid() &&
-	    !((st->st_mode & 060) == 060 && st->st_gid == getegid()))
+	    !((st->st_mode & 060) == 060 && in_my_groups(st->st_gid)))
 		return shmrt__fail(SHMRT_E_OWNER,
-				   "segment %s is owned by uid %ld, not %ld",
+				   "segment %s is owned by uid %ld (group %ld, "
+				   "mode 0%o), not %ld or a group of ours",
 				   seg->shm_name, (long)st->st_uid,
+				   (long)st->st_gid,
+				   (unsigned)(st->st_mode & 07777),
 				   (long)geteuid());
+	if (st->st_mode & 07)
+		return shmrt__fail(SHMRT_E_NOTREG,
+				   "segment %s has mode 0%o: other users may "
+				   "open it (shmrt makes 0600, or 0660 with a "
+				   "group)",
+				   seg->shm_name,
+				   (unsigned)(st->st_mode & 07777));
 	if ((size_t)st->st_size < sizeof(struct shmrt__seg_header))
 		return shmrt__fail(SHMRT_E_TRUNC,
 				   "segment %s is %lld bytes, smaller than its "
@@ -594,7 +709,107 @@ static int check_header(const struct shmrt__seg *seg,
 	return 0;
 }
 
-int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
+/* Names the first field where two queue geometries differ; false if none. */
+static bool queue_geo_diff(uint32_t i, const struct shmrt__queue_geo *have,
+			   const struct shmrt__queue_geo *want, char *buf,
+			   size_t len)
+{
+	static const char *const field[] = { "capacity", "slot_size",
+					     "lanes", "idempotency_keys" };
+	const uint32_t h[] = { have->capacity, have->slot_size, have->nlanes,
+			       have->nidem };
+	const uint32_t w[] = { want->capacity, want->slot_size, want->nlanes,
+			       want->nidem };
+	uint32_t k;
+
+	if (strncmp(have->name, want->name, SHMRT__QUEUE_NAME_MAX) != 0) {
+		snprintf(buf, len, "queue %u is '%.31s', the configuration "
+			 "says '%.31s'", i, have->name, want->name);
+		return true;
+	}
+	for (k = 0; k < sizeof(h) / sizeof(h[0]); k++) {
+		if (h[k] != w[k]) {
+			snprintf(buf, len, "queue %.31s: %s %u, the "
+				 "configuration says %u", want->name, field[k],
+				 h[k], w[k]);
+			return true;
+		}
+	}
+	if (have->sem != want->sem) {
+		snprintf(buf, len, "queue %.31s: its semaphore_limit was added, "
+			 "removed or moved", want->name);
+		return true;
+	}
+	return false;
+}
+
+/* Names the first difference between the segment's geometry and the one
+ * the configuration asks for, so the operator knows what changed. */
+static void geo_diff(const struct shmrt__geometry *have,
+		     const struct shmrt__geometry *want, char *buf, size_t len)
+{
+	uint32_t i;
+
+	snprintf(buf, len, "it was made by a shmrt build with other "
+		 "structure sizes");
+	if (have->nqueues != want->nqueues) {
+		snprintf(buf, len, "%u queues, the configuration has %u",
+			 have->nqueues, want->nqueues);
+		return;
+	}
+	if (have->nparticipants != want->nparticipants) {
+		snprintf(buf, len, "%u participants, the configuration says "
+			 "%u", have->nparticipants, want->nparticipants);
+		return;
+	}
+	for (i = 0; i < have->nqueues && i < SHMRT__MAX_QUEUES; i++)
+		if (queue_geo_diff(i, &have->queue[i], &want->queue[i], buf,
+				   len))
+			return;
+	if (memcmp(have->sem, want->sem, sizeof(have->sem)) != 0 ||
+	    have->nsems != want->nsems)
+		snprintf(buf, len, "a semaphore_limit differs");
+}
+
+/* The segment must have exactly the layout `want` (a configuration's). */
+static int check_layout_wanted(const struct shmrt__seg *seg,
+			       const struct shmrt__seg_header *h,
+			       const struct shmrt__geometry *want)
+{
+	char diff[160];
+
+	if (h->layout_hash == shmrt__layout_hash(want))
+		return 0;
+	geo_diff(&h->geo, want, diff, sizeof(diff));
+	return shmrt__fail(SHMRT_E_LAYOUT,
+			   "segment %s has another layout than the "
+			   "configuration asks for: %s",
+			   seg->shm_name, diff);
+}
+
+/*
+ * O_NONBLOCK: a FIFO planted at the name must not block the open (fstat
+ * then refuses it); shm_open adds O_NOFOLLOW, so a link fails with ELOOP.
+ */
+static int open_existing(const char *tenant, struct shmrt__seg *out)
+{
+	shm_name_for(tenant, out->shm_name, sizeof(out->shm_name));
+	out->fd = shm_open(out->shm_name, O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
+	if (out->fd >= 0) {
+		out->fd_open = true;
+		return 0;
+	}
+	if (errno == ENOENT)
+		return shmrt__fail(SHMRT_E_NOENT,
+				   "no tenant '%s': %s does not exist", tenant,
+				   out->shm_name);
+	return refuse_open(out, errno);
+}
+
+/* Attach; with `want` non-NULL the layout must also be that geometry. */
+static int attach_checked(const char *tenant,
+			  const struct shmrt__geometry *want,
+			  struct shmrt__seg *out)
 {
 	struct shmrt__seg_header h;
 	struct stat st;
@@ -606,24 +821,8 @@ int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
 	if (!shmrt__tenant_name_valid(tenant))
 		return shmrt__fail(SHMRT_E_NAME, "tenant name '%s' is invalid",
 				   tenant ? tenant : "(null)");
-	shm_name_for(tenant, out->shm_name, sizeof(out->shm_name));
-	out->fd = shm_open(out->shm_name, O_RDWR | O_CLOEXEC, 0);
-	if (out->fd < 0) {
-		rc = errno == ENOENT ? shmrt__fail(SHMRT_E_NOENT,
-						   "no tenant '%s': %s does "
-						   "not exist",
-						   tenant, out->shm_name)
-		     : errno == EACCES
-			     ? shmrt__fail(SHMRT_E_OWNER,
-					   "segment %s: permission denied "
-					   "(owned by another uid)",
-					   out->shm_name)
-			     : shmrt__fail(SHMRT_E_SYS, "shm_open %s: %s",
-					   out->shm_name, strerror(errno));
-		goto fail;
-	}
-	out->fd_open = true;
-	if ((rc = check_file(out, &st)) != 0)
+	if ((rc = open_existing(tenant, out)) != 0 ||
+	    (rc = check_file(out, &st)) != 0)
 		goto fail;
 	/* Read the header with pread: no mapping exists yet to fault on. */
 	if (pread(out->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
@@ -631,7 +830,8 @@ int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
 				 out->shm_name);
 		goto fail;
 	}
-	if ((rc = check_header(out, &h, st.st_size)) != 0)
+	if ((rc = check_header(out, &h, st.st_size)) != 0 ||
+	    (want != NULL && (rc = check_layout_wanted(out, &h, want)) != 0))
 		goto fail;
 	out->size = (size_t)st.st_size;
 	if ((rc = map_fd(out)) != 0)
@@ -645,6 +845,72 @@ int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
 	return 0;
 fail:
 	shmrt__seg_detach(out);
+	return rc;
+}
+
+int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
+{
+	return attach_checked(tenant, NULL, out);
+}
+
+/* Whether the file lock is ours before `deadline_ns`. */
+static bool lock_file(int fd, uint64_t deadline_ns)
+{
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) ||
+		    shmrt__os_now_ns() >= deadline_ns)
+			return false;
+		shmrt__os_sleep_ns(1000000);
+	}
+	return true;
+}
+
+/*
+ * Makes the calling process the creator of an attached segment whose
+ * recorded creator is dead. Racing adopters are serialized by an
+ * exclusive flock of the file, held only for this check-and-write (the
+ * kernel drops it if its holder dies): the first one finds the creator
+ * dead and writes itself, the others then find it alive and refuse.
+ */
+static int claim_creator(struct shmrt__seg *seg, const char *tenant)
+{
+	struct shmrt__seg_header *h = seg->hdr;
+	pid_t me = shmrt__os_pid(), pid;
+	uint64_t start;
+	int rc = 0;
+
+	if (!lock_file(seg->fd, shmrt__os_now_ns() + 1000000000u))
+		return shmrt__fail(SHMRT_E_EXIST, "tenant %s: another process "
+				   "holds the lock of %s (taking it over?)",
+				   tenant, seg->shm_name);
+	pid = __atomic_load_n(&h->creator_pid, __ATOMIC_ACQUIRE);
+	start = __atomic_load_n(&h->creator_start_time, __ATOMIC_ACQUIRE);
+	if (pid != me && shmrt__os_proc_alive(pid, start)) {
+		rc = shmrt__fail(SHMRT_E_EXIST, "tenant %s is already run by "
+				 "pid %d", tenant, (int)pid);
+	} else {
+		__atomic_store_n(&h->creator_start_time,
+				 shmrt__os_proc_start_time(me),
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&h->creator_pid, me, __ATOMIC_RELEASE);
+	}
+	(void)flock(seg->fd, LOCK_UN);
+	return rc;
+}
+
+int shmrt__seg_adopt(const char *tenant, const struct shmrt__seg_params *p,
+		     struct shmrt__seg *out)
+{
+	struct shmrt__geometry want;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if ((rc = geometry_from_params(p, &want)) != 0 ||
+	    (rc = attach_checked(tenant, &want, out)) != 0)
+		return rc;
+	if ((rc = claim_creator(out, tenant)) != 0)
+		shmrt__seg_detach(out);
 	return rc;
 }
 

@@ -110,27 +110,52 @@ bool shmrt__tenant_name_valid(const char *tenant);
 
 /*
  * Create the segment /dev/shm/shmrt.<tenant> (O_CREAT|O_EXCL|O_CLOEXEC,
- * posix_fallocate'd, fully initialized, init-done published last) and map
- * it. With tenant NULL the segment is a private memfd (sealed against
- * resizing) that only this process and its children can map.
- * Errors: SHMRT_E_NAME, SHMRT_E_INVAL (geometry), SHMRT_E_EXIST,
- * SHMRT_E_NOSPC, SHMRT_E_SYS; nothing is left behind on failure.
+ * made 0600 and then given its group and mode with fchown/fchmod, so the
+ * umask never narrows it; posix_fallocate'd, fully initialized, init-done
+ * published last) and map it. With tenant NULL the segment is a private
+ * memfd (sealed against resizing) that only this process and its children
+ * can map.
+ * Errors: SHMRT_E_NAME, SHMRT_E_INVAL (geometry), SHMRT_E_EXIST (a regular
+ * file holds the name: a segment to attach or adopt), SHMRT_E_NOTREG
+ * (something else holds it: "/dev/shm/shmrt.x is a FIFO, not a shmrt
+ * segment"; it is never opened), SHMRT_E_NOSPC, SHMRT_E_SYS; nothing is
+ * left behind on failure.
  * Pair with shmrt__seg_detach (and shmrt__seg_destroy to remove the name).
  */
 int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
 		      struct shmrt__seg *out);
 
 /*
- * Attach to an existing tenant segment. Validates, before trusting any of
- * it: the file (regular, owner uid, size), then the header (magic, ABI,
- * header size, init-done, geometry bounds, layout hash, total size), and
- * maps the whole file only once its size is known to cover the layout.
+ * Attach to an existing tenant segment. The name is opened with
+ * O_NONBLOCK (and shm_open's O_NOFOLLOW), so nothing planted there can
+ * block or redirect the open. Validates, before trusting any of it: the
+ * file (regular, owner uid or a group of ours - effective or
+ * supplementary - with group read-write, no access for others, size),
+ * then the header (magic, ABI, header size, init-done, geometry bounds,
+ * layout hash, total size), and maps the whole file only once its size is
+ * known to cover the layout.
  * Each refusal has its own code and a detail naming the field (see
  * shmrt_last_error): SHMRT_E_NAME, _NOENT, _OWNER, _NOTREG, _TRUNC,
  * _MAGIC, _ABI, _HDRSIZE, _NOTREADY, _LAYOUT, _SYS.
  * Pair with shmrt__seg_detach.
  */
 int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out);
+
+/*
+ * Adopt the existing segment of `tenant` whose creator has died, so the
+ * jobs it holds still run: attach (every check above), require the layout
+ * that `p` describes (SHMRT_E_LAYOUT naming the first difference, e.g.
+ * "queue q0: capacity 1024, the configuration says 4096"), then make the
+ * calling process the creator (pid and start time in the header). Racing
+ * adopters are serialized by a flock of the file: one wins, the others
+ * see it alive. Refuses with SHMRT_E_EXIST ("tenant NAME is already run
+ * by pid N") while the recorded creator is alive, unless it is this
+ * process. The segment's state and contents are left as they are: the
+ * caller scans and sets the state. Nothing is ever removed.
+ * Pair with shmrt__seg_detach.
+ */
+int shmrt__seg_adopt(const char *tenant, const struct shmrt__seg_params *p,
+		     struct shmrt__seg *out);
 
 /* Unmap and close. Safe on a zeroed handle, a failed create/attach's
  * handle, and twice. */

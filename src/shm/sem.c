@@ -23,6 +23,13 @@ static const struct shmrt__semhandle *sem_of(const struct shmrt__seg *seg,
 	return si < seg->nsems ? &seg->sem[si] : NULL;
 }
 
+/* A token of participant `part` no other holder has now. */
+static uint64_t new_token(const struct shmrt__semhandle *h, uint32_t part)
+{
+	return ((uint64_t)(part + 1) << 48) |
+	       (ADD(&h->ctl->next_token, 1) & TOKEN_COUNT_MASK);
+}
+
 static int try_take(const struct shmrt__semhandle *h, uint32_t part,
 		    uint64_t *token)
 {
@@ -33,8 +40,7 @@ static int try_take(const struct shmrt__semhandle *h, uint32_t part,
 
 		if (LD(&h->permits[i]) != 0)
 			continue;
-		tok = ((uint64_t)(part + 1) << 48) |
-		      (ADD(&h->ctl->next_token, 1) & TOKEN_COUNT_MASK);
+		tok = new_token(h, part);
 		if (CAS(&h->permits[i], &free_word, tok)) {
 			ADD(&h->ctl->n_acquired, 1);
 			*token = tok;
@@ -84,6 +90,28 @@ static bool give_back(const struct shmrt__semhandle *h, uint64_t token)
 	return false;
 }
 
+int shmrt__sem_renew(struct shmrt__seg *seg, uint32_t si, uint32_t part,
+		     uint64_t *token)
+{
+	const struct shmrt__semhandle *h = sem_of(seg, si);
+	uint32_t i;
+
+	if (h == NULL || *token == 0)
+		return SHMRT_E_STALE;
+	for (i = 0; i < h->limit; i++) {
+		uint64_t w = *token, tok;
+
+		if (LD(&h->permits[i]) != *token)
+			continue;
+		tok = new_token(h, part);
+		if (!CAS(&h->permits[i], &w, tok))
+			return SHMRT_E_STALE;
+		*token = tok;
+		return 0;
+	}
+	return SHMRT_E_STALE;
+}
+
 int shmrt__sem_release(struct shmrt__seg *seg, uint32_t si, uint64_t token)
 {
 	const struct shmrt__semhandle *h = sem_of(seg, si);
@@ -122,7 +150,36 @@ uint32_t shmrt__sem_in_use(const struct shmrt__seg *seg, uint32_t si)
 	return n;
 }
 
-uint32_t shmrt__sem_reclaim(struct shmrt__seg *seg, const bool *gone)
+/* CAS permit i of h from `tok` to free; wakes permit waiters. */
+static bool take_permit(const struct shmrt__semhandle *h, uint32_t i,
+			uint64_t tok)
+{
+	if (!CAS(&h->permits[i], &tok, 0))
+		return false;
+	ADD(&h->ctl->n_reclaimed, 1);
+	shmrt__ec_inc(&h->ctl->ec);
+	return true;
+}
+
+uint32_t shmrt__sem_take_from(struct shmrt__seg *seg, uint32_t si,
+			      uint32_t part, bool (*still)(void *ctx),
+			      void *ctx)
+{
+	const struct shmrt__semhandle *h = sem_of(seg, si);
+	uint32_t i, n = 0;
+
+	for (i = 0; h != NULL && i < h->limit; i++) {
+		uint64_t tok = LD(&h->permits[i]);
+
+		if (tok != 0 && (tok >> 48) == (uint64_t)part + 1 &&
+		    still(ctx) && take_permit(h, i, tok))
+			n++;
+	}
+	return n;
+}
+
+uint32_t shmrt__sem_reclaim(struct shmrt__seg *seg,
+			    bool (*gone)(void *ctx, uint32_t part), void *ctx)
 {
 	uint32_t si, i, n = 0;
 
@@ -133,14 +190,14 @@ uint32_t shmrt__sem_reclaim(struct shmrt__seg *seg, const bool *gone)
 			uint64_t tok = LD(&h->permits[i]);
 			uint64_t part = tok >> 48;
 
-			if (tok == 0 || part == 0 || part > seg->nparticipants ||
-			    !gone[part - 1])
+			/* A token naming no record is corrupt: nobody holds
+			 * it, and it would keep the permit forever. */
+			if (tok == 0 ||
+			    (part != 0 && part <= seg->nparticipants &&
+			     !gone(ctx, (uint32_t)part - 1)))
 				continue;
-			if (CAS(&h->permits[i], &tok, 0)) {
-				ADD(&h->ctl->n_reclaimed, 1);
-				shmrt__ec_inc(&h->ctl->ec);
+			if (take_permit(h, i, tok))
 				n++;
-			}
 		}
 	}
 	return n;

@@ -35,20 +35,24 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <shmrt/error.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "shm/job.h"
 #include "shm/os.h"
 #include "shm/participant.h"
+#include "shm/pause.h"
 #include "shm/scan.h"
 #include "shm/segment.h"
+#include "shm/sem.h"
 #include "testutil.h"
 
 #define CAPACITY       1024
@@ -338,12 +342,22 @@ static int scanner_main(struct ktest *k, uint32_t me)
 static pid_t spawn(struct ktest *k, enum kind kind)
 {
 	uint32_t inst = k->next_inst++;
+	unsigned nth = 1 + (unsigned)(rnd(&k->rng) % 64);
 	pid_t pid;
 
 	assert_true(inst < k->max_inst);
 	k->kindof[inst] = (uint8_t)kind;
 	pid = tu_fork(EX_ATTACH);
 	if (pid == 0) {
+		/* One producer or consumer in four dies by its own hand
+		 * exactly inside a ring claim (at its nth): random kills
+		 * almost never land there, and the storm must reach the
+		 * tombstone and release repairs (asserted in run()). */
+		if (inst % 4 == 1 && kind != K_SCANNER)
+			shmrt__pause_arm(kind == K_PRODUCER
+						 ? "ring.push.claimed"
+						 : "ring.pop.claimed",
+					 nth, SHMRT__PAUSE_KILL);
 		switch (kind) {
 		case K_PRODUCER:
 			_exit(producer_main(k, inst));
@@ -812,6 +826,17 @@ static void ktest_init(struct ktest *k, uint32_t nkinds, uint64_t rounds,
 	k->done = shared_array(log_size(k), 1);
 	tu_params_one_queue(&p, capacity, SLOT_SIZE, nparts);
 	p.queue[0].max_attempts = MAX_ATTEMPTS;
+	/* Queue 1, laned with a one-permit semaphore, for the scan that
+	 * repairs keyed state (test_kill_each_instruction_scan_keyed). */
+	p.nqueues = 2;
+	p.queue[1] = p.queue[0];
+	p.queue[1].name = "keyed";
+	p.queue[1].capacity = 8;
+	p.queue[1].nlanes = 4;
+	p.queue[1].sem = 1;
+	p.nsems = 1;
+	p.sem[0].name = "one";
+	p.sem[0].limit = 1;
 	p.tun.spin_ns = 2000;
 	p.tun.retention_ns = 3600ull * 1000000000u; /* nothing expires */
 	assert_int_equal(shmrt__seg_create(k->tenant, &p, &k->seg), 0);
@@ -850,6 +875,17 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
+/* The storm reached the ring repairs, by the scan reports' own count. */
+static void assert_ring_repairs_reached(struct ktest *k)
+{
+	struct shmrt__scan_report all = k->rep;
+
+	rep_add(&all, &k->cnt->child_rep, 0);
+	rep_print("all scans", &all);
+	assert_true(all.cells_tombstoned >= 1);
+	assert_true(all.cells_released >= 1);
+}
+
 static void run(struct ktest *k, uint32_t nkinds, uint64_t rounds)
 {
 	uint64_t t0 = shmrt__os_now_ns(), drained;
@@ -862,6 +898,7 @@ static void run(struct ktest *k, uint32_t nkinds, uint64_t rounds)
 		      scan_until_quiet(k));
 	drained = drain(k);
 	check_outcome(k, drained);
+	assert_ring_repairs_reached(k);
 }
 
 /* Producers and consumers, the parent scanning between kills. */
@@ -895,7 +932,9 @@ static void test_kill_with_scanners(void **state)
 /*
  * Random kills rarely land in the few instructions between claiming a
  * ring cell and publishing it. Here a child runs one library call under
- * ptrace: the parent single-steps it N instructions into the call and
+ * ptrace: the parent runs it exactly N instructions into the call (one
+ * measuring run single-steps the whole call and notes each instruction's
+ * address; later runs stop at a breakpoint on instruction N) and
  * SIGKILLs it there, for N spread over the whole call (every instruction
  * when the step budget allows). After each kill the parent scans and
  * checks that nothing accepted was lost, nothing completed ran again, and
@@ -1049,6 +1088,12 @@ static size_t watch_words(const struct ktest *k, uint64_t *w, size_t max)
 		W(q->cells[i].seq);
 	for (i = 0; i < q->capacity; i++)
 		W(shmrt__slot_at(q, i)->word);
+	q = &k->seg.q[1];
+	for (i = 0; i <= q->ring_mask; i++)
+		W(q->cells[i].seq);
+	for (i = 0; i < q->capacity; i++)
+		W(shmrt__slot_at(q, i)->word);
+	W(k->seg.sem[0].permits[0]);
 	for (i = 0; i < k->seg.nparticipants; i++) {
 		W(k->seg.parts[i].owner);
 		W(k->seg.parts[i].push_pos);
@@ -1068,20 +1113,97 @@ struct step_plan {
 	uint64_t
 	    events[EVENTS_MAX]; /* steps after which shared state changed */
 	uint32_t nevents;
+	uint64_t *rip;	 /* [len + 1]: address of instruction n */
 	uint8_t *chosen; /* [len]: kill after this many instructions */
 	uint64_t points;
-	uint64_t cost; /* single steps all the kill points take */
+	uint64_t cost; /* breakpoint stops all the kill points take */
 };
+
+static struct user_regs_struct tracee_regs(pid_t pid)
+{
+	struct user_regs_struct r;
+
+	assert_int_equal(ptrace(PTRACE_GETREGS, pid, NULL, &r), 0);
+	return r;
+}
+
+/* How often instruction n's address comes up in the first n + 1. */
+static uint64_t address_hits(const struct step_plan *pl, uint64_t n)
+{
+	uint64_t i, hits = 0;
+
+	for (i = 0; i <= n; i++)
+		hits += pl->rip[i] == pl->rip[n];
+	return hits;
+}
+
+static void poke(pid_t pid, uint64_t addr, uint64_t word)
+{
+	assert_int_equal(ptrace(PTRACE_POKETEXT, pid, (void *)addr,
+				(void *)word),
+			 0);
+}
+
+/*
+ * Runs a stopped tracee until it has executed n instructions of the
+ * measured call, without single-stepping all of them: a breakpoint (int3)
+ * at the address of instruction n, passed as many times as that address
+ * comes up in the first n + 1 (loops run it often). The call takes the
+ * same path as when measured (same prepared state); where it does not,
+ * the kill lands on a nearby instruction, which is as good a test.
+ * Returns false when the tracee reached its end marker first.
+ */
+static bool advance(pid_t pid, const struct step_plan *pl, uint64_t n)
+{
+	uint64_t addr = pl->rip[n], want = address_hits(pl, n), hits, orig;
+	struct user_regs_struct r = tracee_regs(pid);
+	int st;
+
+	hits = r.rip == addr;
+	errno = 0;
+	orig = (uint64_t)ptrace(PTRACE_PEEKTEXT, pid, (void *)addr, NULL);
+	assert_int_equal(errno, 0);
+	while (hits < want) {
+		if (tracee_regs(pid).rip == addr && step(pid, 1) != 1)
+			return false; /* off the address, without the int3 */
+		poke(pid, addr, (orig & ~0xffull) | 0xcc);
+		assert_int_equal(ptrace(PTRACE_CONT, pid, NULL, NULL), 0);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		poke(pid, addr, orig);
+		assert_true(WIFSTOPPED(st));
+		if (WSTOPSIG(st) == SIGSTOP)
+			return false;
+		assert_int_equal(WSTOPSIG(st), SIGTRAP);
+		r = tracee_regs(pid); /* just past the int3: back onto it */
+		assert_int_equal(r.rip, addr + 1);
+		r.rip = addr;
+		assert_int_equal(ptrace(PTRACE_SETREGS, pid, NULL, &r), 0);
+		hits++;
+	}
+	return true;
+}
+
+/* Records the address of the next instruction (rip[pl->len]). */
+static void note_rip(struct step_plan *pl, pid_t pid, uint64_t *cap)
+{
+	if (pl->len + 1 > *cap) {
+		*cap = *cap ? 2 * *cap : 4096;
+		pl->rip = realloc(pl->rip, *cap * sizeof(*pl->rip));
+		assert_non_null(pl->rip);
+	}
+	pl->rip[pl->len] = tracee_regs(pid).rip;
+}
 
 /* Runs the traced call to its end, noting where shared words change. */
 static void measure(struct ktest *k, traced_fn fn, struct step_plan *pl)
 {
-	uint64_t before[WATCH_MAX], after[WATCH_MAX];
+	uint64_t before[WATCH_MAX], after[WATCH_MAX], cap = 0;
 	pid_t pid = traced_spawn(k, fn, 0);
 	size_t n = watch_words(k, before, WATCH_MAX);
 
 	assert_true(n < WATCH_MAX);
-	for (pl->len = 0; step(pid, 1) == 1; pl->len++) {
+	for (pl->len = 0; note_rip(pl, pid, &cap), step(pid, 1) == 1;
+	     pl->len++) {
 		watch_words(k, after, WATCH_MAX);
 		if (memcmp(before, after, n * sizeof(uint64_t)) == 0)
 			continue;
@@ -1095,17 +1217,22 @@ static void measure(struct ktest *k, traced_fn fn, struct step_plan *pl)
 
 static void plan_add(struct step_plan *pl, uint64_t n, uint64_t budget)
 {
-	if (n >= pl->len || pl->chosen[n] || pl->cost + n > budget)
+	uint64_t cost;
+
+	if (n >= pl->len || pl->chosen[n])
+		return;
+	cost = address_hits(pl, n);
+	if (pl->cost + cost > budget)
 		return;
 	pl->chosen[n] = 1;
 	pl->points++;
-	pl->cost += n;
+	pl->cost += cost;
 }
 
 #define DENSE_MAX 48 /* instructions each side of a change of shared state */
 
 /*
- * The kill points, within a budget of single steps: first every
+ * The kill points, within a budget of breakpoint stops (advance): first every
  * instruction around each change of shared state (widening the windows
  * while the budget lasts), then an even spread over the rest of the call.
  */
@@ -1125,7 +1252,7 @@ static void plan_points(struct step_plan *pl, uint64_t budget)
 	if (pl->cost >= budget)
 		return;
 	for (rest = 0, n = 0; n < pl->len; n++)
-		rest += pl->chosen[n] ? 0 : n;
+		rest += pl->chosen[n] ? 0 : address_hits(pl, n);
 	stride = (rest + budget - pl->cost - 1) / (budget - pl->cost);
 	for (n = 0; n < pl->len; n += stride ? stride : 1)
 		plan_add(pl, n, budget);
@@ -1259,21 +1386,175 @@ static void dead_worker(struct ktest *k)
 	kill_traced(pid);
 }
 
-/* Scan killed after n instructions: the dead worker's job still returns. */
+/*
+ * A child that dies by its own hand inside a ring claim (pause point
+ * `point`): a producer enqueueing (0, n), or a consumer taking the job
+ * at the head. Its cell is left claimed, for scan to repair.
+ */
+static void dead_claimant(struct ktest *k, const char *point, uint64_t n)
+{
+	pid_t pid = tu_fork(EX_ATTACH);
+
+	if (pid == 0) {
+		unsigned char buf[SLOT_SIZE];
+		struct payload pl = {0, (uint32_t)n};
+		struct shmrt__seg seg;
+		struct shmrt__part part;
+		struct shmrt__lease l;
+		shmrt_job_id id;
+
+		if (child_join(k, SHMRT__ROLE_WORKER, &seg, &part) != EX_OK)
+			_exit(EX_ATTACH);
+		shmrt__pause_arm(point, 1, SHMRT__PAUSE_KILL);
+		if (strcmp(point, "ring.push.claimed") == 0)
+			shmrt__job_enqueue(&part, 0, &pl, sizeof(pl), 0, &id);
+		else
+			shmrt__job_lease(&part, 0, buf, sizeof(buf), 0, &l);
+		_exit(EX_OP); /* it was to die inside */
+	}
+	assert_int_equal(tu_wait_child(pid, 10000), EX_KILLED);
+}
+
+/* Leases up to `max` queued jobs, each (0, n); returns how many. */
+static uint32_t take_jobs(struct ktest *k, uint64_t n, uint32_t max)
+{
+	unsigned char buf[SLOT_SIZE];
+	struct shmrt__lease l;
+	struct payload pl;
+	uint32_t got = 0;
+
+	while (got < max &&
+	       shmrt__job_lease(&k->part, 0, buf, sizeof(buf), 0, &l) == 0) {
+		memcpy(&pl, buf, sizeof(pl));
+		assert_int_equal(pl.seq, (uint32_t)n);
+		assert_int_equal(shmrt__job_complete(&k->part, &l, NULL, 0), 0);
+		assert_int_equal(shmrt__job_release(&k->seg, l.id), 0);
+		got++;
+	}
+	return got;
+}
+
+/*
+ * Scan killed after n instructions, with three repairs to do: a dead
+ * worker's job, a dead consumer's claimed cell, a dead producer's claimed
+ * cell. Whatever the kill interrupted, the next scans finish it: all
+ * three jobs come back.
+ */
 static void after_scan_kill(struct ktest *k, uint64_t n, struct step_tally *t)
 {
 	int finished = step_flags(k)->ok != 0;
 
 	/* The next scan gets the lock even if the killed one held it. */
 	scan_until_quiet(k);
-	if (take_job(k, n) != 1)
-		fail_msg("scan killed after %llu instructions: the dead "
-			 "worker's job is lost",
+	if (take_jobs(k, n, 3) != 3)
+		fail_msg("scan killed after %llu instructions: a job of the "
+			 "dead worker, consumer or producer is lost",
 			 (unsigned long long)n);
 	t->outcome[finished]++;
 }
 
-enum step_op { OP_ENQUEUE, OP_LEASE, OP_SCAN };
+/* A laned job (0, n) of queue 1 on lane "x". */
+static int submit_keyed(struct shmrt__part *part, uint64_t n)
+{
+	struct payload pl = {0, (uint32_t)n};
+	struct shmrt__submit sub = {.payload = &pl, .len = sizeof(pl),
+				    .lane = "x", .lane_len = 1};
+	shmrt_job_id id;
+
+	return shmrt__job_submit(part, 1, &sub, &id);
+}
+
+/*
+ * Children that die holding keyed state: a worker holding queue 1's lane
+ * head and its only permit, and a producer killed inside the queue's state
+ * lock, half way through linking its job into the lane (journaled).
+ */
+static void dead_keyed_holders(struct ktest *k, uint64_t n)
+{
+	uint64_t deadline = tu_deadline_ms(10000);
+	pid_t pid;
+
+	memset(step_flags(k), 0, sizeof(struct stepflags));
+	pid = tu_fork(EX_ATTACH);
+	if (pid == 0) {
+		unsigned char buf[SLOT_SIZE];
+		struct shmrt__seg seg;
+		struct shmrt__part part;
+		struct shmrt__lease l;
+
+		if (child_join(k, SHMRT__ROLE_WORKER, &seg, &part) != EX_OK ||
+		    shmrt__job_lease(&part, 1, buf, sizeof(buf), 0, &l) != 0)
+			_exit(EX_LEASE);
+		__atomic_store_n(&step_flags(k)->leased, 1, __ATOMIC_RELEASE);
+		for (;;)
+			pause();
+	}
+	while (!__atomic_load_n(&step_flags(k)->leased, __ATOMIC_ACQUIRE)) {
+		assert_true(shmrt__os_now_ns() < deadline);
+		shmrt__os_sleep_ns(100000);
+	}
+	kill_traced(pid);
+	pid = tu_fork(EX_ATTACH);
+	if (pid == 0) {
+		struct shmrt__seg seg;
+		struct shmrt__part part;
+
+		if (child_join(k, SHMRT__ROLE_PRODUCER, &seg, &part) != EX_OK)
+			_exit(EX_ATTACH);
+		shmrt__pause_arm("lane.append.linked", 1, SHMRT__PAUSE_KILL);
+		submit_keyed(&part, n + 1);
+		_exit(EX_OP);
+	}
+	assert_int_equal(tu_wait_child(pid, 10000), EX_KILLED);
+}
+
+/* Leases one job of queue 1, checks it is (0, n), completes, releases. */
+static void take_keyed(struct ktest *k, uint64_t n)
+{
+	unsigned char buf[SLOT_SIZE];
+	struct shmrt__lease l;
+	struct payload pl;
+
+	if (shmrt__job_lease(&k->part, 1, buf, sizeof(buf), 0, &l) != 0)
+		fail_msg("keyed scan killed: job (0, %llu) of the lane is lost",
+			 (unsigned long long)n);
+	memcpy(&pl, buf, sizeof(pl));
+	assert_int_equal(pl.seq, (uint32_t)n);
+	assert_int_equal(shmrt__job_complete(&k->part, &l, NULL, 0), 0);
+	assert_int_equal(shmrt__job_release(&k->seg, l.id), 0);
+}
+
+/*
+ * Keyed scan killed after n instructions: the next scans repair the lock
+ * (the journaled append is finished), give the dead worker's lane head
+ * back with its permit, and the lane runs its two jobs in order.
+ */
+static void after_keyed_scan_kill(struct ktest *k, uint64_t n,
+				  struct step_tally *t)
+{
+	const struct shmrt__qhandle *q = &k->seg.q[1];
+	unsigned char buf[SLOT_SIZE];
+	struct shmrt__lease l;
+	uint32_t slot;
+
+	t->outcome[step_flags(k)->ok != 0]++;
+	scan_until_quiet(k);
+	take_keyed(k, n);
+	take_keyed(k, n + 1);
+	assert_int_equal(shmrt__job_lease(&k->part, 1, buf, sizeof(buf), 0, &l),
+			 SHMRT_E_AGAIN);
+	assert_int_equal(shmrt__sem_in_use(&k->seg, 0), 0);
+	for (slot = 0; slot < q->capacity; slot++)
+		assert_int_equal(shmrt__w_state(__atomic_load_n(
+					 &shmrt__slot_at(q, slot)->word,
+					 __ATOMIC_ACQUIRE)),
+				 SHMRT__S_FREE);
+	/* The state lock is free: a submit on another lane goes through. */
+	assert_int_equal(submit_keyed(&k->part, 7), 0);
+	take_keyed(k, 7);
+}
+
+enum step_op { OP_ENQUEUE, OP_LEASE, OP_SCAN, OP_SCAN_KEYED };
 
 /* Prepares the segment for one traced call of `op`; returns the job. */
 static shmrt_job_id step_prepare(struct ktest *k, enum step_op op, uint64_t n)
@@ -1283,10 +1564,21 @@ static shmrt_job_id step_prepare(struct ktest *k, enum step_op op, uint64_t n)
 
 	if (op == OP_ENQUEUE)
 		return id;
+	if (op == OP_SCAN_KEYED) {
+		assert_int_equal(submit_keyed(&k->part, n), 0);
+		dead_keyed_holders(k, n);
+		return id;
+	}
 	assert_int_equal(
 	    shmrt__job_enqueue(&k->part, 0, &pl, sizeof(pl), 0, &id), 0);
-	if (op == OP_SCAN)
+	if (op == OP_SCAN) {
 		dead_worker(k);
+		assert_int_equal(shmrt__job_enqueue(&k->part, 0, &pl,
+						    sizeof(pl), 0, &id),
+				 0);
+		dead_claimant(k, "ring.pop.claimed", n);
+		dead_claimant(k, "ring.push.claimed", n);
+	}
 	return id;
 }
 
@@ -1300,6 +1592,9 @@ static void step_check(struct ktest *k, enum step_op op, uint64_t n,
 	case OP_LEASE:
 		after_lease_kill(k, n, id, t);
 		break;
+	case OP_SCAN_KEYED:
+		after_keyed_scan_kill(k, n, t);
+		break;
 	default:
 		after_scan_kill(k, n, t);
 		break;
@@ -1307,7 +1602,7 @@ static void step_check(struct ktest *k, enum step_op op, uint64_t n,
 	check_clean(k, n);
 }
 
-/* Kills `fn` at the planned points; budget is in single steps. */
+/* Kills `fn` at the planned points; budget is in breakpoint stops. */
 static void run_steps(struct ktest *k, enum step_op op, traced_fn fn,
 		      uint64_t budget)
 {
@@ -1330,15 +1625,16 @@ static void run_steps(struct ktest *k, enum step_op op, traced_fn fn,
 			continue;
 		id = step_prepare(k, op, n);
 		pid = traced_spawn(k, fn, n);
-		step(pid, n); /* the call may be shorter this time */
+		advance(pid, &pl, n); /* the call may be shorter this time */
 		kill_traced(pid);
 		step_check(k, op, n, id, &t);
 	}
 	alarm(0);
 	free(pl.chosen);
+	free(pl.rip);
 	print_message(
 	    "call of %llu instructions, %u changes of shared state; "
-	    "killed at %llu points (%llu steps): outcomes %llu / "
+	    "killed at %llu points (%llu breakpoint stops): outcomes %llu / "
 	    "%llu / %llu\n",
 	    (unsigned long long)pl.len, pl.nevents,
 	    (unsigned long long)pl.points, (unsigned long long)pl.cost,
@@ -1350,19 +1646,38 @@ static void run_steps(struct ktest *k, enum step_op op, traced_fn fn,
 /* Outcomes: not enqueued / enqueued, killed before returning / returned. */
 static void test_kill_each_instruction_enqueue(void **state)
 {
-	run_steps(*state, OP_ENQUEUE, traced_enqueue, tu_scaled(150000, 40000));
+	run_steps(*state, OP_ENQUEUE, traced_enqueue, tu_scaled(20000, 1000));
 }
 
 /* Outcomes: ran again / completed, not released / completed and released. */
 static void test_kill_each_instruction_lease(void **state)
 {
-	run_steps(*state, OP_LEASE, traced_lease, tu_scaled(230000, 40000));
+	run_steps(*state, OP_LEASE, traced_lease, tu_scaled(40000, 2000));
 }
 
 /* Outcomes: the scan did not finish / finished. */
 static void test_kill_each_instruction_scan(void **state)
 {
-	run_steps(*state, OP_SCAN, traced_scan, tu_scaled(300000, 80000));
+	struct ktest *k = *state;
+
+	run_steps(k, OP_SCAN, traced_scan, tu_scaled(60000, 3000));
+	/* Every kill point left a cell to tombstone and one to release. */
+	assert_true(k->rep.cells_tombstoned >= 1);
+	assert_true(k->rep.cells_released >= 1);
+}
+
+/*
+ * Outcomes: the scan did not finish / finished. Its repairs: a dead holder
+ * of the queue's state lock (journaled append), a dead worker's lane head
+ * and its permit.
+ */
+static void test_kill_each_instruction_scan_keyed(void **state)
+{
+	struct ktest *k = *state;
+
+	run_steps(k, OP_SCAN_KEYED, traced_scan, tu_scaled(60000, 3000));
+	assert_true(k->rep.jobs_requeued >= 1);
+	assert_true(k->rep.permits_reclaimed >= 1);
 }
 
 /* ------------------------------------------------- a popper that stalls */
@@ -1450,6 +1765,7 @@ int main(void)
 	    T(test_kill_each_instruction_enqueue),
 	    T(test_kill_each_instruction_lease),
 	    T(test_kill_each_instruction_scan),
+	    T(test_kill_each_instruction_scan_keyed),
 	    T(test_stalled_popper),
 	};
 

@@ -16,7 +16,10 @@
  *
  * test_sem_wait: a permit waiter sleeps until its deadline
  * (SHMRT_E_TIMEDOUT) or until the holder in another process gives the
- * permit back, and then gets it.
+ * permit back, and then gets it. The safety nets are off (main, ec.h), so
+ * a lost wake costs the waiter its whole 5 s deadline, not 50 ms, and
+ * fails the 1 s bound (multiprocess_sem_no_wake checks it, with
+ * SHMRT_TEST_NO_WAKE=1); test_wakeup guards the same wake round by round.
  *
  * Children report only through their exit code; the parent asserts.
  */
@@ -421,5 +424,9 @@ int main(void)
 	    T(test_sem_wait),
 	};
 
+	/* Before anything waits: no safety nets (ec.h), here and in the
+	 * children. */
+	if (setenv("SHMRT_TEST_NO_WAKE_NET", "1", 1) != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

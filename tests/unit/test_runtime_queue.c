@@ -108,7 +108,66 @@ static int h_log(void *ctx, struct shmrt_job_run *run)
 	return SHMRT_HANDLER_OK;
 }
 
+/*
+ * Records its fencing token and lease validity; on its first attempt it
+ * also outlives its job timeout and has a scan take the lease back, then
+ * looks again (a handler that checks before committing a side effect).
+ */
+static uint64_t fence_token[4];
+static int fence_valid_before[4], fence_valid_after[4];
+
+static int h_fenced(void *ctx, struct shmrt_job_run *run)
+{
+	const char *tenant_name = ctx;
+	uint32_t a = run->attempt < 4 ? run->attempt : 3;
+
+	fence_token[a] = run->token;
+	fence_valid_before[a] = shmrt_job_run_lease_valid(run);
+	if (run->attempt == 1) {
+		shmrt__os_sleep_ns(60 * 1000000ull); /* past job_timeout_ms */
+		assert_int_equal(shmrt_scan(tenant_name, NULL), 0);
+	}
+	fence_valid_after[a] = shmrt_job_run_lease_valid(run);
+	run->out_len = (size_t)snprintf(run->out, run->out_cap, "a%u",
+					run->attempt);
+	return SHMRT_HANDLER_OK;
+}
+
 /* --------------------------------------------------------------- tests */
+
+/*
+ * A handler sees its lease's fencing token and whether it still holds the
+ * lease: a run whose lease was taken back (here: past its job timeout)
+ * learns it before committing, its result is refused, and the next
+ * attempt has a greater token.
+ */
+static void test_handler_fencing(void **state)
+{
+	struct shmrt_job_info info;
+	shmrt_job_id id;
+	char buf[16];
+
+	(void)state;
+	write_conf("[queue q]\nhandler = t.fenced\njob_timeout_ms = 20\n"
+		   "max_attempts = 3\n");
+	assert_int_equal(shmrt_handler_register("t.fenced", h_fenced, tenant),
+			 0);
+	assert_int_equal(shmrt_tenant_start(conf_path, tenant), 0);
+	assert_int_equal(shmrt_enqueue(tenant, "q", "x", 1, NULL, &id), 0);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(shmrt_job_wait(tenant, id, 5000, &info, buf,
+					sizeof(buf) - 1),
+			 0);
+	assert_int_equal(info.state, SHMRT_JOB_SUCCEEDED);
+	assert_int_equal(info.attempt, 2);
+	assert_string_equal(buf, "a2");
+	assert_int_equal(fence_valid_before[1], 1);
+	assert_int_equal(fence_valid_after[1], 0);
+	assert_int_equal(fence_valid_before[2], 1);
+	assert_int_equal(fence_valid_after[2], 1);
+	assert_true(fence_token[1] != 0);
+	assert_true(fence_token[2] > fence_token[1]);
+}
 
 static void test_enqueue_wait_status(void **state)
 {
@@ -341,6 +400,8 @@ static void test_embedder_shipped_conf(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_handler_fencing, setup,
+						teardown),
 	    cmocka_unit_test_setup_teardown(test_enqueue_wait_status, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
