@@ -10,8 +10,10 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <shmrt/error.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,25 +88,36 @@ void tu_child_exit(struct tu_verdict *v, int rc, int ok, int aborted)
 	_exit(rc);
 }
 
-int tu_wait_child(pid_t pid, int timeout_ms)
+/*
+ * waitpid(pid, flags | WNOHANG) until it reports, `timeout_ms` at most;
+ * on timeout SIGKILL the child. Returns whether it reported (*status).
+ */
+static bool wait_report(pid_t pid, int flags, int timeout_ms, int *status)
 {
 	uint64_t deadline = tu_deadline_ms((uint64_t)timeout_ms);
-	int status;
 
 	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
+		pid_t r = waitpid(pid, status, flags | WNOHANG);
 
 		if (r == pid)
-			break;
+			return true;
 		if (r < 0 && errno != EINTR)
-			return -1;
+			return false;
 		if (shmrt__os_now_ns() > deadline) {
 			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
+			waitpid(pid, status, 0);
+			return false;
 		}
-		shmrt__os_sleep_ns(1000000);
+		shmrt__os_sleep_ns(200000);
 	}
+}
+
+int tu_wait_child(pid_t pid, int timeout_ms)
+{
+	int status;
+
+	if (!wait_report(pid, 0, timeout_ms, &status))
+		return -1;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);
@@ -112,23 +125,41 @@ int tu_wait_child(pid_t pid, int timeout_ms)
 
 int tu_wait_stopped(pid_t pid, int timeout_ms)
 {
-	uint64_t deadline = tu_deadline_ms((uint64_t)timeout_ms);
 	int status;
 
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG | WUNTRACED);
+	if (!wait_report(pid, WUNTRACED, timeout_ms, &status))
+		return -1;
+	return WIFSTOPPED(status) ? 0 : -1;
+}
 
-		if (r == pid)
-			return WIFSTOPPED(status) ? 0 : -1;
-		if (r < 0 && errno != EINTR)
-			return -1;
-		if (shmrt__os_now_ns() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		shmrt__os_sleep_ns(200000);
+pid_t tu_spawn_cli(const char *out_path, const char *err_path, char **argv)
+{
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, out_path,
+					 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_addopen(&fa, 2, err_path,
+					 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(posix_spawn(&pid, SHMRT_CLI_BIN, &fa, NULL, argv,
+				     environ),
+			 0);
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+void tu_slurp(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f != NULL) {
+		n = fread(buf, 1, cap - 1, f);
+		fclose(f);
 	}
+	buf[n] = '\0';
 }
 
 void *tu_shared_alloc(size_t size)

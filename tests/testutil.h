@@ -67,6 +67,17 @@ int tu_wait_child(pid_t pid, int timeout_ms);
  */
 int tu_wait_stopped(pid_t pid, int timeout_ms);
 
+/*
+ * Start the built `shmrt` command (SHMRT_CLI_BIN) with argv (argv[0]
+ * included, NULL-terminated), its stdout and stderr into the files
+ * out_path and err_path. The parent asserts that it started.
+ */
+pid_t tu_spawn_cli(const char *out_path, const char *err_path, char **argv);
+
+/* The first cap - 1 bytes of file `path` into buf, NUL-terminated ("" if
+ * it cannot be read). */
+void tu_slurp(const char *path, char *buf, size_t cap);
+
 /* Memory shared with forked children (MAP_SHARED|MAP_ANONYMOUS), zeroed. */
 void *tu_shared_alloc(size_t size);
 void tu_shared_free(void *p, size_t size);

@@ -44,34 +44,6 @@ struct res {
 
 static struct res r;
 
-static void slurp(const char *path, char *buf)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f != NULL) {
-		n = fread(buf, 1, OUT_MAX - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-}
-
-static pid_t spawn(const char *out, const char *err, char **argv)
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT |
-					 O_TRUNC, 0600);
-	posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT |
-					 O_TRUNC, 0600);
-	assert_int_equal(posix_spawn(&pid, SHMRT_CLI_BIN, &fa, NULL, argv,
-				     environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	return pid;
-}
-
 /* Run `shmrt ARGS...` (NULL-terminated) to completion into r. */
 static int shmrt(const char *arg, ...)
 {
@@ -85,9 +57,9 @@ static int shmrt(const char *arg, ...)
 		argv[n++] = (char *)arg;
 	va_end(ap);
 	argv[n] = NULL;
-	r.status = tu_wait_child(spawn(out_path, err_path, argv), 60000);
-	slurp(out_path, r.out);
-	slurp(err_path, r.err);
+	r.status = tu_wait_child(tu_spawn_cli(out_path, err_path, argv), 60000);
+	tu_slurp(out_path, r.out, OUT_MAX);
+	tu_slurp(err_path, r.err, OUT_MAX);
 	return r.status;
 }
 
@@ -142,7 +114,7 @@ static int teardown(void **state)
 		waitpid(runner, NULL, 0);
 		runner = 0;
 	}
-	tu_wait_child(spawn("/dev/null", "/dev/null", argv), 10000);
+	tu_wait_child(tu_spawn_cli("/dev/null", "/dev/null", argv), 10000);
 	unlink(conf_path);
 	unlink(out_path);
 	unlink(err_path);
@@ -156,7 +128,7 @@ static void start_runner(void)
 	uint64_t deadline = tu_deadline_ms(20000);
 
 	snprintf(run_out, sizeof(run_out), "%s.run", out_path);
-	runner = spawn(run_out, "/dev/null", argv);
+	runner = tu_spawn_cli(run_out, "/dev/null", argv);
 	while (shmrt("stat", NULL) != 0) {
 		assert_true(shmrt__os_now_ns() < deadline);
 		shmrt__os_sleep_ns(20000000);
@@ -172,7 +144,7 @@ static int stop_runner(void)
 	st = tu_wait_child(runner, 20000);
 	runner = 0;
 	snprintf(run_out, sizeof(run_out), "%s.run", out_path);
-	slurp(run_out, r.out);
+	tu_slurp(run_out, r.out, OUT_MAX);
 	unlink(run_out);
 	return st;
 }
@@ -188,7 +160,7 @@ static void test_usage_and_help(void **state)
 	char *argv[] = { "shmrt", NULL };
 
 	(void)state;
-	r.status = tu_wait_child(spawn(out_path, err_path, argv), 10000);
+	r.status = tu_wait_child(tu_spawn_cli(out_path, err_path, argv), 10000);
 	assert_int_equal(r.status, 2);
 	EXPECT(0, "--help");
 	assert_non_null(strstr(r.out, "usage: shmrt"));
@@ -336,7 +308,7 @@ static void test_worker(void **state)
 	start_runner();
 	EXPECT(2, "worker", "-q", "nosuchqueue");
 	/* An extra worker, by hand, drains with the tenant. */
-	w = spawn("/dev/null", "/dev/null", argv);
+	w = tu_spawn_cli("/dev/null", "/dev/null", argv);
 	EXPECT(0, "enqueue", "echo", "--data", "x", "--wait");
 	EXPECT(2, "worker", "--handlers");
 	EXPECT(1, "worker", "-q", "echo", "--handlers", "/nonexistent.so");
@@ -399,11 +371,11 @@ static void test_run_inline(void **state)
 	pid_t pid;
 
 	(void)state;
-	pid = spawn(out_path, err_path, argv);
+	pid = tu_spawn_cli(out_path, err_path, argv);
 	shmrt__os_sleep_ns(300000000);
 	kill(pid, SIGINT);
 	assert_int_equal(tu_wait_child(pid, 20000), 0);
-	slurp(out_path, r.out);
+	tu_slurp(out_path, r.out, OUT_MAX);
 	assert_non_null(strstr(r.out, "inline mode"));
 	assert_non_null(strstr(r.out, "stopped"));
 }

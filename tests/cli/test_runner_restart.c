@@ -46,34 +46,6 @@ static char tenant[64], seg_path[128];
 static pid_t runner, worker;
 static char out[OUT_MAX], err[OUT_MAX];
 
-static void slurp(const char *path, char *buf)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f != NULL) {
-		n = fread(buf, 1, OUT_MAX - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-}
-
-static pid_t spawn(const char *o, const char *e, char **argv)
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, o, O_WRONLY | O_CREAT |
-					 O_TRUNC, 0600);
-	posix_spawn_file_actions_addopen(&fa, 2, e, O_WRONLY | O_CREAT |
-					 O_TRUNC, 0600);
-	assert_int_equal(posix_spawn(&pid, SHMRT_CLI_BIN, &fa, NULL, argv,
-				     environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	return pid;
-}
-
 /* Run `shmrt ARGS...` (NULL-terminated) to completion; out/err filled. */
 static int shmrt(const char *arg, ...)
 {
@@ -87,9 +59,9 @@ static int shmrt(const char *arg, ...)
 		argv[n++] = (char *)arg;
 	va_end(ap);
 	argv[n] = NULL;
-	st = tu_wait_child(spawn(out_path, err_path, argv), 30000);
-	slurp(out_path, out);
-	slurp(err_path, err);
+	st = tu_wait_child(tu_spawn_cli(out_path, err_path, argv), 30000);
+	tu_slurp(out_path, out, OUT_MAX);
+	tu_slurp(err_path, err, OUT_MAX);
 	return st;
 }
 
@@ -138,7 +110,7 @@ static int teardown(void **state)
 	(void)shmrt_tenant_detach(tenant);
 	kill_child(&runner);
 	kill_child(&worker);
-	tu_wait_child(spawn("/dev/null", "/dev/null", argv), 10000);
+	tu_wait_child(tu_spawn_cli("/dev/null", "/dev/null", argv), 10000);
 	unlink(conf_path);
 	unlink(out_path);
 	unlink(err_path);
@@ -153,14 +125,14 @@ static void start_runner(void)
 	uint64_t deadline = tu_deadline_ms(20000);
 	int status;
 
-	runner = spawn(run_path, err_path, argv);
+	runner = tu_spawn_cli(run_path, err_path, argv);
 	for (;;) {
-		slurp(run_path, out);
+		tu_slurp(run_path, out, OUT_MAX);
 		if (strstr(out, "running (pid") != NULL)
 			return;
 		if (waitpid(runner, &status, WNOHANG) == runner) {
 			runner = 0;
-			slurp(err_path, err);
+			tu_slurp(err_path, err, OUT_MAX);
 			print_error("shmrt run exited: %s\n", err);
 			fail();
 		}
@@ -366,7 +338,7 @@ static void test_external_worker_keeps_segment(void **state)
 	write_conf(1, 64);
 	start_runner();
 	snprintf(wout, sizeof(wout), "%s.worker", out_path);
-	worker = spawn(wout, "/dev/null", argv);
+	worker = tu_spawn_cli(wout, "/dev/null", argv);
 	kill_runner();
 	ids[0] = enqueue_cli("1");
 	expect_all_succeed(ids, 1); /* run by the external worker */
@@ -396,7 +368,7 @@ static void test_stop_keeps_unfinished_jobs(void **state)
 	assert_int_equal(shmrt("stop", "--drain-timeout", "200", NULL), 1);
 	assert_int_equal(tu_wait_child(runner, 20000), 1);
 	runner = 0;
-	slurp(err_path, err);
+	tu_slurp(err_path, err, OUT_MAX);
 	if (strstr(err, "the next start adopts it") == NULL)
 		print_error("runner stderr: %s\n", err);
 	assert_non_null(strstr(err, "the next start adopts it"));

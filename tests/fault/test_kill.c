@@ -1358,8 +1358,9 @@ static void after_lease_kill(struct ktest *k, uint64_t n, shmrt_job_id id,
 		 completed);
 }
 
-/* A child that leases the one queued job and dies holding it. */
-static void dead_worker(struct ktest *k)
+/* A child that leases the job at the head of queue qi and dies holding
+ * it (and its permit, on a queue with a semaphore). */
+static void dead_worker(struct ktest *k, uint32_t qi)
 {
 	uint64_t deadline = tu_deadline_ms(10000);
 	pid_t pid;
@@ -1373,7 +1374,7 @@ static void dead_worker(struct ktest *k)
 		struct shmrt__lease l;
 
 		if (child_join(k, SHMRT__ROLE_WORKER, &seg, &part) != EX_OK ||
-		    shmrt__job_lease(&part, 0, buf, sizeof(buf), 0, &l) != 0)
+		    shmrt__job_lease(&part, qi, buf, sizeof(buf), 0, &l) != 0)
 			_exit(EX_LEASE);
 		__atomic_store_n(&step_flags(k)->leased, 1, __ATOMIC_RELEASE);
 		for (;;)
@@ -1471,29 +1472,9 @@ static int submit_keyed(struct shmrt__part *part, uint64_t n)
  */
 static void dead_keyed_holders(struct ktest *k, uint64_t n)
 {
-	uint64_t deadline = tu_deadline_ms(10000);
 	pid_t pid;
 
-	memset(step_flags(k), 0, sizeof(struct stepflags));
-	pid = tu_fork(EX_ATTACH);
-	if (pid == 0) {
-		unsigned char buf[SLOT_SIZE];
-		struct shmrt__seg seg;
-		struct shmrt__part part;
-		struct shmrt__lease l;
-
-		if (child_join(k, SHMRT__ROLE_WORKER, &seg, &part) != EX_OK ||
-		    shmrt__job_lease(&part, 1, buf, sizeof(buf), 0, &l) != 0)
-			_exit(EX_LEASE);
-		__atomic_store_n(&step_flags(k)->leased, 1, __ATOMIC_RELEASE);
-		for (;;)
-			pause();
-	}
-	while (!__atomic_load_n(&step_flags(k)->leased, __ATOMIC_ACQUIRE)) {
-		assert_true(shmrt__os_now_ns() < deadline);
-		shmrt__os_sleep_ns(100000);
-	}
-	kill_traced(pid);
+	dead_worker(k, 1);
 	pid = tu_fork(EX_ATTACH);
 	if (pid == 0) {
 		struct shmrt__seg seg;
@@ -1572,7 +1553,7 @@ static shmrt_job_id step_prepare(struct ktest *k, enum step_op op, uint64_t n)
 	assert_int_equal(
 	    shmrt__job_enqueue(&k->part, 0, &pl, sizeof(pl), 0, &id), 0);
 	if (op == OP_SCAN) {
-		dead_worker(k);
+		dead_worker(k, 0);
 		assert_int_equal(shmrt__job_enqueue(&k->part, 0, &pl,
 						    sizeof(pl), 0, &id),
 				 0);
