@@ -590,10 +590,16 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		/* Lane heads flagged as missing from the ring are re-pushed
 		 * once per pass: on a ring that refuses them (full, or
 		 * corrupt) the pass must still end, and the caller's loop
-		 * keeps its deadline. */
+		 * keeps its deadline. The lock is tried as briefly as scan
+		 * tries it: a stopped holder must not hold up every lease
+		 * (scan re-pushes the heads once it is free). */
 		if (rc == SHMRT_E_AGAIN && q->lanes.nentries && !repushed &&
 		    LD(&q->ctl->lane_repush) &&
-		    shmrt__qstate_lock(p, q) == 0) {
+		    shmrt__qstate_lock_until(
+			    p, q,
+			    shmrt__os_now_ns() +
+				    SHMRT__QSTATE_SCAN_LOCK_MS * 1000000ull) ==
+			    0) {
 			uint32_t n = shmrt__lane_repush_locked(p, q);
 
 			shmrt__qstate_unlock(q);

@@ -18,13 +18,14 @@
  * holder is never taken over, even a stopped one (its resumed plain
  * stores would corrupt the tables), so what others lose to a stopped
  * holder is bounded by their wait instead:
- *  - submits with a lane or key, lane moves after a finish, releases and
- *    a lease's lane re-push wait at most SHMRT__QSTATE_LOCK_MS per
- *    attempt, then get SHMRT_E_BUSY (a finished job's lane is then moved
- *    on by a later scan);
- *  - scan waits at most SHMRT__QSTATE_SCAN_LOCK_MS per queue and pass,
- *    then skips that queue's keyed steps for the pass (and counts it),
- *    so a stopped holder never stalls a scan.
+ *  - submits with a lane or key, lane moves after a finish and releases
+ *    wait at most SHMRT__QSTATE_LOCK_MS per attempt, then get
+ *    SHMRT_E_BUSY (a finished job's lane is then moved on by a later
+ *    scan);
+ *  - scan, and a lease's lane re-push, wait at most
+ *    SHMRT__QSTATE_SCAN_LOCK_MS per queue and pass, then skip that
+ *    queue's keyed steps for the pass (scan counts it), so a stopped
+ *    holder never stalls a scan or a worker.
  */
 #ifndef SHMRT_QSTATE_H
 #define SHMRT_QSTATE_H
