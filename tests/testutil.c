@@ -162,6 +162,35 @@ void tu_slurp(const char *path, char *buf, size_t cap)
 	buf[n] = '\0';
 }
 
+bool tu_wait_value(const uint32_t *word, uint32_t value, int timeout_ms)
+{
+	uint64_t give_up = tu_deadline_ms((uint64_t)timeout_ms);
+
+	while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != value) {
+		if (shmrt__os_now_ns() > give_up)
+			return false;
+		shmrt__os_sleep_ns(200000);
+	}
+	return true;
+}
+
+uint64_t tu_rnd(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 0x2545f4914f6cdd1dull;
+}
+
+uint64_t tu_pick_seed(void)
+{
+	const char *s = getenv("SHMRT_TEST_SEED");
+
+	if (s != NULL && *s != '\0')
+		return strtoull(s, NULL, 0);
+	return shmrt__os_wall_ns() ^ ((uint64_t)getpid() << 32);
+}
+
 void *tu_shared_alloc(size_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,

@@ -82,6 +82,19 @@ void tu_slurp(const char *path, char *buf, size_t cap);
 void *tu_shared_alloc(size_t size);
 void tu_shared_free(void *p, size_t size);
 
+/*
+ * Wait until *word (shared with children) is `value`, `timeout_ms` at
+ * most; returns whether it got there. For parents and children alike.
+ */
+bool tu_wait_value(const uint32_t *word, uint32_t value, int timeout_ms);
+
+/* xorshift64*: a test's random numbers, reproducible from its seed. */
+uint64_t tu_rnd(uint64_t *state);
+
+/* The seed of a randomized test: $SHMRT_TEST_SEED if set (to replay a
+ * run), else one from the clock and the pid. The test prints it. */
+uint64_t tu_pick_seed(void);
+
 /* now + ms, on CLOCK_MONOTONIC, in nanoseconds (for deadline arguments). */
 uint64_t tu_deadline_ms(uint64_t ms);
 

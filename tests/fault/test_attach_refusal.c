@@ -363,21 +363,12 @@ static void test_not_ready(void **state)
 
 /* ---------------------------------------------------------------- fuzz */
 
-/* xorshift64*: reproducible from the printed seed. */
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
-}
-
 static void rnd_fill(uint64_t *s, unsigned char *p, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		p[i] = (unsigned char)rnd(s);
+		p[i] = (unsigned char)tu_rnd(s);
 }
 
 /* The code of a refusal or success, never a crash or a hang. */
@@ -465,15 +456,15 @@ static void fuzz_value(uint64_t *s, unsigned char *p, size_t len)
 {
 	uint64_t v;
 
-	switch (rnd(s) % 4) {
+	switch (tu_rnd(s) % 4) {
 	case 0:
-		v = rnd(s) % 70;
+		v = tu_rnd(s) % 70;
 		break;
 	case 1:
-		v = 1ull << (rnd(s) % 40);
+		v = 1ull << (tu_rnd(s) % 40);
 		break;
 	case 2:
-		v = (rnd(s) & 1) ? UINT64_MAX : 0;
+		v = (tu_rnd(s) & 1) ? UINT64_MAX : 0;
 		break;
 	default:
 		rnd_fill(s, p, len);
@@ -487,12 +478,12 @@ static void fuzz_value(uint64_t *s, unsigned char *p, size_t len)
 static int fuzz_fields(uint64_t *s, struct shmrt__seg_header *h,
 		       const struct shmrt__seg_header *orig)
 {
-	unsigned n = 1 + (unsigned)(rnd(s) % 4), i;
+	unsigned n = 1 + (unsigned)(tu_rnd(s) % 4), i;
 	int checked = 0;
 
 	*h = *orig;
 	for (i = 0; i < n; i++) {
-		const struct hfield *hf = &hfields[rnd(s) % NFIELDS];
+		const struct hfield *hf = &hfields[tu_rnd(s) % NFIELDS];
 
 		fuzz_value(s, (unsigned char *)h + hf->off, hf->len);
 	}
@@ -563,10 +554,10 @@ static void hostile_geometry(uint64_t *s, struct shmrt__seg_header *h,
 	uint32_t v;
 
 	*h = *orig;
-	v = (uint32_t)(rnd(s) % 2048);
-	if (rnd(s) & 1)
-		v = 1u << (rnd(s) % 16);
-	memcpy((unsigned char *)h + offs[rnd(s) % 4], &v, sizeof(v));
+	v = (uint32_t)(tu_rnd(s) % 2048);
+	if (tu_rnd(s) & 1)
+		v = 1u << (tu_rnd(s) % 16);
+	memcpy((unsigned char *)h + offs[tu_rnd(s) % 4], &v, sizeof(v));
 	h->layout_hash = shmrt__layout_hash(&h->geo);
 	h->total_size = shmrt__layout_size(&h->geo);
 }

@@ -117,16 +117,6 @@ static int w1_main(struct ftest *t, uint32_t qi)
 	return EX_OK;
 }
 
-static void wait_flag(const uint32_t *flag)
-{
-	uint64_t give_up = tu_deadline_ms(WAIT_MS);
-
-	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE)) {
-		assert_true(shmrt__os_now_ns() < give_up);
-		shmrt__os_sleep_ns(200000);
-	}
-}
-
 /* Starts W1 on queue qi and waits until it holds its lease. */
 static void start_w1(struct ftest *t, uint32_t qi)
 {
@@ -134,7 +124,7 @@ static void start_w1(struct ftest *t, uint32_t qi)
 	t->w1 = tu_fork(EX_ATTACH);
 	if (t->w1 == 0)
 		_exit(w1_main(t, qi));
-	wait_flag(&t->sh->leased);
+	assert_true(tu_wait_value(&t->sh->leased, 1, WAIT_MS));
 	assert_int_equal(t->sh->attempt, 1);
 }
 
@@ -142,7 +132,7 @@ static void start_w1(struct ftest *t, uint32_t qi)
 static int finish_w1(struct ftest *t, enum w1_action action)
 {
 	__atomic_store_n(&t->sh->go, (uint32_t)action, __ATOMIC_RELEASE);
-	wait_flag(&t->sh->finished);
+	assert_true(tu_wait_value(&t->sh->finished, 1, WAIT_MS));
 	assert_int_equal(tu_wait_child(t->w1, WAIT_MS), 0);
 	t->w1 = 0;
 	return t->sh->rc;

@@ -148,14 +148,6 @@ struct ktest {
 
 /* ------------------------------------------------------------ utilities */
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
-}
-
 static void add64(uint64_t *p, uint64_t v)
 {
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
@@ -344,7 +336,7 @@ static int scanner_main(struct ktest *k, uint32_t me)
 static pid_t spawn(struct ktest *k, enum kind kind)
 {
 	uint32_t inst = k->next_inst++;
-	unsigned nth = 1 + (unsigned)(rnd(&k->rng) % 64);
+	unsigned nth = 1 + (unsigned)(tu_rnd(&k->rng) % 64);
 	pid_t pid;
 
 	assert_true(inst < k->max_inst);
@@ -420,7 +412,7 @@ static void sleep_scanning(struct ktest *k, uint64_t ms, uint64_t *last_scan)
 /* Kills one child of `kind`, spawns its replacement; reaps last round's. */
 static void kill_one(struct ktest *k, enum kind kind)
 {
-	uint32_t which = (uint32_t)(rnd(&k->rng) % PER_KIND);
+	uint32_t which = (uint32_t)(tu_rnd(&k->rng) % PER_KIND);
 	pid_t victim = k->live[kind][which];
 
 	assert_int_equal(kill(victim, SIGKILL), 0);
@@ -453,12 +445,12 @@ static void killing_phase(struct ktest *k)
 			for (i = k->nkinds - 1; i > 0; i--) {
 				enum kind t = order[i];
 
-				j = (uint32_t)(rnd(&k->rng) % (i + 1));
+				j = (uint32_t)(tu_rnd(&k->rng) % (i + 1));
 				order[i] = order[j];
 				order[j] = t;
 			}
 		}
-		sleep_scanning(k, 1 + rnd(&k->rng) % 20, &last_scan);
+		sleep_scanning(k, 1 + tu_rnd(&k->rng) % 20, &last_scan);
 		kill_one(k, order[round % k->nkinds]);
 	}
 }
@@ -776,15 +768,6 @@ static void check_outcome(struct ktest *k, uint64_t drained)
 
 /* ------------------------------------------------------------- fixtures */
 
-static uint64_t pick_seed(void)
-{
-	const char *s = getenv("SHMRT_TEST_SEED");
-
-	if (s != NULL && *s != '\0')
-		return strtoull(s, NULL, 0);
-	return shmrt__os_wall_ns() ^ ((uint64_t)getpid() << 32);
-}
-
 static int fx_setup(void **state)
 {
 	struct ktest *k = calloc(1, sizeof(*k));
@@ -809,7 +792,7 @@ static void ktest_init(struct ktest *k, uint32_t nkinds, uint64_t rounds,
 		       uint32_t capacity, uint32_t nparts)
 {
 	struct shmrt__seg_params p;
-	uint64_t seed = pick_seed();
+	uint64_t seed = tu_pick_seed();
 
 	k->nkinds = nkinds;
 	k->rounds = (rounds + nkinds - 1) / nkinds * nkinds;

@@ -91,23 +91,6 @@ enum {
 	EX_DEADLINE = 10,
 };
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t pick_seed(void)
-{
-	const char *s = getenv("SHMRT_TEST_SEED");
-
-	if (s != NULL && *s != '\0')
-		return strtoull(s, NULL, 0);
-	return shmrt__os_wall_ns() ^ ((uint64_t)getpid() << 32);
-}
-
 static void add64(uint64_t *p, uint64_t v)
 {
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
@@ -296,7 +279,7 @@ static int hproducer_main(struct htest *t, uint32_t qi)
 			shmrt__os_sleep_ns(100000);
 			continue;
 		}
-		pl.lane = (uint32_t)(rnd(&rng) % NL);
+		pl.lane = (uint32_t)(tu_rnd(&rng) % NL);
 		pl.k = k[pl.lane];
 		if (q_laned[qi]) {
 			sub.lane = lane;
@@ -356,7 +339,7 @@ static void lane_leave(struct htest *t, uint32_t inst,
 /* Holds the job until its time is up, unless the parent dooms us. */
 static void hold_job(struct htest *t, uint32_t inst, uint64_t *rng)
 {
-	uint64_t until = shmrt__os_now_ns() + 100000 + rnd(rng) % 500000;
+	uint64_t until = shmrt__os_now_ns() + 100000 + tu_rnd(rng) % 500000;
 	uint32_t holding = H_HOLDING;
 
 	__atomic_store_n(&t->sh->hold[inst], H_HOLDING, __ATOMIC_RELEASE);
@@ -543,8 +526,8 @@ static void kill_holder(struct htest *t, uint32_t qi)
 static void kill_random(struct htest *t, bool in_lock)
 {
 	uint64_t give_up = tu_deadline_ms(10);
-	uint32_t qi = (uint32_t)(rnd(&t->rng) % NQ);
-	uint32_t j = (uint32_t)(rnd(&t->rng) % CONS_PER_Q), q, c;
+	uint32_t qi = (uint32_t)(tu_rnd(&t->rng) % NQ);
+	uint32_t j = (uint32_t)(tu_rnd(&t->rng) % CONS_PER_Q), q, c;
 
 	while (in_lock && shmrt__os_now_ns() < give_up) {
 		for (q = 0; q < NQ; q++) {
@@ -559,7 +542,7 @@ static void kill_random(struct htest *t, bool in_lock)
 				}
 		}
 	}
-	shmrt__os_sleep_ns(rnd(&t->rng) % 300000);
+	shmrt__os_sleep_ns(tu_rnd(&t->rng) % 300000);
 found:
 	hkill(t, qi, j);
 	t->random_kills++;
@@ -577,7 +560,7 @@ static void hkilling_phase(struct htest *t, uint64_t per_kind)
 			for (i = NQ - 1; i > 0; i--) {
 				uint32_t x = order[i];
 
-				j = (uint32_t)(rnd(&t->rng) % (i + 1));
+				j = (uint32_t)(tu_rnd(&t->rng) % (i + 1));
 				order[i] = order[j];
 				order[j] = x;
 			}
@@ -756,7 +739,7 @@ static void hsetup(struct htest *t, uint64_t seed)
 static void test_kill_holders(void **state)
 {
 	struct htest *t = *state;
-	uint64_t seed = pick_seed(), t0 = shmrt__os_now_ns(), failed_jobs;
+	uint64_t seed = tu_pick_seed(), t0 = shmrt__os_now_ns(), failed_jobs;
 	uint64_t per_kind = tu_scaled(200, 40);
 	uint32_t qi, j;
 
@@ -924,7 +907,7 @@ static int kproducer_main(struct ktest *t, uint32_t inst)
 
 		/* A new key one time in four; else a recent one, which the
 		 * other producer may be submitting too. */
-		if (rnd(&rng) % 4 == 0 && top < KPKEYS) {
+		if (tu_rnd(&rng) % 4 == 0 && top < KPKEYS) {
 			pl.key = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
 			if (pl.key >= KPKEYS)
 				pl.key = KPKEYS - 1;
@@ -935,7 +918,7 @@ static int kproducer_main(struct ktest *t, uint32_t inst)
 
 			top = top > KPKEYS ? KPKEYS : top;
 			span = top < KRECENT ? top : KRECENT;
-			pl.key = top - 1 - (uint32_t)(rnd(&rng) % span);
+			pl.key = top - 1 - (uint32_t)(tu_rnd(&rng) % span);
 		}
 		if ((rc = ksubmit(t, &part, &pl, qi, kn)) != EX_OK)
 			return rc;
@@ -1062,7 +1045,7 @@ static int kholder(const struct ktest *t)
  */
 static void kkill_one(struct ktest *t, bool targeted)
 {
-	uint32_t which = (uint32_t)(rnd(&t->rng) % KPROD), qi;
+	uint32_t which = (uint32_t)(tu_rnd(&t->rng) % KPROD), qi;
 	uint64_t give_up = tu_deadline_ms(20);
 	pid_t victim;
 	int h;
@@ -1094,7 +1077,7 @@ static void kkilling_phase(struct ktest *t, uint64_t min_kills,
 	uint64_t give_up = tu_deadline_ms(30000), last_scan = 0;
 
 	while (t->kills < min_kills || t->lock_kills < min_lock_kills) {
-		uint64_t until = tu_deadline_ms(1 + rnd(&t->rng) % 4);
+		uint64_t until = tu_deadline_ms(1 + tu_rnd(&t->rng) % 4);
 
 		while (shmrt__os_now_ns() < until) {
 			if (shmrt__os_now_ns() - last_scan >=
@@ -1202,7 +1185,7 @@ static void ksetup(struct ktest *t, uint64_t seed)
 static void test_kill_keyed_producers(void **state)
 {
 	struct ktest *t = *state;
-	uint64_t seed = pick_seed(), t0 = shmrt__os_now_ns(), jobs;
+	uint64_t seed = tu_pick_seed(), t0 = shmrt__os_now_ns(), jobs;
 	uint64_t min_kills = tu_scaled(300, 60);
 	uint64_t min_lock_kills = tu_scaled(60, 10);
 	struct kpayload pl = {.inst = MAX_INST - 1, .key = 0};

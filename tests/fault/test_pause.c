@@ -162,29 +162,6 @@ static void past_heartbeat_timeout(void)
 	shmrt__os_sleep_ns(HB_MS * 3 / 2 * 1000000ull);
 }
 
-static void wait_flag(const uint32_t *flag)
-{
-	uint64_t give_up = tu_deadline_ms(WAIT_MS);
-
-	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE)) {
-		assert_true(shmrt__os_now_ns() < give_up);
-		shmrt__os_sleep_ns(200000);
-	}
-}
-
-/* For children: wait until *word is `value`, WAIT_MS at most. */
-static bool child_wait_value(const uint32_t *word, uint32_t value)
-{
-	uint64_t give_up = tu_deadline_ms(WAIT_MS);
-
-	while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != value) {
-		if (shmrt__os_now_ns() > give_up)
-			return false;
-		shmrt__os_sleep_ns(200000);
-	}
-	return true;
-}
-
 static void scan(struct ptest *t, struct shmrt__scan_report *rep)
 {
 	assert_int_equal(shmrt__scan(&t->part, tu_deadline_ms(WAIT_MS), rep),
@@ -259,7 +236,7 @@ static int child_lease_then_complete(struct ptest *t, struct shmrt__part *p)
 		return EX_RC;
 	t->sh->id = l.id.v;
 	__atomic_store_n(&t->sh->ready, 1, __ATOMIC_RELEASE);
-	if (!child_wait_value(&t->sh->go, 1))
+	if (!tu_wait_value(&t->sh->go, 1, WAIT_MS))
 		return EX_RC;
 	return shmrt__job_complete(p, &l, "done", 4) == 0 ? EX_OK : EX_RC;
 }
@@ -300,7 +277,7 @@ static void test_scan_without_fds_takes_nobody_for_dead(void **state)
 	__atomic_store_n(&t->seg.hdr->tun.heartbeat_timeout_ns, 0,
 			 __ATOMIC_RELEASE);
 	w = spawn(t, NULL, SHMRT__PAUSE_STOP, child_lease_then_complete);
-	wait_flag(&t->sh->ready);
+	assert_true(tu_wait_value(&t->sh->ready, 1, WAIT_MS));
 	p = spawn(t, "ring.push.claimed", SHMRT__PAUSE_STOP,
 		  child_enqueue_plain);
 	assert_int_equal(tu_wait_stopped(p, WAIT_MS), 0);
@@ -549,14 +526,14 @@ static int child_silent_then_lease(struct ptest *t, struct shmrt__part *p)
 	struct shmrt__lease l;
 
 	__atomic_store_n(&t->sh->ready, 1, __ATOMIC_RELEASE);
-	if (!child_wait_value(&t->sh->go, 1))
+	if (!tu_wait_value(&t->sh->go, 1, WAIT_MS))
 		return EX_RC;
 	if (shmrt__job_lease(p, Q_SEM, buf, sizeof(buf),
 			     tu_deadline_ms(1000), &l) != 0)
 		return EX_RC;
 	t->sh->id = l.id.v;
 	__atomic_store_n(&t->sh->ready, 2, __ATOMIC_RELEASE);
-	if (!child_wait_value(&t->sh->go, 2))
+	if (!tu_wait_value(&t->sh->go, 2, WAIT_MS))
 		return EX_RC;
 	return shmrt__job_complete(p, &l, "w", 1) == 0 ? EX_OK : EX_RC;
 }
@@ -566,16 +543,6 @@ static int child_scan(struct ptest *t, struct shmrt__part *p)
 	return shmrt__scan(p, tu_deadline_ms(WAIT_MS), &t->sh->rep) == 0
 		       ? EX_OK
 		       : EX_RC;
-}
-
-static void wait_value(const uint32_t *word, uint32_t value)
-{
-	uint64_t give_up = tu_deadline_ms(WAIT_MS);
-
-	while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != value) {
-		assert_true(shmrt__os_now_ns() < give_up);
-		shmrt__os_sleep_ns(200000);
-	}
 }
 
 /*
@@ -591,12 +558,12 @@ static void test_hung_verdict_is_rechecked_when_acted_on(void **state)
 	pid_t w = spawn(t, NULL, SHMRT__PAUSE_STOP, child_silent_then_lease);
 	pid_t r;
 
-	wait_value(&t->sh->ready, 1);
+	assert_true(tu_wait_value(&t->sh->ready, 1, WAIT_MS));
 	past_heartbeat_timeout();
 	r = spawn(t, "scan.verdicts_taken", SHMRT__PAUSE_STOP, child_scan);
 	assert_int_equal(tu_wait_stopped(r, WAIT_MS), 0);
 	__atomic_store_n(&t->sh->go, 1, __ATOMIC_RELEASE);
-	wait_value(&t->sh->ready, 2);
+	assert_true(tu_wait_value(&t->sh->ready, 2, WAIT_MS));
 	resume_and_reap(r, EX_OK);
 
 	assert_true(t->sh->rep.hung_participants >= 1);

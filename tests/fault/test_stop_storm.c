@@ -184,23 +184,6 @@ struct stest {
 
 /* ------------------------------------------------------------ helpers */
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t pick_seed(void)
-{
-	const char *s = getenv("SHMRT_TEST_SEED");
-
-	if (s != NULL && *s != '\0')
-		return strtoull(s, NULL, 0);
-	return shmrt__os_wall_ns() ^ ((uint64_t)getpid() << 32);
-}
-
 static void add64(uint64_t *p, uint64_t v)
 {
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
@@ -284,8 +267,8 @@ static void child_pause(struct child *c)
 	c->seen_stops = s;
 	c->since_arm = 0;
 	c->armed = true;
-	shmrt__pause_arm(points[rnd(&c->rng) % 2],
-			 1 + (unsigned)(rnd(&c->rng) % PAUSE_SPAN),
+	shmrt__pause_arm(points[tu_rnd(&c->rng) % 2],
+			 1 + (unsigned)(tu_rnd(&c->rng) % PAUSE_SPAN),
 			 SHMRT__PAUSE_STOP);
 }
 
@@ -321,7 +304,7 @@ static int keyed_submit(struct child *c)
 	char key[16];
 	int rc;
 
-	if (rnd(&c->rng) % 4 == 0 && top < KEYSPACE) {
+	if (tu_rnd(&c->rng) % 4 == 0 && top < KEYSPACE) {
 		pl.job = __atomic_fetch_add(&sh->next_key, 1, __ATOMIC_RELAXED);
 		if (pl.job >= KEYSPACE)
 			pl.job = KEYSPACE - 1;
@@ -332,7 +315,7 @@ static int keyed_submit(struct child *c)
 
 		top = top > KEYSPACE ? KEYSPACE : top;
 		span = top < KRECENT ? top : KRECENT;
-		pl.job = top - 1 - (uint32_t)(rnd(&c->rng) % span);
+		pl.job = top - 1 - (uint32_t)(tu_rnd(&c->rng) % span);
 	}
 	sub.key = key;
 	sub.key_len = (size_t)snprintf(key, sizeof(key), "g%u", pl.job);
@@ -384,7 +367,7 @@ static int numbered_submit(struct child *c, uint32_t *kn)
 		uint32_t own = NL / nprod[q];
 
 		pl.lane =
-		    c->cfg.inst + nprod[q] * (uint32_t)(rnd(&c->rng) % own);
+		    c->cfg.inst + nprod[q] * (uint32_t)(tu_rnd(&c->rng) % own);
 		pl.k = kn[pl.lane];
 		sub.lane = lane;
 		sub.lane_len =
@@ -423,11 +406,11 @@ static int producer_main(struct child *c)
 		}
 		if (c->cfg.q == Q_KEY) {
 			rc = keyed_submit(c);
-			sleep_us(100 + rnd(&c->rng) % 200);
+			sleep_us(100 + tu_rnd(&c->rng) % 200);
 		} else {
 			rc = numbered_submit(c, kn);
 			if (c->cfg.q == Q_PLAIN)
-				sleep_us(rnd(&c->rng) % 100);
+				sleep_us(tu_rnd(&c->rng) % 100);
 		}
 		if (rc < 0)
 			break;
@@ -435,8 +418,8 @@ static int producer_main(struct child *c)
 			return rc;
 		/* The semaphore queue runs dry now and then: its workers
 		 * wait for jobs holding permits. */
-		if (c->cfg.q == Q_SEM && rnd(&c->rng) % 3 == 0)
-			sleep_us(500 + rnd(&c->rng) % 2500);
+		if (c->cfg.q == Q_SEM && tu_rnd(&c->rng) % 3 == 0)
+			sleep_us(500 + tu_rnd(&c->rng) % 2500);
 	}
 	shmrt__part_leave(&c->part);
 	shmrt__seg_detach(&c->seg);
@@ -460,9 +443,9 @@ static int work_one(struct child *c, const struct shmrt__lease *l,
 		return EX_PAYLOAD;
 	__atomic_fetch_add(&sh->runs[pl.q][pl.job], 1, __ATOMIC_RELAXED);
 	if (pl.q == Q_SEM)
-		hold = 200 + rnd(&c->rng) % 800;
+		hold = 200 + tu_rnd(&c->rng) % 800;
 	else if (pl.q == Q_LANE)
-		hold = rnd(&c->rng) % 300;
+		hold = tu_rnd(&c->rng) % 300;
 	if (hold)
 		sleep_us(hold);
 	t1 = shmrt__os_now_ns();
@@ -536,7 +519,7 @@ static int reaper_main(struct child *c)
 		sh->scans++;
 		if (took > sh->max_scan_ns)
 			sh->max_scan_ns = took;
-		sleep_us(10000 + rnd(&c->rng) % 10000);
+		sleep_us(10000 + tu_rnd(&c->rng) % 10000);
 	}
 	shmrt__part_leave(&c->part);
 	shmrt__seg_detach(&c->seg);
@@ -598,7 +581,7 @@ static uint64_t self_stop_ns(struct stest *t, bool storm)
 {
 	if (!storm)
 		return 0;
-	return (2 * HB_MS + rnd(&t->rng) % (STOP_MAX_MS - 2 * HB_MS)) *
+	return (2 * HB_MS + tu_rnd(&t->rng) % (STOP_MAX_MS - 2 * HB_MS)) *
 	       1000000ull;
 }
 
@@ -678,11 +661,11 @@ static void stop_kid(struct stest *t, struct kid *k)
 			fail_msg("child %d did not stop", (int)k->pid);
 		sleep_us(100);
 	}
-	if (rnd(&t->rng) % 2) {
-		ms = rnd(&t->rng) % SHORT_MAX_MS;
+	if (tu_rnd(&t->rng) % 2) {
+		ms = tu_rnd(&t->rng) % SHORT_MAX_MS;
 		t->stops_short++;
 	} else {
-		ms = HB_MS + 10 + rnd(&t->rng) % (STOP_MAX_MS - HB_MS - 10);
+		ms = HB_MS + 10 + tu_rnd(&t->rng) % (STOP_MAX_MS - HB_MS - 10);
 		t->stops_long++;
 	}
 	k->stopped = true;
@@ -697,8 +680,8 @@ static void storm(struct stest *t, uint64_t ms)
 	while (shmrt__os_now_ns() < end) {
 		poll_kids(t, true);
 		resume_due(t, false);
-		if (t->nstopped < MAX_STOPPED && rnd(&t->rng) % 4 == 0) {
-			struct kid *k = &t->kids[rnd(&t->rng) % t->nkids];
+		if (t->nstopped < MAX_STOPPED && tu_rnd(&t->rng) % 4 == 0) {
+			struct kid *k = &t->kids[tu_rnd(&t->rng) % t->nkids];
 
 			if (k->role != R_REAPER && !k->stopped && !k->exited)
 				stop_kid(t, k);
@@ -1107,7 +1090,7 @@ static void test_stop_storm(void **state)
 	const struct shmrt__scan_report *r;
 	uint32_t q, depth;
 
-	t->seed = pick_seed();
+	t->seed = tu_pick_seed();
 	t->rng = t->seed ? t->seed : 1;
 	print_message("seed %llu (SHMRT_TEST_SEED replays it), storm of %llu "
 		      "ms, heartbeat timeout %d ms\n",

@@ -91,23 +91,6 @@ struct run {
 	pid_t pids[NPROD + NCONS];
 };
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t pick_seed(void)
-{
-	const char *s = getenv("SHMRT_TEST_SEED");
-
-	if (s != NULL && *s != '\0')
-		return strtoull(s, NULL, 0);
-	return shmrt__os_wall_ns() ^ ((uint64_t)getpid() << 32);
-}
-
 static int child_attach(const struct run *r, uint32_t role,
 			struct shmrt__seg *seg, struct shmrt__part *part)
 {
@@ -147,7 +130,7 @@ static void key_order(const struct run *r, uint32_t me, uint32_t *order)
 	if (me != 3)
 		return;
 	for (i = NKEYS - 1; i > 0; i--) {
-		uint32_t j = (uint32_t)(rnd(&rng) % (i + 1)), t = order[i];
+		uint32_t j = (uint32_t)(tu_rnd(&rng) % (i + 1)), t = order[i];
 
 		order[i] = order[j];
 		order[j] = t;
@@ -380,7 +363,7 @@ static void run_race(struct run *r, bool laned)
 	uint32_t i;
 
 	assert_non_null(ids);
-	r->seed = pick_seed();
+	r->seed = tu_pick_seed();
 	r->laned = laned;
 	r->sh = tu_shared_alloc(sizeof(*r->sh));
 	assert_non_null(r->sh);

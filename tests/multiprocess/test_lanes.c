@@ -123,23 +123,6 @@ struct run {
 	pid_t pids[NPROD + NCONS]; /* 0 once reaped */
 };
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t pick_seed(void)
-{
-	const char *s = getenv("SHMRT_TEST_SEED");
-
-	if (s != NULL && *s != '\0')
-		return strtoull(s, NULL, 0);
-	return shmrt__os_wall_ns() ^ ((uint64_t)getpid() << 32);
-}
-
 static size_t lane_name(char *buf, size_t size, uint32_t lane)
 {
 	return (size_t)snprintf(buf, size, "lane-%02u", lane);
@@ -175,7 +158,7 @@ static int producer_main(struct run *r, uint32_t me)
 
 		if (tu_aborted(&r->sh->verdict))
 			return EX_ABORTED;
-		pl.lane = (uint32_t)(rnd(&rng) % NLANES);
+		pl.lane = (uint32_t)(tu_rnd(&rng) % NLANES);
 		pl.k = k[pl.lane]++;
 		sub.lane = lane;
 		sub.lane_len = lane_name(lane, sizeof(lane), pl.lane);
@@ -401,7 +384,7 @@ static void run_setup(struct run *r, uint64_t total)
 {
 	struct shmrt__seg_params p;
 
-	r->seed = pick_seed();
+	r->seed = tu_pick_seed();
 	r->per_producer = total / NPROD;
 	r->total = r->per_producer * NPROD;
 	r->shared_size = sizeof(struct shared) + r->total * sizeof(uint32_t);
