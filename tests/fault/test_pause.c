@@ -621,8 +621,8 @@ static void test_new_participant_is_not_born_hung(void **state)
 	past_heartbeat_timeout();
 	b = spawn(t, "part.join.claimed", SHMRT__PAUSE_STOP, child_join_only);
 	assert_int_equal(tu_wait_stopped(b, WAIT_MS), 0);
-	/* The records filled in above (pid 1, start time unknown) are alive and have
-	 * no heartbeat: neither dead nor hung. */
+	/* The records filled in above (pid 1, start time unknown) are
+	 * alive and have no heartbeat: neither dead nor hung. */
 	scan(t, &rep);
 	assert_int_equal(rep.hung_participants, 0);
 	resume_and_reap(b, EX_OK);
