@@ -429,13 +429,13 @@ int shmrt__job_enqueue(struct shmrt__part *p, uint32_t qi,
  * generation and attempt leased by one worker have the same RUNNING word,
  * and the id tells them apart. The stores come before the CAS that wins
  * the job, so they are never late: a lessee that loses the job writes
- * nothing into anyone else's lease. Returns the lease's start time.
+ * nothing into anyone else's lease. `now` is the lease pass's time
+ * (lease_try); it is returned as the lease's start time.
  */
 static uint64_t lease_stamp(struct shmrt__part *p,
 			    const struct shmrt__qhandle *q, uint64_t running,
-			    shmrt_job_id id)
+			    shmrt_job_id id, uint64_t now)
 {
-	uint64_t now = shmrt__os_now_ns();
 	uint64_t timeout = LD(&q->ctl->job_timeout_ns);
 
 	ST(&p->rec->lease_token, 0);
@@ -458,7 +458,7 @@ static void lease_forget(struct shmrt__part *p)
  * already leased through a duplicate ref, or the slot moved on).
  */
 static int lease_ref(struct shmrt__part *p, const struct shmrt__qhandle *q,
-		     uint64_t ref, struct shmrt__lease *out)
+		     uint64_t ref, uint64_t now, struct shmrt__lease *out)
 {
 	uint32_t slot = (uint32_t)ref, gen = (uint32_t)(ref >> 32);
 	struct shmrt__slot *s;
@@ -477,7 +477,7 @@ static int lease_ref(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	running = shmrt__w_make(gen, attempt, p->index, SHMRT__S_RUNNING);
 	out->start_seen = LD(&s->start_ns);
 	out->leased_ns = lease_stamp(p, q, running,
-				     shmrt__id_make(q->index, slot, gen));
+				     shmrt__id_make(q->index, slot, gen), now);
 	if (!CAS(&s->word, &w, running)) {
 		/* Holding no lease shows: scan takes a hung waiter's permit
 		 * only while its lease_token is 0 (scan.c permit_gone). */
@@ -572,7 +572,8 @@ static void push_back(struct shmrt__part *p, const struct shmrt__qhandle *q,
  * again (the ring holds nothing else) or after MAX_DEFER of them.
  */
 static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
-		     void *buf, struct shmrt__lease *out, uint64_t *wake_ns)
+		     void *buf, uint64_t now, struct shmrt__lease *out,
+		     uint64_t *wake_ns)
 {
 	struct shmrt__ring r = shmrt__queue_ring(q);
 	struct shmrt__ring_intent in = shmrt__part_intent(p->rec);
@@ -581,8 +582,9 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	bool repushed = false;
 
 	/* Fresh before a cell is claimed: scan takes a claimant whose
-	 * heartbeat is older than the timeout for hung (scan.h). */
-	shmrt__part_heartbeat(p);
+	 * heartbeat is older than the timeout for hung (scan.h). `now` is
+	 * the caller's clock read of this pass, also the lease's start. */
+	shmrt__part_heartbeat_at(p, now);
 	ST(&p->rec->pop_queue, q->index);
 	for (;;) {
 		int rc = shmrt__ring_pop(&r, &in, &ref);
@@ -595,10 +597,8 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		 * (scan re-pushes the heads once it is free). */
 		if (rc == SHMRT_E_AGAIN && q->lanes.nentries && !repushed &&
 		    LD(&q->ctl->lane_repush) &&
-		    shmrt__qstate_lock_until(
-			    p, q,
-			    shmrt__os_now_ns() +
-				    SHMRT__QSTATE_SCAN_LOCK_MS * 1000000ull) ==
+		    shmrt__qstate_lock_until(p, q,
+					     shmrt__qstate_brief_deadline()) ==
 			    0) {
 			uint32_t n = shmrt__lane_repush_locked(p, q);
 
@@ -621,7 +621,7 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 				return SHMRT_E_AGAIN;
 			continue;
 		}
-		rc = lease_ref(p, q, ref, out);
+		rc = lease_ref(p, q, ref, now, out);
 		ST(&p->rec->pop_value, 0);
 		if (rc == 0 && lease_start(p, q, buf, out))
 			return 0;
@@ -639,42 +639,43 @@ static uint64_t min3(uint64_t a, uint64_t b, uint64_t c)
 static int lease_wait(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		      void *buf, uint64_t deadline_ns, struct shmrt__lease *out)
 {
-	uint64_t spin_until, wake = UINT64_MAX;
+	uint64_t now = shmrt__os_now_ns(), spin_until, wake = UINT64_MAX;
 	uint64_t hb_half = LD(&p->seg->hdr->tun.heartbeat_timeout_ns) / 2;
 	int rc;
 
-	rc = lease_try(p, q, buf, out, &wake);
+	rc = lease_try(p, q, buf, now, out, &wake);
 	if (rc != SHMRT_E_AGAIN || deadline_ns == 0)
 		return rc;
-	spin_until = shmrt__os_now_ns() + LD(&p->seg->hdr->tun.spin_ns);
+	spin_until = now + LD(&p->seg->hdr->tun.spin_ns);
 	if (spin_until > deadline_ns)
 		spin_until = deadline_ns;
 	for (;;) {
-		uint64_t now = shmrt__os_now_ns();
 		uint32_t v;
 
+		now = shmrt__os_now_ns();
 		if (now < spin_until && wake == UINT64_MAX) {
 			shmrt__os_cpu_relax();
 		} else {
 			if (now >= deadline_ns)
 				return SHMRT_E_TIMEDOUT;
-			/* Snapshot, re-check, then sleep: no lost wake. */
+			/* Snapshot, re-check, then sleep: no lost wake. The
+			 * pass heartbeats, and a sleeper wakes at least twice
+			 * per heartbeat timeout, so scan never takes it for
+			 * hung (nor the permit it holds, see sem.h). */
 			v = shmrt__ec_value(&q->ctl->jobs_ec);
 			wake = UINT64_MAX;
-			if ((rc = lease_try(p, q, buf, out, &wake)) !=
+			if ((rc = lease_try(p, q, buf, now, out, &wake)) !=
 			    SHMRT_E_AGAIN)
 				return rc;
-			/* A sleeper heartbeats at least twice per heartbeat
-			 * timeout, so scan never takes it for hung (and takes
-			 * back the permit it holds, see sem.h). */
-			shmrt__part_heartbeat(p);
 			shmrt__ec_wait(&q->ctl->jobs_ec, v,
 				       min3(wake, deadline_ns,
 					    hb_half ? now + hb_half
 						    : UINT64_MAX));
+			now = shmrt__os_now_ns();
 		}
 		wake = UINT64_MAX;
-		if ((rc = lease_try(p, q, buf, out, &wake)) != SHMRT_E_AGAIN)
+		if ((rc = lease_try(p, q, buf, now, out, &wake)) !=
+		    SHMRT_E_AGAIN)
 			return rc;
 	}
 }

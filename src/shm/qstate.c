@@ -46,6 +46,11 @@ int shmrt__qstate_lock_until(struct shmrt__part *p,
 	return rc;
 }
 
+uint64_t shmrt__qstate_brief_deadline(void)
+{
+	return shmrt__os_now_ns() + SHMRT__QSTATE_SCAN_LOCK_MS * 1000000ull;
+}
+
 int shmrt__qstate_lock(struct shmrt__part *p, const struct shmrt__qhandle *q)
 {
 	return shmrt__qstate_lock_until(

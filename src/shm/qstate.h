@@ -53,6 +53,10 @@ int shmrt__qstate_lock_until(struct shmrt__part *p,
 			     const struct shmrt__qhandle *q,
 			     uint64_t deadline_ns);
 
+/* The deadline of a brief try: SHMRT__QSTATE_SCAN_LOCK_MS from now (scan,
+ * a lease's lane re-push). */
+uint64_t shmrt__qstate_brief_deadline(void);
+
 /* shmrt__qstate_lock_until with a deadline SHMRT__QSTATE_LOCK_MS away. */
 int shmrt__qstate_lock(struct shmrt__part *p, const struct shmrt__qhandle *q);
 void shmrt__qstate_unlock(const struct shmrt__qhandle *q);

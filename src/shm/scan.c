@@ -276,12 +276,6 @@ static bool lease_expired(const struct scan_ctx *c, uint32_t owner,
 	return LD(&r->lease_token) == w && deadline != 0 && c->now > deadline;
 }
 
-/* A lock wait of scan's: SHMRT__QSTATE_SCAN_LOCK_MS from now. */
-static uint64_t scan_lock_deadline(void)
-{
-	return shmrt__os_now_ns() + SHMRT__QSTATE_SCAN_LOCK_MS * 1000000ull;
-}
-
 /* Queue qi's state lock was held past scan's wait: skip it this pass. */
 static void keyed_skip(struct scan_ctx *c, uint32_t qi)
 {
@@ -298,7 +292,7 @@ static void expire_finished(struct scan_ctx *c, uint32_t qi, uint32_t slot,
 	if (((c->keyed_busy >> qi) & 1u) && c->seg->q[qi].lanes.nentries)
 		return;
 	rc = shmrt__job_free_slot_until(c->seg, qi, slot, w,
-					scan_lock_deadline());
+					shmrt__qstate_brief_deadline());
 	if (rc == 1)
 		c->rep->jobs_expired++;
 	else if (rc == SHMRT_E_BUSY)
@@ -426,7 +420,7 @@ static void sweep_keyed(struct scan_ctx *c, uint32_t qi)
 
 	if (q->lanes.nentries == 0 && q->idem.nentries == 0)
 		return;
-	if (shmrt__qstate_lock_until(c->reaper, q, scan_lock_deadline()) != 0) {
+	if (shmrt__qstate_lock_until(c->reaper, q, shmrt__qstate_brief_deadline()) != 0) {
 		keyed_skip(c, qi);
 		return;
 	}
