@@ -150,8 +150,7 @@ static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 		shmrt__backend_put(be);
 		return CLI_NOATTACH;
 	}
-	pid = view.hdr->creator_pid;
-	start = view.hdr->creator_start_time;
+	shmrt__seg_creator(&view, &pid, &start);
 	shmrt__seg_detach(&view);
 	if (be->ops->state(be) == SHMRT__BE_READY)
 		be->ops->set_state(be, SHMRT__BE_DRAINING);
@@ -220,6 +219,8 @@ static uint32_t live_participants(const struct shmrt__seg *seg)
 static int destroy_checked(const char *tenant, bool force)
 {
 	struct shmrt__seg seg;
+	pid_t pid = 0;
+	uint64_t start = 0;
 	int rc;
 	bool creator;
 	uint32_t live;
@@ -236,13 +237,14 @@ static int destroy_checked(const char *tenant, bool force)
 			shmrt_last_error());
 		return CLI_NOATTACH;
 	}
-	creator = rc == 0 && shmrt__os_proc_alive(seg.hdr->creator_pid,
-						  seg.hdr->creator_start_time);
+	if (rc == 0)
+		shmrt__seg_creator(&seg, &pid, &start);
+	creator = rc == 0 && pid != 0 && shmrt__os_proc_alive(pid, start);
 	live = rc == 0 ? live_participants(&seg) : 0;
 	if (rc == 0 && (creator || live > 0) && !force) {
 		fprintf(stderr, "shmrt destroy: tenant %s is running (creator "
 			"pid %d %s, %u live participants): stop it first, "
-			"or --force\n", tenant, (int)seg.hdr->creator_pid,
+			"or --force\n", tenant, (int)pid,
 			creator ? "alive" : "gone", live);
 		shmrt__seg_detach(&seg);
 		return CLI_FAILED;

@@ -865,6 +865,26 @@ static bool lock_file(int fd, uint64_t deadline_ns)
 	return true;
 }
 
+void shmrt__seg_creator(const struct shmrt__seg *seg, pid_t *pid,
+			uint64_t *start_time)
+{
+	const struct shmrt__seg_header *h = seg->hdr;
+	int tries;
+
+	/* A seqlock whose sequence is the pid; the writer holds the file
+	 * lock for three stores, so a few tries see it done. */
+	for (tries = 0; tries < 1000; tries++) {
+		pid_t first = __atomic_load_n(&h->creator_pid, __ATOMIC_ACQUIRE);
+
+		*start_time = __atomic_load_n(&h->creator_start_time,
+					      __ATOMIC_ACQUIRE);
+		*pid = __atomic_load_n(&h->creator_pid, __ATOMIC_ACQUIRE);
+		if (*pid == first)
+			return;
+	}
+	*pid = 0; /* still changing hands: nobody live to name */
+}
+
 /*
  * Makes the calling process the creator of an attached segment whose
  * recorded creator is dead. Racing adopters are serialized by an
@@ -883,15 +903,17 @@ static int claim_creator(struct shmrt__seg *seg, const char *tenant)
 		return shmrt__fail(SHMRT_E_EXIST, "tenant %s: another process "
 				   "holds the lock of %s (taking it over?)",
 				   tenant, seg->shm_name);
-	pid = __atomic_load_n(&h->creator_pid, __ATOMIC_ACQUIRE);
-	start = __atomic_load_n(&h->creator_start_time, __ATOMIC_ACQUIRE);
-	if (pid != me && shmrt__os_proc_alive(pid, start)) {
+	shmrt__seg_creator(seg, &pid, &start);
+	if (pid != me && pid != 0 && shmrt__os_proc_alive(pid, start)) {
 		rc = shmrt__fail(SHMRT_E_EXIST, "tenant %s is already run by "
 				 "pid %d", tenant, (int)pid);
 	} else {
+		/* pid 0 between: a reader never pairs one creator's pid
+		 * with the other's start time (shmrt__seg_creator). */
+		__atomic_store_n(&h->creator_pid, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&h->creator_start_time,
 				 shmrt__os_proc_start_time(me),
-				 __ATOMIC_RELAXED);
+				 __ATOMIC_RELEASE);
 		__atomic_store_n(&h->creator_pid, me, __ATOMIC_RELEASE);
 	}
 	(void)flock(seg->fd, LOCK_UN);

@@ -154,6 +154,15 @@ int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out);
  * caller scans and sets the state. Nothing is ever removed.
  * Pair with shmrt__seg_detach.
  */
+/*
+ * The segment's creator, pid and start time as one consistent pair (an
+ * adopter rewrites them: pid 0 first, pid last). pid 0: the creator is
+ * being replaced, or its replacer died half way; either way no live
+ * creator.
+ */
+void shmrt__seg_creator(const struct shmrt__seg *seg, pid_t *pid,
+			uint64_t *start_time);
+
 int shmrt__seg_adopt(const char *tenant, const struct shmrt__seg_params *p,
 		     struct shmrt__seg *out);
 
