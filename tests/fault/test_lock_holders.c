@@ -214,7 +214,6 @@ static void test_stopped_holder_does_not_stall_scan(void **state)
 	shmrt_job_id id;
 	uint64_t t0, took;
 	pid_t pid;
-	int st;
 
 	(void)state;
 	open_seg(&seg, 0); /* finished jobs expire at once */
@@ -223,8 +222,8 @@ static void test_stopped_holder_does_not_stall_scan(void **state)
 	pid = tu_fork(90);
 	if (pid == 0)
 		_exit(hold_and_stop(&seg, held));
-	assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
-	assert_true(WIFSTOPPED(st) && __atomic_load_n(held, __ATOMIC_ACQUIRE));
+	assert_int_equal(tu_wait_stopped(pid, 10000), 0);
+	assert_true(__atomic_load_n(held, __ATOMIC_ACQUIRE));
 	/* The keyed queue is not held: its key lives on regardless. */
 	assert_int_equal(submit(&p, QK, NULL, "k", &id), 0);
 

@@ -424,7 +424,11 @@ static void run_rounds(struct fx *f, const struct wake_case *c)
 
 /* ------------------------- a sleeping consumer, woken by an enqueue */
 
-static int consumer_main(struct fx *f, int me)
+/*
+ * Each round: wait for the parent's word, lease (sleeping until the wake)
+ * the job whose payload is mul * r + add, complete and release it.
+ */
+static int lease_rounds(struct fx *f, int me, uint32_t mul, uint32_t add)
 {
 	unsigned char buf[SLOT_SIZE];
 	struct shmrt__seg seg;
@@ -444,14 +448,22 @@ static int consumer_main(struct fx *f, int me)
 		if (rc != 0)
 			return EX_LEASE;
 		memcpy(&v, buf, sizeof(v));
-		if (l.payload_len != sizeof(v) || v != r)
+		if (l.payload_len != sizeof(v) || v != mul * r + add)
 			return EX_PAYLOAD;
+		/* (a permit waiter's complete gives the permit back for the
+		 * parent's next round) */
 		if (shmrt__job_complete(&part, &l, NULL, 0) != 0 ||
 		    shmrt__job_release(&seg, l.id) != 0)
 			return EX_STATE;
 		STORER(&f->sh->done, r + 1);
 	}
 	return rc;
+}
+
+/* Job r, woken by its enqueue. */
+static int consumer_main(struct fx *f, int me)
+{
+	return lease_rounds(f, me, 1, 0);
 }
 
 static const struct shmrt__ec *jobs_ec(struct fx *f)
@@ -613,35 +625,10 @@ static void test_blocked_producer_is_woken(void **state)
 
 /* ------------- a permit waiter, woken by the holder giving the permit back */
 
+/* Job 2r + 1, woken when the parent gives the only permit back. */
 static int permit_waiter_main(struct fx *f, int me)
 {
-	unsigned char buf[SLOT_SIZE];
-	struct shmrt__seg seg;
-	struct shmrt__part part;
-	struct shmrt__lease l;
-	uint32_t r, v;
-	int rc = child_join(f, me, &seg, &part);
-
-	for (r = 0; rc == EX_OK && r < f->rounds; r++) {
-		uint64_t deadline = tu_deadline_ms(sleep_ms);
-
-		if ((rc = child_await_round(f, r)) != EX_OK)
-			break;
-		rc = shmrt__job_lease(&part, 0, buf, sizeof(buf), deadline, &l);
-		if (rc == SHMRT_E_TIMEDOUT || child_woke(f, r, deadline))
-			return EX_LOST;
-		if (rc != 0)
-			return EX_LEASE;
-		memcpy(&v, buf, sizeof(v));
-		if (l.payload_len != sizeof(v) || v != 2 * r + 1)
-			return EX_PAYLOAD;
-		/* complete gives the permit back for the parent's next round */
-		if (shmrt__job_complete(&part, &l, NULL, 0) != 0 ||
-		    shmrt__job_release(&seg, l.id) != 0)
-			return EX_STATE;
-		STORER(&f->sh->done, r + 1);
-	}
-	return rc;
+	return lease_rounds(f, me, 2, 1);
 }
 
 /* The parent leases job 2r with the only permit; job 2r+1 waits for it. */

@@ -181,10 +181,9 @@ static void test_live_and_stopped_holders_wait(void **state)
 		bool stop = i == 1;
 		pid_t pid = spawn_holder(stop);
 		uint64_t t0 = shmrt__os_now_ns(), took;
-		int st;
 
 		if (stop)
-			assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
+			assert_int_equal(tu_wait_stopped(pid, 10000), 0);
 		assert_int_equal(shmrt__plock_lock(&sh->lock,
 						   tu_deadline_ms(60)),
 				 SHMRT_E_BUSY);
