@@ -32,7 +32,7 @@ extern "C" {
 	XX(NOSPC, "no space left for the segment in /dev/shm")                 \
 	XX(FULL, "queue is full")                                              \
 	XX(TOOBIG, "payload or result larger than the queue's slot size")      \
-	XX(NOJOB, "no such job (unknown, expired or reused id)")               \
+	XX(NOJOB, "no such job (an id shmrt never gave out)")               \
 	XX(TIMEDOUT, "timed out")                                              \
 	XX(AGAIN, "nothing available now")                                     \
 	XX(STALE, "lease lost: the job was reclaimed from this worker")        \
@@ -49,7 +49,8 @@ extern "C" {
 	XX(KEYLEN, "lane or idempotency key empty or longer than 64 bytes")   \
 	XX(NOLANE, "queue is not laned, or a laned queue needs a lane key")   \
 	XX(NOSEM, "no such semaphore")                                         \
-	XX(NOHANDLER, "no handler registered for the job's kind")
+	XX(NOHANDLER, "no handler registered for the job's kind")             \
+	XX(EXPIRED, "job finished and its result is no longer kept")
 
 /* Positions in the table (1-based); internal. */
 enum shmrt__errno_index {

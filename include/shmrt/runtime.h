@@ -225,6 +225,15 @@ struct shmrt_enqueue_opts {
  * or SHMRT_ENQUEUE_EXISTING when opts->key is live and *id is the job
  * that holds it (nothing was enqueued). Jobs of one lane run one at a
  * time, in enqueue order. Lock-free unless the queue is full.
+ *
+ * A full queue: each of its `capacity` slots holds a job that is queued,
+ * running, or finished and kept for [runtime] retention_ms. Finished jobs
+ * never refuse new work: the oldest of them give up their slots (their
+ * results expire early; status then says SHMRT_E_EXPIRED, and the queue's
+ * `evicted` counter counts them), unless the queue says
+ * `retention = strict`. Only queued and running jobs (and, with strict
+ * retention, retained ones) make an enqueue wait up to opts->timeout_ms,
+ * then fail with SHMRT_E_FULL.
  * Errors: SHMRT_E_NOENT (tenant not started/attached), SHMRT_E_NOQUEUE,
  * SHMRT_E_TOOBIG, SHMRT_E_FULL, SHMRT_E_DRAINING, SHMRT_E_NOLANE,
  * SHMRT_E_LANES, SHMRT_E_KEYS, SHMRT_E_KEYLEN. Nothing is enqueued on
@@ -239,8 +248,9 @@ SHMRT_API int shmrt_enqueue(const char *tenant, const char *queue,
  * A snapshot of any job of the tenant, including ones other processes
  * enqueued. With buf non-NULL also copies up to bufsize bytes of its
  * result (or error text: info->result_len says how many exist).
- * Errors: SHMRT_E_NOENT (tenant), SHMRT_E_NOJOB (unknown, freed or
- * reused id).
+ * Errors: SHMRT_E_NOENT (tenant), SHMRT_E_EXPIRED (the job finished and
+ * its slot was freed since: released, past retention_ms, or evicted for
+ * new work), SHMRT_E_NOJOB (an id the tenant never gave out).
  */
 SHMRT_API int shmrt_job_status(const char *tenant, shmrt_job_id id,
 			       struct shmrt_job_info *info, void *buf,
@@ -249,8 +259,8 @@ SHMRT_API int shmrt_job_status(const char *tenant, shmrt_job_id id,
 /*
  * Wait until the job is finished (succeeded, failed or cancelled) or
  * timeout_ms passes (SHMRT_E_TIMEDOUT), then fill *info and buf as
- * shmrt_job_status does. In test mode the caller runs the queue's jobs
- * while it waits.
+ * shmrt_job_status does (so SHMRT_E_EXPIRED if its result is gone). In
+ * test mode the caller runs the queue's jobs while it waits.
  */
 SHMRT_API int shmrt_job_wait(const char *tenant, shmrt_job_id id,
 			     uint32_t timeout_ms, struct shmrt_job_info *info,
@@ -264,13 +274,14 @@ SHMRT_API int shmrt_job_wait(const char *tenant, shmrt_job_id id,
  * cancelled and never runs: returns 0. A running job is told
  * (shmrt_job_run_cancelled) and ends however its handler ends it: returns
  * SHMRT_CANCEL_REQUESTED. Errors: SHMRT_E_STATE (already finished),
- * SHMRT_E_NOJOB, SHMRT_E_NOENT.
+ * SHMRT_E_EXPIRED, SHMRT_E_NOJOB, SHMRT_E_NOENT.
  */
 SHMRT_API int shmrt_job_cancel(const char *tenant, shmrt_job_id id);
 
 /*
  * Free a finished job's slot now instead of after [runtime] retention_ms.
- * Errors: SHMRT_E_STATE (not finished), SHMRT_E_NOJOB, SHMRT_E_NOENT.
+ * Errors: SHMRT_E_STATE (not finished), SHMRT_E_EXPIRED (already freed),
+ * SHMRT_E_NOJOB, SHMRT_E_NOENT.
  */
 SHMRT_API int shmrt_job_release(const char *tenant, shmrt_job_id id);
 
@@ -288,6 +299,8 @@ struct shmrt_queue_stats {
 	uint64_t reclaimed;
 	uint64_t cancelled;
 	uint64_t deduplicated; /* enqueues answered with an existing job */
+	uint64_t evicted;  /* finished jobs whose slot went to new work
+			      before retention_ms ended */
 };
 
 /* Fill *st for `queue`. Errors: SHMRT_E_NOENT, SHMRT_E_NOQUEUE. */

@@ -154,20 +154,23 @@ static void print_text(const struct stat_view *v)
 {
 	uint32_t i;
 
-	printf("tenant %s\n%-10s %7s %7s %9s %7s %7s %9s %6s %9s %9s %9s "
-	       "%9s\n", v->tenant, "queue", "depth", "running", "succeeded",
-	       "failed", "retried", "reclaimed", "dedup", "wait p50",
+	printf("tenant %s\n%-10s %7s %7s %9s %7s %7s %9s %6s %7s %9s %9s "
+	       "%9s %9s\n", v->tenant, "queue", "depth", "running",
+	       "succeeded", "failed", "retried", "reclaimed", "dedup",
+	       "evicted", "wait p50",
 	       "wait p99", "total p50", "total p99");
 	for (i = 0; i < v->nq; i++) {
 		const struct qstat *q = &v->q[i];
 
-		printf("%-10s %7u %7u %9llu %7llu %7llu %9llu %6llu %7.2fms "
-		       "%7.2fms %7.2fms %7.2fms\n", q->name, q->c.queued,
-		       q->c.running, (unsigned long long)q->c.succeeded,
+		printf("%-10s %7u %7u %9llu %7llu %7llu %9llu %6llu %7llu "
+		       "%7.2fms %7.2fms %7.2fms %7.2fms\n", q->name,
+		       q->c.queued, q->c.running,
+		       (unsigned long long)q->c.succeeded,
 		       (unsigned long long)q->c.failed,
 		       (unsigned long long)q->c.retried,
 		       (unsigned long long)q->c.reclaimed,
-		       (unsigned long long)q->c.deduplicated, q->wait_p50,
+		       (unsigned long long)q->c.deduplicated,
+		       (unsigned long long)q->c.evicted, q->wait_p50,
 		       q->wait_p99, q->total_p50, q->total_p99);
 	}
 	printf("workers %u\n", v->nw);
@@ -190,7 +193,8 @@ static void print_json(const struct stat_view *v)
 		printf(",\"depth\":%u,\"running\":%u,\"finished\":%u,"
 		       "\"enqueued\":%llu,\"succeeded\":%llu,\"failed\":%llu,"
 		       "\"retried\":%llu,\"reclaimed\":%llu,\"cancelled\":%llu,"
-		       "\"deduplicated\":%llu,\"wait_ms_p50\":%.3f,"
+		       "\"deduplicated\":%llu,\"evicted\":%llu,"
+		       "\"wait_ms_p50\":%.3f,"
 		       "\"wait_ms_p99\":%.3f,\"total_ms_p50\":%.3f,"
 		       "\"total_ms_p99\":%.3f}",
 		       q->c.queued, q->c.running, q->c.finished,
@@ -200,7 +204,8 @@ static void print_json(const struct stat_view *v)
 		       (unsigned long long)q->c.retried,
 		       (unsigned long long)q->c.reclaimed,
 		       (unsigned long long)q->c.cancelled,
-		       (unsigned long long)q->c.deduplicated, q->wait_p50,
+		       (unsigned long long)q->c.deduplicated,
+		       (unsigned long long)q->c.evicted, q->wait_p50,
 		       q->wait_p99, q->total_p50, q->total_p99);
 	}
 	printf("],\"workers\":[");
@@ -221,7 +226,8 @@ static void prom_metric(const struct stat_view *v, const char *name,
 		const struct shmrt_queue_stats *c = &v->q[i].c;
 		unsigned long long x[] = { c->queued, c->running, c->succeeded,
 					   c->failed, c->retried, c->reclaimed,
-					   c->deduplicated, c->enqueued };
+					   c->deduplicated, c->enqueued,
+					   c->evicted };
 
 		printf("shmrt_%s{tenant=\"%s\",queue=\"%s\"} %llu\n", name,
 		       v->tenant, v->q[i].name, x[which]);
@@ -244,6 +250,9 @@ static void print_prom(const struct stat_view *v)
 	prom_metric(v, "jobs_deduplicated_total", "counter",
 		    "Enqueues answered with an existing job.", 6);
 	prom_metric(v, "jobs_enqueued_total", "counter", "Jobs enqueued.", 7);
+	prom_metric(v, "jobs_evicted_total", "counter",
+		    "Finished jobs freed for new work before retention ended.",
+		    8);
 	printf("# HELP shmrt_job_latency_seconds Enqueue to start (wait) and "
 	       "to finish (total), retained jobs.\n"
 	       "# TYPE shmrt_job_latency_seconds gauge\n");

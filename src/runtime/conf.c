@@ -64,9 +64,11 @@ struct conf_key {
 /* Enum keys are stored as int; the words' index is the enum value. */
 _Static_assert(sizeof(enum shmrt_conf_mode) == sizeof(int), "mode size");
 _Static_assert(sizeof(enum shmrt_conf_on_error) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum shmrt_conf_retention) == sizeof(int), "enum size");
 
 static const char *const mode_words[2] = { "inline", "process" };
 static const char *const on_error_words[2] = { "fail", "degrade" };
+static const char *const retention_words[2] = { "evict", "strict" };
 
 static const struct conf_key runtime_keys[] = {
 	WORDS(struct shmrt_conf, mode, mode_words),
@@ -97,6 +99,7 @@ static const struct conf_key queue_keys[] = {
 	NUM(struct shmrt_conf_queue, idempotency_ttl_ms, 0, 604800000),
 	NUM(struct shmrt_conf_queue, lanes, 1, SHMRT__MAX_KEYS),
 	NUM(struct shmrt_conf_queue, idempotency_keys, 1, SHMRT__MAX_KEYS),
+	WORDS(struct shmrt_conf_queue, retention, retention_words),
 };
 /* clang-format on */
 

@@ -32,6 +32,9 @@
  *                      (laned queues only: an error on any other queue)
  *   idempotency_keys = 1..4194304                       default capacity
  *                      (only with idempotency_ttl_ms > 0, else an error)
+ *   retention        = evict | strict                   default evict
+ *                      (full queue: the oldest finished jobs give up
+ *                      their slots, or enqueue waits / fails FULL)
  *
  * Every tenant gets the same set of queues. At least one tenant and one
  * queue are required; at most SHMRT_CONF_MAX_TENANTS and
@@ -77,6 +80,12 @@ enum shmrt_conf_on_error {
 	SHMRT_CONF_ON_ERROR_DEGRADE = 1
 };
 
+/* What a full queue does with finished jobs (queue key `retention`). */
+enum shmrt_conf_retention {
+	SHMRT_CONF_RETENTION_EVICT = 0, /* the oldest give up their slots */
+	SHMRT_CONF_RETENTION_STRICT = 1 /* kept; enqueue fails when full */
+};
+
 /* One [queue NAME] section. */
 struct shmrt_conf_queue {
 	char name[SHMRT_CONF_NAME_MAX];
@@ -93,6 +102,7 @@ struct shmrt_conf_queue {
 	uint64_t idempotency_ttl_ms; /* 0 = idempotency keys not used */
 	uint32_t lanes;		     /* lane table entries (laned queues) */
 	uint32_t idempotency_keys;   /* idempotency table entries */
+	enum shmrt_conf_retention retention; /* full queue: evict or refuse */
 };
 
 /* One [tenant NAME] section: an isolated instance with its own segment. */

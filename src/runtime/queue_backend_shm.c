@@ -327,6 +327,7 @@ static int shm_depth(struct shmrt__backend *be, uint32_t qi,
 	st->reclaimed = __atomic_load_n(&ctl->n_reclaimed, __ATOMIC_RELAXED);
 	st->cancelled = __atomic_load_n(&ctl->n_cancelled, __ATOMIC_RELAXED);
 	st->deduplicated = __atomic_load_n(&ctl->n_idem_hits, __ATOMIC_RELAXED);
+	st->evicted = __atomic_load_n(&ctl->n_evicted, __ATOMIC_RELAXED);
 	return 0;
 }
 

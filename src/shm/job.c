@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "error_detail.h"
+#include "evict.h"
 #include "idem.h"
 #include "lane.h"
 #include "os.h"
@@ -125,17 +126,25 @@ static int slot_alloc(const struct shmrt__qhandle *q, uint32_t owner,
 	return SHMRT_E_FULL;
 }
 
-/* slot_alloc, sleeping on space_ec until deadline_ns when the pool is full. */
-static int slot_alloc_wait(const struct shmrt__qhandle *q, uint32_t owner,
+/*
+ * slot_alloc; when the pool is full, first evict the oldest finished jobs
+ * (evict.h), then sleep on space_ec until deadline_ns. Every freed slot
+ * bumps space_ec, so a slot freed between the failed search and the wait
+ * ends the wait at once.
+ */
+static int slot_alloc_wait(struct shmrt__seg *seg,
+			   const struct shmrt__qhandle *q, uint32_t owner,
 			   uint64_t deadline_ns, uint32_t *slot, uint32_t *gen)
 {
 	for (;;) {
 		uint32_t v = shmrt__ec_value(&q->ctl->space_ec);
 		int rc = slot_alloc(q, owner, slot, gen);
 
-		if (rc != SHMRT_E_FULL || deadline_ns == 0)
+		if (rc != SHMRT_E_FULL)
 			return rc;
-		if (shmrt__os_now_ns() >= deadline_ns)
+		if (shmrt__evict_oldest(seg, q) > 0)
+			continue;
+		if (deadline_ns == 0 || shmrt__os_now_ns() >= deadline_ns)
 			return SHMRT_E_FULL;
 		shmrt__ec_wait(&q->ctl->space_ec, v, deadline_ns);
 	}
@@ -351,10 +360,17 @@ int shmrt__job_submit(struct shmrt__part *p, uint32_t qi,
 		}
 	}
 retry:
-	rc = slot_alloc_wait(q, p->index, sub->deadline_ns, &slot, &gen);
+	rc = slot_alloc_wait(p->seg, q, p->index, sub->deadline_ns, &slot,
+			     &gen);
 	if (rc != 0)
-		return shmrt__fail(rc, "enqueue: queue %u is full (%u jobs)",
-				   qi, q->capacity);
+		return shmrt__fail(rc,
+				   "enqueue: queue %u is full: its %u slots hold "
+				   "%s jobs",
+				   qi, q->capacity,
+				   LD(&q->ctl->retention_strict)
+					   ? "queued, running or retained "
+					     "(retention = strict)"
+					   : "queued or running");
 	s = shmrt__slot_at(q, slot);
 	shmrt__part_heartbeat_at(p, slot_fill(q, s, sub->payload, sub->len,
 					      sub->lane,
@@ -777,6 +793,11 @@ static void commit_end(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	if (q->lanes.nentries)
 		shmrt__lane_finished(p, q, slot, shmrt__w_gen(token));
 	shmrt__ec_inc(&s->done_ec);
+	/* A finished job may be evicted: a producer waiting for space on a
+	 * queue full of live jobs can take this slot now (evict.h). */
+	if (LD(&q->ctl->retention_strict) == 0 &&
+	    shmrt__ec_has_waiters(&q->ctl->space_ec))
+		shmrt__ec_inc(&q->ctl->space_ec);
 }
 
 /* Give back a lease's permit; one taken back by scan is no error here. */
@@ -967,6 +988,27 @@ static struct shmrt__slot *slot_of_id(const struct shmrt__seg *seg,
 }
 
 /*
+ * Why the word w of id's slot no longer shows id's job: SHMRT_E_EXPIRED
+ * when the job was there and its slot was freed since (released, past
+ * retention, or evicted: its generation is the slot's, now FREE, or an
+ * older one), SHMRT_E_NOJOB when the id names no job this slot has held.
+ */
+static int job_gone(shmrt_job_id id, uint64_t w)
+{
+	uint32_t gen = shmrt__w_gen(w), want = (uint32_t)id.v;
+	uint32_t st = shmrt__w_state(w);
+
+	if ((gen == want && st == SHMRT__S_FREE) ||
+	    (gen != want && (int32_t)(gen - want) > 0))
+		return shmrt__fail(SHMRT_E_EXPIRED,
+				   "job %016llx: its result is no longer kept "
+				   "(released, past retention, or evicted "
+				   "for new work)",
+				   (unsigned long long)id.v);
+	return SHMRT_E_NOJOB;
+}
+
+/*
  * Seqlock read of a slot: fields read between two equal loads of the word
  * belong to that word's job. The fields are read with acquire loads so the
  * second load of the word stays after them (no fence: TSan cannot model
@@ -983,7 +1025,7 @@ static int snapshot(const struct shmrt__qhandle *q, struct shmrt__slot *s,
 
 		if (shmrt__w_gen(w1) != (uint32_t)id.v ||
 		    st == SHMRT__S_FREE || st == SHMRT__S_RESERVED)
-			return SHMRT_E_NOJOB;
+			return job_gone(id, w1);
 		memset(info, 0, sizeof(*info));
 		info->id = id;
 		/* Transient states show as the state they come from. */
@@ -1054,14 +1096,14 @@ int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id)
 	if (shmrt__w_gen(w) != (uint32_t)id.v ||
 	    shmrt__w_state(w) == SHMRT__S_FREE ||
 	    shmrt__w_state(w) == SHMRT__S_RESERVED)
-		return SHMRT_E_NOJOB;
+		return job_gone(id, w);
 	if (!is_final(shmrt__w_state(w)))
 		return SHMRT_E_STATE;
 	rc = shmrt__job_free_slot(seg, q->index,
 				  (uint32_t)(id.v >> 32) & 0xffffff, w);
-	return rc == 1 || rc == SHMRT__FREE_DEFERRED ? 0
-	       : rc == 0			     ? SHMRT_E_NOJOB
-						     : rc;
+	if (rc == 0) /* freed (or reused) meanwhile */
+		return job_gone(id, LDA(&s->word));
+	return rc == 1 || rc == SHMRT__FREE_DEFERRED ? 0 : rc;
 }
 
 /*
@@ -1104,7 +1146,7 @@ int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id)
 
 		if (shmrt__w_gen(w) != (uint32_t)id.v || st == SHMRT__S_FREE ||
 		    st == SHMRT__S_RESERVED)
-			return SHMRT_E_NOJOB;
+			return job_gone(id, w);
 		if (is_final(st))
 			return shmrt__fail(SHMRT_E_STATE,
 					   "cancel: job %016llx already %s",

@@ -11,7 +11,7 @@
  *   FREE --alloc--> RESERVED(producer) --publish--> QUEUED --lease-->
  *   RUNNING(worker) --commit--> COMPLETING(worker) --> SUCCEEDED | FAILED
  *   RUNNING --retry / reclaim--> QUEUED (attempt kept; lease adds one)
- *   SUCCEEDED | FAILED --release or retention--> FREE
+ *   SUCCEEDED | FAILED --release, retention or eviction--> FREE
  *
  * Ring entries are only hints that point at a (slot, generation): a worker
  * owns a job only by winning the CAS QUEUED -> RUNNING, so a stale or
@@ -154,8 +154,8 @@ int shmrt__job_submit(struct shmrt__part *p, uint32_t qi,
  * generation is recorded for
  * the worker to see (shmrt__job_cancel_requested), and
  * SHMRT__CANCEL_REQUESTED is returned; it ends however its worker ends it.
- * SHMRT_E_STATE when the job is already finished, SHMRT_E_NOJOB for an
- * unknown id.
+ * SHMRT_E_STATE when the job is already finished, SHMRT_E_EXPIRED when it
+ * was freed since, SHMRT_E_NOJOB for an unknown id.
  */
 #define SHMRT__CANCEL_REQUESTED 1
 int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id);
@@ -214,7 +214,8 @@ int shmrt__job_fail(struct shmrt__part *p, const struct shmrt__lease *l,
 /*
  * A consistent snapshot of job `id`; with `buf` non-NULL also copies up to
  * bufsize bytes of its result (or error text). Needs no participant.
- * SHMRT_E_NOJOB for an unknown, stale or freed id.
+ * SHMRT_E_EXPIRED once the job's slot was freed (released, past
+ * retention, or evicted: evict.h), SHMRT_E_NOJOB for an id no job had.
  */
 int shmrt__job_status(const struct shmrt__seg *seg, shmrt_job_id id,
 		      struct shmrt_job_info *info, void *buf, size_t bufsize);
@@ -231,7 +232,7 @@ int shmrt__job_wait(struct shmrt__seg *seg, shmrt_job_id id,
 /*
  * Free a finished job's slot now ("read, no longer needed"), instead of at
  * the end of its retention. SHMRT_E_STATE if the job is not finished,
- * SHMRT_E_NOJOB if already freed.
+ * SHMRT_E_EXPIRED if already freed.
  */
 int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id);
 

@@ -24,7 +24,7 @@
 #define SHMRT__ALIGNED __attribute__((aligned(SHMRT__CACHELINE)))
 
 #define SHMRT__MAGIC 0x3147455354524d48ull /* "HMRTSEG1" little-endian */
-#define SHMRT__ABI_VERSION 3u /* 3: own locks (plock.h), no pthread mutex */
+#define SHMRT__ABI_VERSION 4u /* 4: finished jobs evicted (evict.h) */
 
 #define SHMRT__MAX_QUEUES 64u
 #define SHMRT__QUEUE_NAME_MAX 32u
@@ -126,6 +126,7 @@ struct shmrt__queue {
 	uint64_t alloc_hint; /* where the next free-slot search starts */
 	uint64_t n_enqueued;
 	uint64_t n_idem_hits; /* enqueues answered with an existing job */
+	uint64_t n_evicted;   /* finished jobs freed for new work (evict.h) */
 	/* consumers and finishers: positions and their counters */
 	uint64_t dequeue_pos SHMRT__ALIGNED;
 	uint64_t n_started;
@@ -141,7 +142,7 @@ struct shmrt__queue {
 	struct shmrt__ec space_ec SHMRT__ALIGNED;
 	/* per-queue policy, set at creation */
 	uint32_t max_attempts;
-	uint32_t pad0;
+	uint32_t retention_strict; /* 1: finished jobs are never evicted */
 	uint64_t job_timeout_ns;
 	uint64_t retry_backoff_ns; /* a retried job waits this long */
 	uint64_t idem_ttl_ns;      /* idempotency keys live this long */

@@ -387,6 +387,7 @@ static int init_contents(struct shmrt__seg *seg,
 		q->ctl->job_timeout_ns = p->queue[i].job_timeout_ns;
 		q->ctl->retry_backoff_ns = p->queue[i].retry_backoff_ns;
 		q->ctl->idem_ttl_ns = p->queue[i].idem_ttl_ns;
+		q->ctl->retention_strict = p->queue[i].retention_strict;
 		shmrt__plock_init(&q->ctl->state_lock);
 		for (k = 0; k <= q->ring_mask; k++)
 			q->cells[k].seq = k;

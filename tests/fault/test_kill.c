@@ -1323,7 +1323,7 @@ static void after_lease_kill(struct ktest *k, uint64_t n, shmrt_job_id id,
 
 	scan_until_quiet(k);
 	rc = shmrt__job_status(&k->seg, id, &info, NULL, 0);
-	if (rc == SHMRT_E_NOJOB && completed) {
+	if (rc == SHMRT_E_EXPIRED && completed) {
 		t->outcome[2]++; /* completed and released */
 		return;
 	}

@@ -197,7 +197,7 @@ static void test_enqueue_wait_status(void **state)
 	assert_int_equal(info.state, SHMRT_JOB_SUCCEEDED);
 	assert_int_equal(shmrt_job_release(tenant, id), 0);
 	assert_int_equal(shmrt_job_status(tenant, id, &info, NULL, 0),
-			 SHMRT_E_NOJOB);
+			 SHMRT_E_EXPIRED);
 }
 
 static void test_errors(void **state)
