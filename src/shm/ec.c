@@ -63,17 +63,23 @@ static bool env_switch(int *cache, const char *name)
 	return s == 2;
 }
 
+bool shmrt__ec_test_no_wake(void)
+{
+#ifdef SHMRT_TEST_HOOKS
+	static int no_wake;
+
+	return env_switch(&no_wake, "SHMRT_TEST_NO_WAKE");
+#else
+	return false;
+#endif
+}
+
 /* Called by ck_ec only when a waiter flagged the count (see ec.h). */
 static void ec_wake32(const struct ck_ec_ops *ops, const uint32_t *word)
 {
 	(void)ops;
-#ifdef SHMRT_TEST_HOOKS
-	static int no_wake;
-
-	if (env_switch(&no_wake, "SHMRT_TEST_NO_WAKE"))
-		return;
-#endif
-	shmrt__os_futex_wake_all(word);
+	if (!shmrt__ec_test_no_wake())
+		shmrt__os_futex_wake_all(word);
 }
 
 static const struct ck_ec_ops shmrt__ec_ops = {

@@ -72,4 +72,7 @@ int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns);
  */
 bool shmrt__ec_net_enabled(void);
 
+/* Whether SHMRT_TEST_NO_WAKE=1 is in force (tests' build only; else false). */
+bool shmrt__ec_test_no_wake(void);
+
 #endif /* SHMRT_EC_H */

@@ -162,7 +162,7 @@ static int publish(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	int rc = shmrt__ring_push(&r, &in, ref);
 
 	if (rc == 0)
-		shmrt__ec_inc(&q->ctl->jobs_ec);
+		shmrt__waitq_post(&q->ctl->jobs_wq);
 	return rc;
 }
 
@@ -187,7 +187,7 @@ bool shmrt__job_republish(struct shmrt__part *p,
 			shmrt__os_sleep_ns(REPUBLISH_PAUSE_NS);
 	}
 	if (rc == 0 && wake)
-		shmrt__ec_inc(&q->ctl->jobs_ec);
+		shmrt__waitq_post(&q->ctl->jobs_wq);
 	ST(&p->rec->push_value, 0);
 	return rc == 0;
 }
@@ -651,7 +651,7 @@ static uint64_t min3(uint64_t a, uint64_t b, uint64_t c)
 	return m < c ? m : c;
 }
 
-/* Lease without the semaphore: spin, then sleep on jobs_ec. */
+/* Lease without the semaphore: spin, then sleep on jobs_wq (waitq.h). */
 static int lease_wait(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		      void *buf, uint64_t deadline_ns, struct shmrt__lease *out)
 {
@@ -678,15 +678,16 @@ static int lease_wait(struct shmrt__part *p, const struct shmrt__qhandle *q,
 			 * pass heartbeats, and a sleeper wakes at least twice
 			 * per heartbeat timeout, so scan never takes it for
 			 * hung (nor the permit it holds, see sem.h). */
-			v = shmrt__ec_value(&q->ctl->jobs_ec);
+			v = shmrt__waitq_value(&q->ctl->jobs_wq);
 			wake = UINT64_MAX;
 			if ((rc = lease_try(p, q, buf, now, out, &wake)) !=
 			    SHMRT_E_AGAIN)
 				return rc;
-			shmrt__ec_wait(&q->ctl->jobs_ec, v,
-				       min3(wake, deadline_ns,
-					    hb_half ? now + hb_half
-						    : UINT64_MAX));
+			shmrt__waitq_wait(&q->ctl->jobs_wq, v,
+					  min3(wake, deadline_ns,
+					       hb_half ? now + hb_half
+						       : UINT64_MAX),
+					  &p->rec->sleeping, q->index + 1);
 			now = shmrt__os_now_ns();
 		}
 		wake = UINT64_MAX;

@@ -81,7 +81,7 @@ static void publish_head(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	}
 	if (!pushed) {
 		ST(&q->ctl->lane_repush, 1u);
-		shmrt__ec_inc(&q->ctl->jobs_ec);
+		shmrt__waitq_post(&q->ctl->jobs_wq);
 	}
 }
 

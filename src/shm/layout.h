@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "ec.h"
+#include "waitq.h"
 
 #define SHMRT__CACHELINE 64
 #define SHMRT__ALIGNED __attribute__((aligned(SHMRT__CACHELINE)))
@@ -135,10 +136,11 @@ struct shmrt__queue {
 	uint64_t n_retried;
 	uint64_t n_cancelled;
 	uint64_t n_reclaimed; /* by scan */
-	/* sleepers: consumers wait on jobs_ec (every enqueue bumps it),
-	 * blocked producers on space_ec (every freed slot bumps it): one
-	 * line each, or the two sides would bounce one line per job */
-	struct shmrt__ec jobs_ec SHMRT__ALIGNED;
+	/* sleepers: consumers wait on jobs_wq (every published job posts
+	 * once and wakes one of them), blocked producers on space_ec (every
+	 * freed slot bumps it): one line each, or the two sides would
+	 * bounce one line per job */
+	struct shmrt__waitq jobs_wq SHMRT__ALIGNED;
 	struct shmrt__ec space_ec SHMRT__ALIGNED;
 	/* per-queue policy, set at creation */
 	uint32_t max_attempts;
@@ -240,6 +242,9 @@ struct shmrt__participant {
 	uint64_t push_pos;   /* position being claimed; POS_NONE = none */
 	uint64_t pop_pos;    /* position being taken; POS_NONE = none */
 	uint64_t pop_value;  /* ref taken but not yet leased; 0 = none */
+	/* queue index + 1 while counted as a sleeper of that queue's
+	 * jobs_wq, so scan can uncount a dead sleeper (waitq.h); 0 = none */
+	uint32_t sleeping;
 } SHMRT__ALIGNED;
 
 /*

@@ -29,7 +29,7 @@ static void repair(struct shmrt__part *p, const struct shmrt__qhandle *q)
 		if (p != NULL)
 			shmrt__lane_repush_locked(p, q);
 		else
-			shmrt__ec_inc(&q->ctl->jobs_ec); /* a worker re-pushes */
+			shmrt__waitq_post(&q->ctl->jobs_wq); /* a worker re-pushes */
 	}
 }
 

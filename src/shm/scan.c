@@ -355,8 +355,17 @@ static void free_dead_records(struct scan_ctx *c)
 	for (i = 0; i < c->seg->nparticipants; i++) {
 		struct shmrt__participant *r = &c->seg->parts[i];
 
-		if (c->dead[i])
-			shmrt__part_reap(r);
+		uint32_t qi;
+
+		if (!c->dead[i])
+			continue;
+		/* A worker that died asleep is still counted (waitq.h). */
+		qi = LD(&r->sleeping);
+		if (qi != 0 && qi <= c->seg->nqueues)
+			c->rep->sleepers_forgotten += (uint32_t)shmrt__waitq_forget(
+				&c->seg->q[qi - 1].ctl->jobs_wq, &r->sleeping,
+				qi);
+		shmrt__part_reap(r);
 	}
 }
 
