@@ -43,10 +43,15 @@ static const char run_usage[] =
 	"  --handlers LIB      handler library for the workers\n"
 	"Exit: 0 stopped cleanly, 1 start failed or jobs outlived the drain.\n";
 
-/* Until a signal, or the tenant leaves READY. Returns the signal or 0. */
+/*
+ * Until a signal, or the tenant leaves READY. Returns the signal or 0.
+ * A signal ends the wait at once; a stop by another hand (its workers are
+ * woken by it through the segment) is seen within the 1 s tick, the
+ * runner's only periodic wakeup.
+ */
 static int run_wait(const char *tenant)
 {
-	struct timespec tick = { 0, 100000000 };
+	struct timespec tick = { 1, 0 };
 	struct shmrt__backend *be = shmrt__backend_lookup(tenant);
 	sigset_t set;
 	int sig = 0;

@@ -984,6 +984,12 @@ uint32_t shmrt__seg_state(const struct shmrt__seg *seg)
 
 void shmrt__seg_set_state(struct shmrt__seg *seg, uint32_t state)
 {
+	uint32_t i;
+
 	__atomic_store_n(&seg->hdr->state, state, __ATOMIC_RELEASE);
 	shmrt__ec_inc(&seg->hdr->state_ec);
+	/* Sleeping workers look at the state when they wake: a draining
+	 * tenant's workers leave once their queue is empty. */
+	for (i = 0; i < seg->nqueues; i++)
+		shmrt__waitq_post_all(&seg->q[i].ctl->jobs_wq);
 }

@@ -3,25 +3,33 @@
  */
 #include "waitq.h"
 
+#include <limits.h>
 #include <stdbool.h>
 
 #include "ec.h"
 #include "os.h"
-
-/* The 50 ms safety net of ec.h, here too (and off with it in tests). */
-#define WAITQ_SLICE_NS 50000000ull
 
 uint32_t shmrt__waitq_value(const struct shmrt__waitq *wq)
 {
 	return __atomic_load_n(&wq->seq, __ATOMIC_ACQUIRE);
 }
 
-void shmrt__waitq_post(struct shmrt__waitq *wq)
+static void post(struct shmrt__waitq *wq, int n)
 {
 	__atomic_fetch_add(&wq->seq, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&wq->sleepers, __ATOMIC_SEQ_CST) != 0 &&
 	    !shmrt__ec_test_no_wake())
-		shmrt__os_futex_wake(&wq->seq, 1);
+		shmrt__os_futex_wake(&wq->seq, n);
+}
+
+void shmrt__waitq_post(struct shmrt__waitq *wq)
+{
+	post(wq, 1);
+}
+
+void shmrt__waitq_post_all(struct shmrt__waitq *wq)
+{
+	post(wq, INT_MAX);
 }
 
 /* Uncount once: never below 0, whatever a corrupt segment holds. */
@@ -39,21 +47,13 @@ void shmrt__waitq_wait(struct shmrt__waitq *wq, uint32_t old,
 		       uint64_t deadline_ns, uint32_t *mark,
 		       uint32_t mark_value)
 {
-	uint64_t until = deadline_ns;
-
-	if (shmrt__ec_net_enabled()) {
-		uint64_t slice = shmrt__os_now_ns() + WAITQ_SLICE_NS;
-
-		if (slice < until)
-			until = slice;
-	}
 	/* Counted, then marked: a waiter that dies between the two leaves
 	 * one count too many (a spare futex wake per post), never a mark
 	 * without a count, whose forgetting would uncount a live sleeper
 	 * and lose its wakes. */
 	__atomic_fetch_add(&wq->sleepers, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(mark, mark_value, __ATOMIC_RELEASE);
-	shmrt__os_futex_wait(&wq->seq, old, until);
+	shmrt__os_futex_wait(&wq->seq, old, deadline_ns);
 	shmrt__waitq_forget(wq, mark, mark_value);
 }
 

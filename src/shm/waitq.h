@@ -29,10 +29,14 @@
  * `sleepers` never stays inflated (which would cost every later post a
  * futex syscall). Exactly one of the two CASes wins.
  *
- * The wait is bounded by the caller's deadline, and by the same safety net
- * as ec.h (a 50 ms cap, off with SHMRT_TEST_NO_WAKE_NET=1). The tests'
- * build honours SHMRT_TEST_NO_WAKE=1 here too: post moves seq but wakes
- * nobody.
+ * No safety net: a waiter sleeps until a wake or its own deadline, so an
+ * idle worker costs no wakeups (ec.h's 1 s cap is not applied here). Two
+ * things can cost a job its wake, and both are bounded by the sleeping
+ * workers' deadlines (the worker loop's poll, worker_loop.c), after which
+ * they look at the queue again: a producer that dies between publishing
+ * and posting, and a waiter that is stopped (SIGSTOP) while asleep and
+ * is the one a post wakes. The tests' build honours SHMRT_TEST_NO_WAKE=1
+ * here too: post moves seq but wakes nobody.
  */
 #ifndef SHMRT_WAITQ_H
 #define SHMRT_WAITQ_H
@@ -50,6 +54,9 @@ uint32_t shmrt__waitq_value(const struct shmrt__waitq *wq);
 
 /* Move the count and wake one waiter, if any is counted. */
 void shmrt__waitq_post(struct shmrt__waitq *wq);
+
+/* Move the count and wake every waiter (the tenant's state changed). */
+void shmrt__waitq_post_all(struct shmrt__waitq *wq);
 
 /*
  * Sleep until the count differs from `old`, a post wakes this waiter, or
