@@ -9,13 +9,10 @@
  */
 #include "evict.h"
 
+#include "atomics.h"
 #include "job.h"
 #include "layout.h"
 #include "pause.h"
-
-#define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define LDA(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 
 struct victim {
 	uint64_t finish_ns;
@@ -95,11 +92,11 @@ static void choose(const struct shmrt__qhandle *q, struct victims *h)
 
 	for (i = 0; i < q->capacity; i++) {
 		struct shmrt__slot *s = shmrt__slot_at(q, i);
-		uint64_t w = LDA(&s->word);
+		uint64_t w = LD_ACQ(&s->word);
 
 		if (!shmrt__state_final(shmrt__w_state(w)))
 			continue;
-		offer(h, (struct victim){ LD(&s->finish_ns), w, i });
+		offer(h, (struct victim){ LD_RLX(&s->finish_ns), w, i });
 	}
 }
 
@@ -131,7 +128,7 @@ uint32_t shmrt__evict_oldest(struct shmrt__seg *seg,
 {
 	uint32_t freed = 0, chosen = 0, pass;
 
-	if (LD(&q->ctl->retention_strict) != 0)
+	if (LD_RLX(&q->ctl->retention_strict) != 0)
 		return 0;
 	/* A pass whose every choice moved on meanwhile (released, or
 	 * evicted by another producer) looks once more. */
@@ -141,6 +138,6 @@ uint32_t shmrt__evict_oldest(struct shmrt__seg *seg,
 			break;
 	}
 	if (freed > 0)
-		ADD(&q->ctl->n_evicted, freed);
+		ADD_RLX(&q->ctl->n_evicted, freed);
 	return freed;
 }

@@ -12,6 +12,7 @@
 #include <shmrt/error.h>
 #include <string.h>
 
+#include "atomics.h"
 #include "error_detail.h"
 #include "evict.h"
 #include "idem.h"
@@ -20,15 +21,6 @@
 #include "pause.h"
 #include "qstate.h"
 #include "sem.h"
-
-#define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define LDA(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define STR(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
-#define CAS(p, expp, v)                                                        \
-	__atomic_compare_exchange_n((p), (expp), (v), false,                   \
-				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
 static const char *const state_names[] = {
 	[SHMRT_JOB_QUEUED] = "queued",	     [SHMRT_JOB_RUNNING] = "running",
@@ -58,10 +50,10 @@ static void shared_write(unsigned char *dst, const void *src, size_t n)
 		uint64_t w;
 
 		memcpy(&w, s + i, 8);
-		ST((uint64_t *)(void *)(dst + i), w);
+		ST_RLX((uint64_t *)(void *)(dst + i), w);
 	}
 	for (; i < n; i++)
-		ST(dst + i, s[i]);
+		ST_RLX(dst + i, s[i]);
 }
 
 /*
@@ -74,12 +66,12 @@ static void shared_read(void *dst, const unsigned char *src, size_t n)
 	size_t i = 0;
 
 	for (; i + 8 <= n; i += 8) {
-		uint64_t w = LDA((const uint64_t *)(const void *)(src + i));
+		uint64_t w = LD_ACQ((const uint64_t *)(const void *)(src + i));
 
 		memcpy(d + i, &w, 8);
 	}
 	for (; i < n; i++)
-		d[i] = LDA(src + i);
+		d[i] = LD_ACQ(src + i);
 }
 
 static bool is_final(uint32_t state)
@@ -102,23 +94,23 @@ static uint32_t next_gen(uint32_t gen)
 static int slot_alloc(const struct shmrt__qhandle *q, uint32_t owner,
 		      uint32_t *slot_out, uint32_t *gen_out)
 {
-	uint64_t start = ADD(&q->ctl->alloc_hint, 1);
+	uint64_t start = ADD_RLX(&q->ctl->alloc_hint, 1);
 	uint32_t k;
 
 	for (k = 0; k < q->capacity; k++) {
 		uint32_t i = (uint32_t)((start + k) % q->capacity);
 		struct shmrt__slot *s = shmrt__slot_at(q, i);
-		uint64_t w = LD(&s->word);
+		uint64_t w = LD_RLX(&s->word);
 		uint32_t gen;
 
 		if (shmrt__w_state(w) != SHMRT__S_FREE)
 			continue;
 		gen = next_gen(shmrt__w_gen(w));
-		if (!CAS(&s->word, &w,
+		if (!CAS_AR(&s->word, &w,
 			 shmrt__w_make(gen, 0, owner, SHMRT__S_RESERVED)))
 			continue;
 		if (k > 0)
-			ST(&q->ctl->alloc_hint, start + k);
+			ST_RLX(&q->ctl->alloc_hint, start + k);
 		*slot_out = i;
 		*gen_out = gen;
 		return 0;
@@ -188,7 +180,7 @@ bool shmrt__job_republish(struct shmrt__part *p,
 	}
 	if (rc == 0 && wake)
 		shmrt__waitq_post(&q->ctl->jobs_wq);
-	ST(&p->rec->push_value, 0);
+	ST_RLX(&p->rec->push_value, 0);
 	return rc == 0;
 }
 
@@ -212,18 +204,18 @@ static uint64_t slot_fill(const struct shmrt__qhandle *q,
 	size_t i;
 
 	for (i = 0; i < lane_len; i++)
-		ST(&s->lane_key[i], lane[i]);
-	ST(&s->lane_key_len, (uint32_t)lane_len);
-	ST(&s->lane, SHMRT__NONE);
-	ST(&s->lane_next, SHMRT__NONE);
-	ST(&s->free_requested, 0u);
-	ST(&s->not_before_ns, 0);
+		ST_RLX(&s->lane_key[i], lane[i]);
+	ST_RLX(&s->lane_key_len, (uint32_t)lane_len);
+	ST_RLX(&s->lane, SHMRT__NONE);
+	ST_RLX(&s->lane_next, SHMRT__NONE);
+	ST_RLX(&s->free_requested, 0u);
+	ST_RLX(&s->not_before_ns, 0);
 	shared_write(shmrt__slot_payload(q, s), payload, len);
-	ST(&s->payload_len, (uint32_t)len);
-	ST(&s->result_len, 0);
-	ST(&s->enqueue_ns, now);
-	ST(&s->start_ns, 0);
-	ST(&s->finish_ns, 0);
+	ST_RLX(&s->payload_len, (uint32_t)len);
+	ST_RLX(&s->result_len, 0);
+	ST_RLX(&s->enqueue_ns, now);
+	ST_RLX(&s->start_ns, 0);
+	ST_RLX(&s->finish_ns, 0);
 	return now;
 }
 
@@ -276,7 +268,7 @@ static int submit_check(struct shmrt__part *p, const struct shmrt__qhandle *q,
 static void slot_unreserve(const struct shmrt__qhandle *q,
 			   struct shmrt__slot *s, uint32_t gen)
 {
-	STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_FREE));
+	ST_REL(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_FREE));
 	shmrt__ec_inc(&q->ctl->space_ec);
 }
 
@@ -293,7 +285,7 @@ static bool slot_take_back(const struct shmrt__qhandle *q,
 	uint64_t queued = shmrt__w_make(gen, 0, SHMRT__OWNER_NONE,
 					SHMRT__S_QUEUED);
 
-	if (!CAS(&s->word, &queued,
+	if (!CAS_AR(&s->word, &queued,
 		 shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_FREE)))
 		return false;
 	shmrt__ec_inc(&q->ctl->space_ec);
@@ -330,9 +322,9 @@ static int submit_locked(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	}
 	/* Keyed, not laned: QUEUED before the lock goes, so a racing
 	 * submit of the key finds a live job, never a reservation. */
-	ST(&p->rec->push_queue, q->index);
-	ST(&p->rec->push_value, shmrt__ref_make(slot, gen));
-	STR(&shmrt__slot_at(q, slot)->word,
+	ST_RLX(&p->rec->push_queue, q->index);
+	ST_RLX(&p->rec->push_value, shmrt__ref_make(slot, gen));
+	ST_REL(&shmrt__slot_at(q, slot)->word,
 	    shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
 	return 0;
 }
@@ -355,7 +347,7 @@ int shmrt__job_submit(struct shmrt__part *p, uint32_t qi,
 					shmrt__os_now_ns(), out);
 		shmrt__qstate_unlock(q);
 		if (rc == 1) {
-			ADD(&q->ctl->n_idem_hits, 1);
+			ADD_RLX(&q->ctl->n_idem_hits, 1);
 			return SHMRT__SUBMIT_EXISTING;
 		}
 	}
@@ -367,7 +359,7 @@ retry:
 				   "enqueue: queue %u is full: its %u slots hold "
 				   "%s jobs",
 				   qi, q->capacity,
-				   LD(&q->ctl->retention_strict)
+				   LD_RLX(&q->ctl->retention_strict)
 					   ? "queued, running or retained "
 					     "(retention = strict)"
 					   : "queued or running");
@@ -386,7 +378,7 @@ retry:
 		if (rc != 0) {
 			slot_unreserve(q, s, gen);
 			if (rc == SHMRT__SUBMIT_EXISTING)
-				ADD(&q->ctl->n_idem_hits, 1);
+				ADD_RLX(&q->ctl->n_idem_hits, 1);
 			return rc;
 		}
 		/* A lane publishes its own head. A keyed job was accepted
@@ -397,17 +389,17 @@ retry:
 		goto accepted;
 	}
 	/* From here until published, the intent names the job (see top). */
-	ST(&p->rec->push_queue, qi);
-	ST(&p->rec->push_value, ref);
-	STR(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
+	ST_RLX(&p->rec->push_queue, qi);
+	ST_RLX(&p->rec->push_value, ref);
+	ST_REL(&s->word, shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED));
 	if ((rc = publish(p, q, ref)) != 0) {
 		SHMRT__PAUSE("job.submit.publish_failed");
 		/* Not in the ring: take it back, unless it was leased. */
 		if (!slot_take_back(q, s, gen)) {
-			ST(&p->rec->push_value, 0);
+			ST_RLX(&p->rec->push_value, 0);
 			goto accepted;
 		}
-		ST(&p->rec->push_value, 0);
+		ST_RLX(&p->rec->push_value, 0);
 		/* The tail cell is still held by a (descheduled) popper from
 		 * the last lap: with a deadline, wait for it like for a free
 		 * slot. */
@@ -419,9 +411,9 @@ retry:
 		return shmrt__fail(rc, "enqueue: ring of queue %u: %s", qi,
 				   shmrt_strerror(rc));
 	}
-	ST(&p->rec->push_value, 0);
+	ST_RLX(&p->rec->push_value, 0);
 accepted:
-	ADD(&q->ctl->n_enqueued, 1);
+	ADD_RLX(&q->ctl->n_enqueued, 1);
 	*out = shmrt__id_make(qi, slot, gen);
 	return 0;
 }
@@ -452,20 +444,20 @@ static uint64_t lease_stamp(struct shmrt__part *p,
 			    const struct shmrt__qhandle *q, uint64_t running,
 			    shmrt_job_id id, uint64_t now)
 {
-	uint64_t timeout = LD(&q->ctl->job_timeout_ns);
+	uint64_t timeout = LD_RLX(&q->ctl->job_timeout_ns);
 
-	ST(&p->rec->lease_token, 0);
-	STR(&p->rec->held_job, id.v);
-	STR(&p->rec->lease_deadline_ns, timeout ? now + timeout : 0);
-	STR(&p->rec->lease_token, running);
+	ST_RLX(&p->rec->lease_token, 0);
+	ST_REL(&p->rec->held_job, id.v);
+	ST_REL(&p->rec->lease_deadline_ns, timeout ? now + timeout : 0);
+	ST_REL(&p->rec->lease_token, running);
 	return now;
 }
 
 /* The participant holds no lease (any more). */
 static void lease_forget(struct shmrt__part *p)
 {
-	ST(&p->rec->lease_token, 0);
-	ST(&p->rec->held_job, 0);
+	ST_RLX(&p->rec->lease_token, 0);
+	ST_RLX(&p->rec->held_job, 0);
 }
 
 /*
@@ -484,20 +476,20 @@ static int lease_ref(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	if (slot >= q->capacity)
 		return SHMRT_E_AGAIN; /* corrupt ref: drop it */
 	s = shmrt__slot_at(q, slot);
-	w = LD(&s->word);
+	w = LD_RLX(&s->word);
 	if (shmrt__w_state(w) != SHMRT__S_QUEUED || shmrt__w_gen(w) != gen)
 		return SHMRT_E_AGAIN;
 	attempt = shmrt__w_attempt(w) + 1;
 	if (attempt > SHMRT__MAX_ATTEMPT)
 		attempt = SHMRT__MAX_ATTEMPT;
 	running = shmrt__w_make(gen, attempt, p->index, SHMRT__S_RUNNING);
-	out->start_seen = LD(&s->start_ns);
+	out->start_seen = LD_RLX(&s->start_ns);
 	out->leased_ns = lease_stamp(p, q, running,
 				     shmrt__id_make(q->index, slot, gen), now);
-	if (!CAS(&s->word, &w, running)) {
+	if (!CAS_AR(&s->word, &w, running)) {
 		/* Holding no lease shows: scan takes a hung waiter's permit
 		 * only while its lease_token is 0 (scan.c permit_gone). */
-		ST(&p->rec->lease_token, 0);
+		ST_RLX(&p->rec->lease_token, 0);
 		return SHMRT_E_AGAIN;
 	}
 	SHMRT__PAUSE("job.lease.won");
@@ -521,26 +513,26 @@ static bool lease_start(struct shmrt__part *p, const struct shmrt__qhandle *q,
 {
 	struct shmrt__slot *s = shmrt__slot_at(q, l->slot);
 	uint64_t seen = l->start_seen;
-	uint32_t len = LD(&s->payload_len);
+	uint32_t len = LD_RLX(&s->payload_len);
 
 	if (len > q->slot_size)
 		len = q->slot_size; /* never trust a length from the segment */
 	/* A CAS from the value seen before the lease: a lessee that lost
 	 * the job meanwhile (the next one stamped it) writes nothing. */
-	CAS(&s->start_ns, &seen, l->leased_ns);
+	CAS_AR(&s->start_ns, &seen, l->leased_ns);
 	l->payload_len = len;
-	l->enqueue_ns = LD(&s->enqueue_ns);
-	l->lane_key_len = LD(&s->lane_key_len);
+	l->enqueue_ns = LD_RLX(&s->enqueue_ns);
+	l->lane_key_len = LD_RLX(&s->lane_key_len);
 	if (l->lane_key_len > SHMRT__KEY_MAX)
 		l->lane_key_len = SHMRT__KEY_MAX;
 	shared_read(l->lane_key, (const unsigned char *)s->lane_key,
 		    l->lane_key_len);
 	shared_read(buf, shmrt__slot_payload(q, s), len);
-	if (LDA(&s->word) != l->token) {
+	if (LD_ACQ(&s->word) != l->token) {
 		lease_forget(p);
 		return false;
 	}
-	ADD(&q->ctl->n_started, 1);
+	ADD_RLX(&q->ctl->n_started, 1);
 	return true;
 }
 
@@ -559,8 +551,8 @@ static bool in_backoff(const struct shmrt__qhandle *q, uint64_t ref,
 	if (slot >= q->capacity)
 		return false;
 	s = shmrt__slot_at(q, slot);
-	w = LDA(&s->word);
-	*not_before = LD(&s->not_before_ns);
+	w = LD_ACQ(&s->word);
+	*not_before = LD_RLX(&s->not_before_ns);
 	return shmrt__w_state(w) == SHMRT__S_QUEUED &&
 	       shmrt__w_gen(w) == (uint32_t)(ref >> 32) && *not_before != 0 &&
 	       *not_before > shmrt__os_now_ns();
@@ -575,9 +567,9 @@ static bool in_backoff(const struct shmrt__qhandle *q, uint64_t ref,
 static void push_back(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		      uint64_t ref)
 {
-	ST(&p->rec->push_queue, q->index);
-	ST(&p->rec->push_value, ref);
-	ST(&p->rec->pop_value, 0);
+	ST_RLX(&p->rec->push_queue, q->index);
+	ST_RLX(&p->rec->push_value, ref);
+	ST_RLX(&p->rec->pop_value, 0);
 	shmrt__job_republish(p, q, ref, false);
 }
 
@@ -601,7 +593,7 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	 * heartbeat is older than the timeout for hung (scan.h). `now` is
 	 * the caller's clock read of this pass, also the lease's start. */
 	shmrt__part_heartbeat_at(p, now);
-	ST(&p->rec->pop_queue, q->index);
+	ST_RLX(&p->rec->pop_queue, q->index);
 	for (;;) {
 		int rc = shmrt__ring_pop(&r, &in, &ref);
 
@@ -612,7 +604,7 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		 * tries it: a stopped holder must not hold up every lease
 		 * (scan re-pushes the heads once it is free). */
 		if (rc == SHMRT_E_AGAIN && q->lanes.nentries && !repushed &&
-		    LD(&q->ctl->lane_repush) &&
+		    LD_RLX(&q->ctl->lane_repush) &&
 		    shmrt__qstate_lock_until(p, q,
 					     shmrt__qstate_brief_deadline()) ==
 			    0) {
@@ -638,7 +630,7 @@ static int lease_try(struct shmrt__part *p, const struct shmrt__qhandle *q,
 			continue;
 		}
 		rc = lease_ref(p, q, ref, now, out);
-		ST(&p->rec->pop_value, 0);
+		ST_RLX(&p->rec->pop_value, 0);
 		if (rc == 0 && lease_start(p, q, buf, out))
 			return 0;
 	}
@@ -656,13 +648,13 @@ static int lease_wait(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		      void *buf, uint64_t deadline_ns, struct shmrt__lease *out)
 {
 	uint64_t now = shmrt__os_now_ns(), spin_until, wake = UINT64_MAX;
-	uint64_t hb_half = LD(&p->seg->hdr->tun.heartbeat_timeout_ns) / 2;
+	uint64_t hb_half = LD_RLX(&p->seg->hdr->tun.heartbeat_timeout_ns) / 2;
 	int rc;
 
 	rc = lease_try(p, q, buf, now, out, &wake);
 	if (rc != SHMRT_E_AGAIN || deadline_ns == 0)
 		return rc;
-	spin_until = now + LD(&p->seg->hdr->tun.spin_ns);
+	spin_until = now + LD_RLX(&p->seg->hdr->tun.spin_ns);
 	if (spin_until > deadline_ns)
 		spin_until = deadline_ns;
 	for (;;) {
@@ -708,13 +700,13 @@ static void lease_undo(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	uint64_t w = l->token;
 	uint64_t ref = shmrt__ref_make(l->slot, shmrt__w_gen(l->token));
 
-	ST(&p->rec->push_queue, q->index);
-	ST(&p->rec->push_value, ref);
+	ST_RLX(&p->rec->push_queue, q->index);
+	ST_RLX(&p->rec->push_value, ref);
 	lease_forget(p);
-	if (CAS(&shmrt__slot_at(q, l->slot)->word, &w, l->queued_word))
+	if (CAS_AR(&shmrt__slot_at(q, l->slot)->word, &w, l->queued_word))
 		shmrt__job_republish(p, q, ref, true);
 	else
-		ST(&p->rec->push_value, 0);
+		ST_RLX(&p->rec->push_value, 0);
 }
 
 int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
@@ -765,7 +757,7 @@ static int commit_begin(struct shmrt__slot *s, uint64_t token)
 	uint64_t w = token;
 	uint64_t completing = (token & ~(uint64_t)0xf) | SHMRT__S_COMPLETING;
 
-	return CAS(&s->word, &w, completing) ? 0 : SHMRT_E_STALE;
+	return CAS_AR(&s->word, &w, completing) ? 0 : SHMRT_E_STALE;
 }
 
 /*
@@ -782,10 +774,10 @@ static void commit_end(struct shmrt__part *p, const struct shmrt__qhandle *q,
 				       SHMRT__OWNER_NONE, state);
 
 	shared_write(shmrt__slot_result(q, s), data, len);
-	ST(&s->result_len, (uint32_t)len);
-	ST(&s->finish_ns, shmrt__os_now_ns());
-	STR(&s->word, final);
-	ADD(state == SHMRT__S_SUCCEEDED	  ? &q->ctl->n_succeeded
+	ST_RLX(&s->result_len, (uint32_t)len);
+	ST_RLX(&s->finish_ns, shmrt__os_now_ns());
+	ST_REL(&s->word, final);
+	ADD_RLX(state == SHMRT__S_SUCCEEDED	  ? &q->ctl->n_succeeded
 	    : state == SHMRT__S_CANCELLED ? &q->ctl->n_cancelled
 					  : &q->ctl->n_failed,
 	    1);
@@ -796,7 +788,7 @@ static void commit_end(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	shmrt__ec_inc(&s->done_ec);
 	/* A finished job may be evicted: a producer waiting for space on a
 	 * queue full of live jobs can take this slot now (evict.h). */
-	if (LD(&q->ctl->retention_strict) == 0 &&
+	if (LD_RLX(&q->ctl->retention_strict) == 0 &&
 	    shmrt__ec_has_waiters(&q->ctl->space_ec))
 		shmrt__ec_inc(&q->ctl->space_ec);
 }
@@ -853,11 +845,11 @@ int shmrt__job_fail(struct shmrt__part *p, const struct shmrt__lease *l,
 	if (q == NULL)
 		return SHMRT_E_INVAL;
 	lease_forget(p);
-	if (retry && l->attempt < LD(&q->ctl->max_attempts) &&
+	if (retry && l->attempt < LD_RLX(&q->ctl->max_attempts) &&
 	    !shmrt__job_cancel_requested(p->seg, l)) {
 		rc = shmrt__job_requeue(p, l->queue, l->slot, l->token);
 		if (rc == 1)
-			ADD(&q->ctl->n_retried, 1);
+			ADD_RLX(&q->ctl->n_retried, 1);
 		permit_release(p, q, l);
 		return rc == 0 ? SHMRT_E_STALE : rc;
 	}
@@ -885,22 +877,22 @@ int shmrt__job_requeue(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 	 * (COMPLETING), never before or after the CAS that decides: a
 	 * requeuer that lost the job writes nothing into it. */
 	if (shmrt__w_state(expected) == SHMRT__S_RUNNING &&
-	    LD(&q->ctl->retry_backoff_ns) != 0) {
+	    LD_RLX(&q->ctl->retry_backoff_ns) != 0) {
 		uint64_t mine = shmrt__w_make(gen, shmrt__w_attempt(expected),
 					      p->index, SHMRT__S_COMPLETING);
 
 		SHMRT__PAUSE("job.requeue.before_cas");
-		if (!CAS(&s->word, &expected, mine))
+		if (!CAS_AR(&s->word, &expected, mine))
 			return 0;
-		ST(&s->not_before_ns,
-		   shmrt__os_now_ns() + LD(&q->ctl->retry_backoff_ns));
+		ST_RLX(&s->not_before_ns,
+		   shmrt__os_now_ns() + LD_RLX(&q->ctl->retry_backoff_ns));
 		expected = mine;
 	}
 	/* The intent first: from the CAS on, this job must reach the ring. */
-	ST(&p->rec->push_queue, qi);
-	ST(&p->rec->push_value, shmrt__ref_make(slot, gen));
-	if (expected != queued && !CAS(&s->word, &expected, queued)) {
-		ST(&p->rec->push_value, 0);
+	ST_RLX(&p->rec->push_queue, qi);
+	ST_RLX(&p->rec->push_value, shmrt__ref_make(slot, gen));
+	if (expected != queued && !CAS_AR(&s->word, &expected, queued)) {
+		ST_RLX(&p->rec->push_value, 0);
 		return 0;
 	}
 	shmrt__job_republish(p, q, shmrt__ref_make(slot, gen), true);
@@ -933,7 +925,7 @@ int shmrt__job_free_raw(const struct shmrt__qhandle *q, uint32_t slot,
 	uint64_t freed = shmrt__w_make(shmrt__w_gen(expected), 0,
 				       SHMRT__OWNER_NONE, SHMRT__S_FREE);
 
-	if (!CAS(&s->word, &expected, freed))
+	if (!CAS_AR(&s->word, &expected, freed))
 		return 0;
 	shmrt__ec_inc(&q->ctl->space_ec);
 	return 1;
@@ -958,10 +950,10 @@ int shmrt__job_free_slot_until(struct shmrt__seg *seg, uint32_t qi,
 		return SHMRT_E_INVAL;
 	if (!is_final(shmrt__w_state(expected)))
 		return shmrt__job_free_raw(q, slot, expected);
-	if (LDA(&shmrt__slot_at(q, slot)->word) != expected)
+	if (LD_ACQ(&shmrt__slot_at(q, slot)->word) != expected)
 		return 0;
 	if (q->lanes.nentries != 0 &&
-	    LD(&shmrt__slot_at(q, slot)->lane) != SHMRT__NONE) {
+	    LD_RLX(&shmrt__slot_at(q, slot)->lane) != SHMRT__NONE) {
 		rc = shmrt__lane_unlink_for_free(seg, q, slot,
 						 shmrt__w_gen(expected),
 						 lock_deadline_ns);
@@ -1020,7 +1012,7 @@ static int snapshot(const struct shmrt__qhandle *q, struct shmrt__slot *s,
 		    size_t bufsize)
 {
 	for (;;) {
-		uint64_t w1 = LDA(&s->word), w2;
+		uint64_t w1 = LD_ACQ(&s->word), w2;
 		uint32_t st = shmrt__w_state(w1);
 		size_t n;
 
@@ -1034,11 +1026,11 @@ static int snapshot(const struct shmrt__qhandle *q, struct shmrt__slot *s,
 			      : st == SHMRT__S_CANCELLING ? SHMRT_JOB_QUEUED
 							  : (int)st;
 		info->attempt = shmrt__w_attempt(w1);
-		info->payload_len = LDA(&s->payload_len);
-		info->result_len = is_final(st) ? LDA(&s->result_len) : 0;
-		info->enqueue_ns = LDA(&s->enqueue_ns);
-		info->start_ns = LDA(&s->start_ns);
-		info->finish_ns = is_final(st) ? LDA(&s->finish_ns) : 0;
+		info->payload_len = LD_ACQ(&s->payload_len);
+		info->result_len = is_final(st) ? LD_ACQ(&s->result_len) : 0;
+		info->enqueue_ns = LD_ACQ(&s->enqueue_ns);
+		info->start_ns = LD_ACQ(&s->start_ns);
+		info->finish_ns = is_final(st) ? LD_ACQ(&s->finish_ns) : 0;
 		if (info->payload_len > q->slot_size ||
 		    info->result_len > q->slot_size)
 			return shmrt__fail(SHMRT_E_CORRUPT,
@@ -1046,7 +1038,7 @@ static int snapshot(const struct shmrt__qhandle *q, struct shmrt__slot *s,
 		n = info->result_len < bufsize ? info->result_len : bufsize;
 		if (buf != NULL && n > 0)
 			shared_read(buf, shmrt__slot_result(q, s), n);
-		w2 = LD(&s->word); /* after the acquire loads above */
+		w2 = LD_RLX(&s->word); /* after the acquire loads above */
 		if (w1 == w2)
 			return 0;
 	}
@@ -1093,7 +1085,7 @@ int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id)
 
 	if (s == NULL)
 		return SHMRT_E_NOJOB;
-	w = LDA(&s->word);
+	w = LD_ACQ(&s->word);
 	if (shmrt__w_gen(w) != (uint32_t)id.v ||
 	    shmrt__w_state(w) == SHMRT__S_FREE ||
 	    shmrt__w_state(w) == SHMRT__S_RESERVED)
@@ -1103,7 +1095,7 @@ int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id)
 	rc = shmrt__job_free_slot(seg, q->index,
 				  (uint32_t)(id.v >> 32) & 0xffffff, w);
 	if (rc == 0) /* freed (or reused) meanwhile */
-		return job_gone(id, LDA(&s->word));
+		return job_gone(id, LD_ACQ(&s->word));
 	return rc == 1 || rc == SHMRT__FREE_DEFERRED ? 0 : rc;
 }
 
@@ -1115,9 +1107,9 @@ int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id)
  */
 static void cancel_mark(struct shmrt__slot *s, uint32_t gen)
 {
-	uint32_t cur = LD(&s->cancel_gen);
+	uint32_t cur = LD_RLX(&s->cancel_gen);
 
-	while ((int32_t)(gen - cur) > 0 && !CAS(&s->cancel_gen, &cur, gen))
+	while ((int32_t)(gen - cur) > 0 && !CAS_AR(&s->cancel_gen, &cur, gen))
 		;
 }
 
@@ -1142,7 +1134,7 @@ int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id)
 	if (s == NULL)
 		return SHMRT_E_NOJOB;
 	for (;;) {
-		uint64_t w = LDA(&s->word), mine;
+		uint64_t w = LD_ACQ(&s->word), mine;
 		uint32_t st = shmrt__w_state(w);
 
 		if (shmrt__w_gen(w) != (uint32_t)id.v || st == SHMRT__S_FREE ||
@@ -1166,7 +1158,7 @@ int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id)
 		 * never runs it (it may be a lane's waiting job). */
 		mine = shmrt__w_make(shmrt__w_gen(w), shmrt__w_attempt(w),
 				     p->index, SHMRT__S_CANCELLING);
-		if (!CAS(&s->word, &w, mine))
+		if (!CAS_AR(&s->word, &w, mine))
 			continue;
 		SHMRT__PAUSE("job.cancel.claimed");
 		cancel_end(p, q, slot, mine);
@@ -1181,7 +1173,7 @@ int shmrt__job_cancel_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,
 
 	if (q == NULL || slot >= q->capacity ||
 	    shmrt__w_state(expected) != SHMRT__S_CANCELLING ||
-	    LDA(&shmrt__slot_at(q, slot)->word) != expected)
+	    LD_ACQ(&shmrt__slot_at(q, slot)->word) != expected)
 		return 0;
 	cancel_end(p, q, slot, expected);
 	return 1;
@@ -1193,7 +1185,7 @@ bool shmrt__job_cancel_requested(const struct shmrt__seg *seg,
 	const struct shmrt__qhandle *q = queue_of(seg, l->queue);
 
 	return q != NULL && l->slot < q->capacity &&
-	       LD(&shmrt__slot_at(q, l->slot)->cancel_gen) ==
+	       LD_RLX(&shmrt__slot_at(q, l->slot)->cancel_gen) ==
 		       shmrt__w_gen(l->token);
 }
 
@@ -1203,5 +1195,5 @@ bool shmrt__job_lease_valid(const struct shmrt__seg *seg,
 	const struct shmrt__qhandle *q = queue_of(seg, l->queue);
 
 	return q != NULL && l->slot < q->capacity &&
-	       LDA(&shmrt__slot_at(q, l->slot)->word) == l->token;
+	       LD_ACQ(&shmrt__slot_at(q, l->slot)->word) == l->token;
 }

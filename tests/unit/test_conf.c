@@ -104,7 +104,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
 	assert_int_equal(c.on_init_error, SHMRT_CONF_ON_ERROR_FAIL);
 	assert_int_equal(c.spin_us, 50);
-	assert_int_equal(c.scan_interval_ms, 100);
+	assert_int_equal(c.scan_interval_ms, 1000);
 	assert_int_equal(c.retention_ms, 60000);
 	assert_int_equal(c.drain_timeout_ms, 5000);
 	assert_int_equal(c.participants, 64);
@@ -152,6 +152,9 @@ static void test_table_sizes_default_to_capacity(void **state)
 static void test_lanes_errors(void **state)
 {
 	(void)state;
+	expect_error(VALID_TAIL "retention = forever\n",
+		     ":4: [queue chat] retention: 'forever' is not evict or "
+		     "strict");
 	expect_error(VALID_TAIL "laned = true\nlanes = 0\n",
 		     ":5: [queue chat] lanes: 0 is out of range (1..4194304)");
 	expect_error(VALID_TAIL "laned = true\nlanes = 4194305\n",
@@ -268,6 +271,7 @@ static void test_all_keys(void **state)
 		 "idempotency_ttl_ms = 604800000\r\n"
 		 "lanes = 4194304\r\n"
 		 "idempotency_keys = 1\r\n"
+		 "retention = strict\r\n"
 		 "[queue second]\r\n"
 		 "handler=h\r\n"
 		 "laned = off",
@@ -295,6 +299,8 @@ static void test_all_keys(void **state)
 	assert_int_equal(c.queue[0].semaphore_limit, 1024);
 	assert_int_equal(c.queue[0].lanes, 4194304);
 	assert_int_equal(c.queue[0].idempotency_keys, 1);
+	assert_int_equal(c.queue[0].retention, SHMRT_CONF_RETENTION_STRICT);
+	assert_int_equal(c.queue[1].retention, SHMRT_CONF_RETENTION_EVICT);
 	assert_int_equal(c.heartbeat_timeout_ms, 0);
 	assert_int_equal(c.queue[1].lanes, 0);
 	assert_int_equal(c.queue[1].idempotency_keys, 0);
