@@ -15,17 +15,17 @@ static bool entry_live(const struct shmrt__qhandle *q, uint32_t e,
 		       uint64_t now)
 {
 	const struct shmrt__key_entry *en = shmrt__keytab_entry(&q->idem, e);
-	uint64_t id = LD_RLX(&en->v[0]);
-	uint32_t slot = (uint32_t)(id >> 32) & 0xffffff;
+	shmrt_job_id id = { LD_RLX(&en->v[0]) };
+	uint32_t slot = shmrt__id_slot(id);
 	uint64_t w;
 	uint32_t st;
 
-	if (now >= LD_RLX(&en->v[1]) || (uint32_t)(id >> 56) != q->index ||
+	if (now >= LD_RLX(&en->v[1]) || shmrt__id_queue(id) != q->index ||
 	    slot >= q->capacity)
 		return false;
 	w = __atomic_load_n(&shmrt__slot_at(q, slot)->word, __ATOMIC_ACQUIRE);
 	st = shmrt__w_state(w);
-	return shmrt__w_gen(w) == (uint32_t)id && st != SHMRT__S_FREE &&
+	return shmrt__w_gen(w) == shmrt__id_gen(id) && st != SHMRT__S_FREE &&
 	       st != SHMRT__S_RESERVED;
 }
 

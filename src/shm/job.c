@@ -468,7 +468,7 @@ static void lease_forget(struct shmrt__part *p)
 static int lease_ref(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		     uint64_t ref, uint64_t now, struct shmrt__lease *out)
 {
-	uint32_t slot = (uint32_t)ref, gen = (uint32_t)(ref >> 32);
+	uint32_t slot = shmrt__ref_slot(ref), gen = shmrt__ref_gen(ref);
 	struct shmrt__slot *s;
 	uint64_t w, running;
 	uint32_t attempt;
@@ -544,7 +544,7 @@ static bool lease_start(struct shmrt__part *p, const struct shmrt__qhandle *q,
 static bool in_backoff(const struct shmrt__qhandle *q, uint64_t ref,
 		       uint64_t *not_before)
 {
-	uint32_t slot = (uint32_t)ref;
+	uint32_t slot = shmrt__ref_slot(ref);
 	struct shmrt__slot *s;
 	uint64_t w;
 
@@ -554,7 +554,7 @@ static bool in_backoff(const struct shmrt__qhandle *q, uint64_t ref,
 	w = LD_ACQ(&s->word);
 	*not_before = LD_RLX(&s->not_before_ns);
 	return shmrt__w_state(w) == SHMRT__S_QUEUED &&
-	       shmrt__w_gen(w) == (uint32_t)(ref >> 32) && *not_before != 0 &&
+	       shmrt__w_gen(w) == shmrt__ref_gen(ref) && *not_before != 0 &&
 	       *not_before > shmrt__os_now_ns();
 }
 
@@ -970,11 +970,11 @@ static struct shmrt__slot *slot_of_id(const struct shmrt__seg *seg,
 				      shmrt_job_id id,
 				      const struct shmrt__qhandle **qout)
 {
-	uint32_t qi = (uint32_t)(id.v >> 56);
-	uint32_t slot = (uint32_t)(id.v >> 32) & 0xffffff;
+	uint32_t qi = shmrt__id_queue(id);
+	uint32_t slot = shmrt__id_slot(id);
 	const struct shmrt__qhandle *q = queue_of(seg, qi);
 
-	if (q == NULL || slot >= q->capacity || (uint32_t)id.v == 0)
+	if (q == NULL || slot >= q->capacity || shmrt__id_gen(id) == 0)
 		return NULL;
 	*qout = q;
 	return shmrt__slot_at(q, slot);
@@ -988,7 +988,7 @@ static struct shmrt__slot *slot_of_id(const struct shmrt__seg *seg,
  */
 static int job_gone(shmrt_job_id id, uint64_t w)
 {
-	uint32_t gen = shmrt__w_gen(w), want = (uint32_t)id.v;
+	uint32_t gen = shmrt__w_gen(w), want = shmrt__id_gen(id);
 	uint32_t st = shmrt__w_state(w);
 
 	if ((gen == want && st == SHMRT__S_FREE) ||
@@ -1016,7 +1016,7 @@ static int snapshot(const struct shmrt__qhandle *q, struct shmrt__slot *s,
 		uint32_t st = shmrt__w_state(w1);
 		size_t n;
 
-		if (shmrt__w_gen(w1) != (uint32_t)id.v ||
+		if (shmrt__w_gen(w1) != shmrt__id_gen(id) ||
 		    st == SHMRT__S_FREE || st == SHMRT__S_RESERVED)
 			return job_gone(id, w1);
 		memset(info, 0, sizeof(*info));
@@ -1086,14 +1086,14 @@ int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id)
 	if (s == NULL)
 		return SHMRT_E_NOJOB;
 	w = LD_ACQ(&s->word);
-	if (shmrt__w_gen(w) != (uint32_t)id.v ||
+	if (shmrt__w_gen(w) != shmrt__id_gen(id) ||
 	    shmrt__w_state(w) == SHMRT__S_FREE ||
 	    shmrt__w_state(w) == SHMRT__S_RESERVED)
 		return job_gone(id, w);
 	if (!is_final(shmrt__w_state(w)))
 		return SHMRT_E_STATE;
 	rc = shmrt__job_free_slot(seg, q->index,
-				  (uint32_t)(id.v >> 32) & 0xffffff, w);
+				  shmrt__id_slot(id), w);
 	if (rc == 0) /* freed (or reused) meanwhile */
 		return job_gone(id, LD_ACQ(&s->word));
 	return rc == 1 || rc == SHMRT__FREE_DEFERRED ? 0 : rc;
@@ -1129,7 +1129,7 @@ int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id)
 {
 	const struct shmrt__qhandle *q;
 	struct shmrt__slot *s = slot_of_id(p->seg, id, &q);
-	uint32_t slot = (uint32_t)(id.v >> 32) & 0xffffff;
+	uint32_t slot = shmrt__id_slot(id);
 
 	if (s == NULL)
 		return SHMRT_E_NOJOB;
@@ -1137,7 +1137,7 @@ int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id)
 		uint64_t w = LD_ACQ(&s->word), mine;
 		uint32_t st = shmrt__w_state(w);
 
-		if (shmrt__w_gen(w) != (uint32_t)id.v || st == SHMRT__S_FREE ||
+		if (shmrt__w_gen(w) != shmrt__id_gen(id) || st == SHMRT__S_FREE ||
 		    st == SHMRT__S_RESERVED)
 			return job_gone(id, w);
 		if (is_final(st))

@@ -74,11 +74,13 @@ static inline bool shmrt__state_final(uint32_t st)
 	       st == SHMRT__S_CANCELLED;
 }
 
-/* Ring reference <-> (slot, generation). */
+/* Ring reference <-> (slot, generation): gen(32) | slot(32). */
 static inline uint64_t shmrt__ref_make(uint32_t slot, uint32_t gen)
 {
 	return ((uint64_t)gen << 32) | slot;
 }
+static inline uint32_t shmrt__ref_slot(uint64_t ref) { return (uint32_t)ref; }
+static inline uint32_t shmrt__ref_gen(uint64_t ref) { return (uint32_t)(ref >> 32); }
 
 /* Job id <-> (queue, slot, generation): queue(8) | slot(24) | gen(32). */
 static inline shmrt_job_id shmrt__id_make(uint32_t queue, uint32_t slot,
@@ -88,6 +90,9 @@ static inline shmrt_job_id shmrt__id_make(uint32_t queue, uint32_t slot,
 			    ((uint64_t)(slot & 0xffffff) << 32) | gen };
 	return id;
 }
+static inline uint32_t shmrt__id_queue(shmrt_job_id id) { return (uint32_t)(id.v >> 56); }
+static inline uint32_t shmrt__id_slot(shmrt_job_id id) { return (uint32_t)(id.v >> 32) & 0xffffff; }
+static inline uint32_t shmrt__id_gen(shmrt_job_id id) { return (uint32_t)id.v; }
 
 /* A leased job, as a worker holds it. */
 struct shmrt__lease {

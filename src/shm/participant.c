@@ -21,7 +21,7 @@ uint64_t shmrt__part_owner_self(void)
 	if (cached == 0 || cached_pid != pid) {
 		uint64_t start = shmrt__os_proc_start_time(pid);
 
-		cached = ((uint64_t)(uint32_t)pid << 32) | (start & 0xffffffffu);
+		cached = shmrt__owner_make(pid, start);
 		cached_pid = pid;
 	}
 	return cached;
@@ -31,7 +31,8 @@ bool shmrt__part_owner_alive(uint64_t owner)
 {
 	if (owner == 0)
 		return false;
-	return shmrt__os_proc_alive((pid_t)(owner >> 32), owner & 0xffffffffu);
+	return shmrt__os_proc_alive(shmrt__owner_pid(owner),
+				    shmrt__owner_start32(owner));
 }
 
 /* Everything a record says about its occupant, but the owner word. */

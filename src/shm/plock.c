@@ -49,7 +49,7 @@ void shmrt__plock_init(struct shmrt__plock *l)
 static bool holder_gone(struct verdict *v, uint64_t holder, uint64_t me,
 			uint64_t now)
 {
-	int32_t pid = (int32_t)(holder >> 32);
+	int32_t pid = shmrt__owner_pid(holder);
 
 	if (holder == me)
 		return false;

@@ -122,14 +122,14 @@ static bool live_claim(const struct scan_ctx *c, uint32_t qi, uint64_t pos,
 static void republish(struct scan_ctx *c, uint32_t qi, uint64_t ref)
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
-	uint32_t slot = (uint32_t)ref;
+	uint32_t slot = shmrt__ref_slot(ref);
 	uint64_t w;
 
 	if (ref == 0 || ref == SHMRT__REF_TOMBSTONE || slot >= q->capacity)
 		return;
 	w = LD_ACQ(&shmrt__slot_at(q, slot)->word);
 	if (shmrt__w_state(w) != SHMRT__S_QUEUED ||
-	    shmrt__w_gen(w) != (uint32_t)(ref >> 32))
+	    shmrt__w_gen(w) != shmrt__ref_gen(ref))
 		return;
 	if (shmrt__job_requeue(c->reaper, qi, slot, w) == 1)
 		c->rep->jobs_republished++;
@@ -368,7 +368,7 @@ static void free_dead_records(struct scan_ctx *c)
 
 static void mark_ref(unsigned char *bits, uint32_t nslots, uint64_t ref)
 {
-	uint32_t slot = (uint32_t)ref;
+	uint32_t slot = shmrt__ref_slot(ref);
 
 	if (ref != 0 && ref != SHMRT__REF_TOMBSTONE && slot < nslots)
 		bits[slot / 8] |= (unsigned char)(1u << (slot % 8));
