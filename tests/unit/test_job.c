@@ -323,22 +323,63 @@ static void test_full_deadline_expires(void **state)
 	assert_int_equal(depth(f), 2);
 }
 
-struct releaser {
-	struct shmrt__seg *seg;
-	shmrt_job_id id;
-	uint64_t delay_ns;
-	uint64_t released_ns;
+/* What frees room for a blocked producer, 50 ms after it blocked. */
+struct waker {
+	struct fx *f;
+	int (*act)(struct waker *w);
+	shmrt_job_id id;       /* act_release: the job to release */
+	struct shmrt__lease l; /* act_finish: the lease to complete */
+	uint64_t acted_ns;
 	int rc;
 };
 
-static void *release_later(void *arg)
+static int act_release(struct waker *w)
 {
-	struct releaser *r = arg;
+	return shmrt__job_release(&w->f->seg, w->id);
+}
 
-	shmrt__os_sleep_ns(r->delay_ns);
-	r->released_ns = shmrt__os_now_ns();
-	r->rc = shmrt__job_release(r->seg, r->id);
+static int act_finish(struct waker *w)
+{
+	return shmrt__job_complete(&w->f->w1, &w->l, "ok", 2);
+}
+
+static void *wake_later(void *arg)
+{
+	struct waker *w = arg;
+
+	shmrt__os_sleep_ns(50 * MS);
+	w->acted_ns = shmrt__os_now_ns();
+	w->rc = w->act(w);
 	return NULL;
+}
+
+/*
+ * Enqueue "new" on the full queue with a deadline while `w` acts on
+ * another thread: the enqueue must succeed after the act and long before
+ * its deadline (the wake safety net is off). Returns the new job's id.
+ */
+static shmrt_job_id enqueue_woken_by(struct fx *f, struct waker *w)
+{
+	shmrt_job_id id = { 0 };
+	uint64_t now, deadline;
+	pthread_t t;
+	int rc;
+
+	w->f = f;
+	w->rc = 1;
+	assert_int_equal(shmrt__job_enqueue(&f->prod, 0, "x", 1, 0, &id),
+			 SHMRT_E_FULL);
+	assert_int_equal(pthread_create(&t, NULL, wake_later, w), 0);
+	deadline = tu_deadline_ms(WAKE_DEADLINE_MS);
+	rc = shmrt__job_enqueue(&f->prod, 0, "new", 3, deadline, &id);
+	now = shmrt__os_now_ns();
+	/* Join before asserting: the thread uses the fixture's mapping. */
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w->rc, 0);
+	assert_int_equal(rc, 0);
+	assert_true(now >= w->acted_ns); /* it did wait for the act */
+	assert_true(now < deadline);     /* and was woken by it */
+	return id;
 }
 
 /*
@@ -348,32 +389,15 @@ static void *release_later(void *arg)
 static void test_full_deadline_woken_by_release(void **state)
 {
 	struct fx *f = *state;
-	struct releaser r = { .delay_ns = 50 * MS, .rc = 1 };
+	struct waker w = { .act = act_release };
 	struct shmrt__lease l;
-	shmrt_job_id id = { 0 };
-	uint64_t now, deadline;
-	pthread_t t;
-	int rc;
 
 	fx_open_with(f, 2, true);
-	r.seg = &f->seg;
-	r.id = enqueue_ok(f, "done soon");
+	w.id = enqueue_ok(f, "done soon");
 	enqueue_ok(f, "waits");
 	l = lease_ok(f, &f->w1);
 	assert_int_equal(shmrt__job_complete(&f->w1, &l, "ok", 2), 0);
-	assert_int_equal(shmrt__job_enqueue(&f->prod, 0, "x", 1, 0, &id),
-			 SHMRT_E_FULL);
-	assert_int_equal(pthread_create(&t, NULL, release_later, &r), 0);
-	/* Join before asserting: the thread uses the fixture's mapping. */
-	deadline = tu_deadline_ms(WAKE_DEADLINE_MS);
-	rc = shmrt__job_enqueue(&f->prod, 0, "new", 3, deadline, &id);
-	now = shmrt__os_now_ns();
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(r.rc, 0);
-	assert_int_equal(rc, 0);
-	assert_true(now >= r.released_ns); /* it did wait for the release */
-	assert_true(now < deadline);       /* and was woken by it */
-	check_queued(f, id, 3);
+	check_queued(f, enqueue_woken_by(f, &w), 3);
 }
 
 static void test_enqueue_draining(void **state)
@@ -946,23 +970,6 @@ static void test_evict_fire_and_forget(void **state)
 	assert_int_equal(shmrt__evict_batch(1u << 20), SHMRT__EVICT_BATCH_MAX);
 }
 
-struct finisher {
-	struct fx *f;
-	struct shmrt__lease l;
-	uint64_t finished_ns;
-	int rc;
-};
-
-static void *finish_later(void *arg)
-{
-	struct finisher *r = arg;
-
-	shmrt__os_sleep_ns(50 * MS);
-	r->finished_ns = shmrt__os_now_ns();
-	r->rc = shmrt__job_complete(&r->f->w1, &r->l, "ok", 2);
-	return NULL;
-}
-
 /*
  * A producer waiting on a queue full of live jobs is woken when one of
  * them finishes: the finished job can be evicted for it.
@@ -970,25 +977,13 @@ static void *finish_later(void *arg)
 static void test_full_deadline_woken_by_finish(void **state)
 {
 	struct fx *f = *state;
-	struct finisher r = { .f = f, .rc = 1 };
-	shmrt_job_id id = { 0 };
-	uint64_t now, deadline;
-	pthread_t t;
-	int rc;
+	struct waker w = { .act = act_finish };
 
 	fx_open(f, 2);
 	enqueue_ok(f, "runs");
 	enqueue_ok(f, "waits");
-	r.l = lease_ok(f, &f->w1);
-	assert_int_equal(pthread_create(&t, NULL, finish_later, &r), 0);
-	deadline = tu_deadline_ms(WAKE_DEADLINE_MS);
-	rc = shmrt__job_enqueue(&f->prod, 0, "new", 3, deadline, &id);
-	now = shmrt__os_now_ns();
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(r.rc, 0);
-	assert_int_equal(rc, 0);
-	assert_true(now >= r.finished_ns); /* it did wait for the finish */
-	assert_true(now < deadline);       /* and was woken by it */
+	w.l = lease_ok(f, &f->w1);
+	check_queued(f, enqueue_woken_by(f, &w), 3);
 	assert_int_equal(evicted(f), 1);
 }
 
