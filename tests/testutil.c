@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shm/job.h"
 #include "shm/os.h"
 
 const char *tu_tenant(void)
@@ -207,4 +208,11 @@ void tu_shared_free(void *p, size_t size)
 uint64_t tu_deadline_ms(uint64_t ms)
 {
 	return shmrt__os_now_ns() + ms * 1000000u;
+}
+
+int tu_release_finished(struct shmrt__seg *seg, shmrt_job_id id)
+{
+	int rc = shmrt__job_release(seg, id);
+
+	return rc == SHMRT_E_EXPIRED ? 0 : rc;
 }

@@ -8,6 +8,7 @@
 #ifndef SHMRT_TESTUTIL_H
 #define SHMRT_TESTUTIL_H
 
+#include <shmrt/job.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,14 @@ bool tu_aborted(const struct tu_verdict *v);
  */
 __attribute__((noreturn)) void tu_child_exit(struct tu_verdict *v, int rc,
 					     int ok, int aborted);
+
+/*
+ * Release a job this caller just completed: 0 once its slot is free,
+ * whether by this release or because a producer already evicted it for
+ * new work (SHMRT_E_EXPIRED: finished jobs give up their slots when the
+ * queue is full, evict.h). Any other result is returned as is.
+ */
+int tu_release_finished(struct shmrt__seg *seg, shmrt_job_id id);
 
 /* Wait for `pid` until `timeout_ms`; on timeout SIGKILL it and return -1.
  * Otherwise returns its exit status (128 + signal if killed by one). */

@@ -686,6 +686,13 @@ static int lease_wait(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		if ((rc = lease_try(p, q, buf, now, out, &wake)) !=
 		    SHMRT_E_AGAIN)
 			return rc;
+		/* Nothing to lease, none in backoff, and the tenant is
+		 * draining or stopped (set_state woke every sleeper): the
+		 * caller decides whether to leave, now rather than at its
+		 * deadline. */
+		if (wake == UINT64_MAX &&
+		    shmrt__seg_state(p->seg) != SHMRT__SEG_READY)
+			return SHMRT_E_AGAIN;
 	}
 }
 

@@ -191,9 +191,11 @@ int shmrt__job_cancel_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,
  * with a semaphore, first takes a permit (waiting until deadline_ns); the
  * lease holds it until complete or fail. A retried job is not leased
  * before its backoff has passed. Spins for the
- * segment's spin time, then sleeps on the queue's event count until a job
- * arrives or CLOCK_MONOTONIC passes deadline_ns (SHMRT_E_TIMEDOUT).
- * deadline_ns 0 means try once (SHMRT_E_AGAIN when empty).
+ * segment's spin time, then sleeps on the queue's wait queue (waitq.h)
+ * until a job arrives or CLOCK_MONOTONIC passes deadline_ns
+ * (SHMRT_E_TIMEDOUT). deadline_ns 0 means try once (SHMRT_E_AGAIN when
+ * empty). A tenant that leaves READY ends the wait early with
+ * SHMRT_E_AGAIN once the queue has nothing to lease (nor in backoff).
  */
 int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
 		     size_t bufsize, uint64_t deadline_ns,

@@ -279,7 +279,7 @@ static int consume_one(struct ktest *k, uint32_t me, struct shmrt__seg *seg,
 	__atomic_fetch_add(&k->done[(size_t)pl->inst * SEQ_CAP + pl->seq], 1,
 			   __ATOMIC_RELAXED);
 	add64(&k->cnt->completed, 1);
-	return shmrt__job_release(seg, l->id) == 0 ? EX_OK : EX_RELEASE;
+	return tu_release_finished(seg, l->id) == 0 ? EX_OK : EX_RELEASE;
 }
 
 static int consumer_main(struct ktest *k, uint32_t me)
@@ -970,7 +970,7 @@ static int traced_lease(struct ktest *k, struct shmrt__part *part,
 	if (rc == 0 && (rc = shmrt__job_complete(part, &l, "ok", 2)) == 0) {
 		__atomic_store_n(&step_flags(k)->completed, 1,
 				 __ATOMIC_RELEASE);
-		rc = shmrt__job_release(seg, l.id);
+		rc = tu_release_finished(seg, l.id);
 	}
 	if (rc == 0)
 		__atomic_store_n(&step_flags(k)->ok, 1, __ATOMIC_RELEASE);
