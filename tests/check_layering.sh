@@ -19,6 +19,16 @@ check() { # layer, forbidden layers...
 check shm runtime workers cli
 check runtime workers cli
 check workers cli
+# Inside src/shm, the job layers (slot.h): slot.c at the bottom; lanes,
+# keys and their lock on it; submit, lease and finish (job.h) on top.
+for f in slot.c slot.h lane.c lane.h idem.c idem.h qstate.c qstate.h; do
+	hits=$(grep -n '#include "job.h"' "$top/src/shm/$f" 2>/dev/null)
+	if [ -n "$hits" ]; then
+		echo "layering: src/shm/$f is below job.h and must not include it:"
+		echo "$hits"
+		status=1
+	fi
+done
 # No catch-all module: these names say nothing about what they own.
 for f in "$top"/src/*/util*.c "$top"/src/*/common*.c "$top"/src/*/misc*.c "$top"/src/*/helpers*.c; do
 	[ -e "$f" ] && { echo "layering: catch-all module $f"; status=1; }

@@ -7,8 +7,8 @@
 
 #include "atomics.h"
 #include "error_detail.h"
-#include "job.h"
 #include "keytab.h"
+#include "slot.h"
 
 /* Whether entry e still names a live job at `now`. */
 static bool entry_live(const struct shmrt__qhandle *q, uint32_t e,

@@ -13,11 +13,11 @@
 
 #include "atomics.h"
 #include "error_detail.h"
-#include "job.h"
 #include "keytab.h"
 #include "os.h"
 #include "pause.h"
 #include "qstate.h"
+#include "slot.h"
 
 static struct shmrt__key_entry *ent(const struct shmrt__qhandle *q,
 				    uint32_t e)

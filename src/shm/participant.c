@@ -95,6 +95,12 @@ void shmrt__part_leave(struct shmrt__part *p)
 	p->rec = NULL;
 }
 
+void shmrt__part_lease_forget(struct shmrt__part *p)
+{
+	ST_RLX(&p->rec->lease_token, 0);
+	ST_RLX(&p->rec->held_job, 0);
+}
+
 void shmrt__part_heartbeat(struct shmrt__part *p)
 {
 	ST_RLX(&p->rec->heartbeat_ns, shmrt__os_now_ns());

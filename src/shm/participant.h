@@ -73,6 +73,9 @@ static inline uint64_t shmrt__owner_make(int32_t pid, uint64_t start_time)
 static inline int32_t shmrt__owner_pid(uint64_t owner) { return (int32_t)(owner >> 32); }
 static inline uint32_t shmrt__owner_start32(uint64_t owner) { return (uint32_t)owner; }
 
+/* The participant holds no lease (any more): clear its record's lease. */
+void shmrt__part_lease_forget(struct shmrt__part *p);
+
 /* The owner word for the calling process. */
 uint64_t shmrt__part_owner_self(void);
 

@@ -811,6 +811,10 @@ static void ktest_init(struct ktest *k, uint32_t nkinds, uint64_t rounds,
 	k->done = shared_array(log_size(k), 1);
 	tu_params_one_queue(&p, capacity, SLOT_SIZE, nparts);
 	p.queue[0].max_attempts = MAX_ATTEMPTS;
+	/* The check after a storm reads every accepted job's final state
+	 * (a consumer killed after completing never logged it): results
+	 * must stay until read, so finished jobs are not evicted here. */
+	p.queue[0].retention_strict = true;
 	/* Queue 1, laned with a one-permit semaphore, for the scan that
 	 * repairs keyed state (test_kill_each_instruction_scan_keyed). */
 	p.nqueues = 2;
