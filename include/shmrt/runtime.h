@@ -294,6 +294,72 @@ struct shmrt_queue_stats {
 SHMRT_API int shmrt_queue_get_stats(const char *tenant, const char *queue,
 				struct shmrt_queue_stats *st);
 
+/*
+ * One latency distribution over a queue's finished jobs that are still
+ * retained ([runtime] retention_ms): a sliding window, not a total since
+ * the tenant started. With count 0 the other fields are 0 and mean "no
+ * data", not "no delay".
+ */
+struct shmrt_latency {
+	uint64_t count;  /* jobs measured */
+	uint64_t sum_ns; /* their latencies added up */
+	uint64_t p50_ns; /* nearest-rank percentiles */
+	uint64_t p90_ns;
+	uint64_t p99_ns;
+	uint64_t max_ns;
+};
+
+/* Latencies of one queue (shmrt_queue_get_latency). */
+struct shmrt_queue_latency {
+	struct shmrt_latency wait;  /* enqueue to handler start */
+	struct shmrt_latency total; /* enqueue to finish */
+};
+
+/*
+ * Fill *lat with `queue`'s latencies over its retained finished jobs
+ * that ran (a job cancelled while queued has no start and is left out).
+ * Reads the jobs without taking any of them: safe from any thread and
+ * any attached process while workers run; the figures are a snapshot
+ * that may mix jobs finishing meanwhile. Allocates two arrays of the
+ * queue's capacity for the call (freed before it returns).
+ * Errors: SHMRT_E_INVAL (lat NULL), SHMRT_E_NOENT, SHMRT_E_NOQUEUE,
+ * SHMRT_E_NOMEM; *lat is then all zero.
+ */
+SHMRT_API int shmrt_queue_get_latency(const char *tenant, const char *queue,
+				      struct shmrt_queue_latency *lat);
+
+/* What a worker is doing, as shmrt_tenant_workers sees it (stable ABI). */
+enum shmrt_worker_state {
+	SHMRT_WORKER_IDLE = 0, /* waiting for a job */
+	SHMRT_WORKER_BUSY = 1, /* running `job` */
+	SHMRT_WORKER_HUNG = 2, /* heartbeat older than heartbeat_timeout_ms:
+				  the next scan takes its job back */
+	SHMRT_WORKER_DEAD = 3, /* its process is gone: the next scan frees
+				  its seat and takes its job back */
+};
+
+/* One worker seat of a tenant: a thread running the worker loop. */
+struct shmrt_worker_info {
+	int32_t pid;              /* its process */
+	int state;                /* enum shmrt_worker_state */
+	shmrt_job_id job;         /* the job it holds; 0: none */
+	int32_t queue;            /* that job's queue, indexed as in the
+				     configuration; -1: none */
+	uint64_t heartbeat_age_ns; /* since its last heartbeat; 0: none yet */
+};
+
+/*
+ * The tenant's workers, in every process attached to it (worker threads
+ * of `shmrt run`, `shmrt worker` processes, embedders running
+ * shmrt_worker_run): writes up to `max` of them to out[] (out may be NULL
+ * when max is 0) and returns how many there are, which may exceed max
+ * (call again with more room). Reads the records without joining or
+ * disturbing anyone; safe from any thread and process; a snapshot.
+ * Errors: SHMRT_E_INVAL (out NULL with max > 0), SHMRT_E_NOENT.
+ */
+SHMRT_API int shmrt_tenant_workers(const char *tenant,
+				   struct shmrt_worker_info *out, size_t max);
+
 /* One job that failed for good, with the error of its last attempt. */
 struct shmrt_failed_job {
 	shmrt_job_id id;

@@ -372,6 +372,79 @@ static int shm_failed(struct shmrt__backend *be, uint32_t qi,
 	return (int)n;
 }
 
+static int shm_finished_times(struct shmrt__backend *be, uint32_t qi,
+			      struct shmrt__be_times *out, size_t max)
+{
+	const struct shmrt__seg *seg = &shm_of(be)->seg;
+	const struct shmrt__qhandle *q = &seg->q[qi];
+	struct shmrt_job_info info;
+	uint32_t i;
+	size_t n = 0;
+
+	for (i = 0; i < q->capacity && n < max; i++) {
+		uint64_t w = __atomic_load_n(&shmrt__slot_at(q, i)->word,
+					     __ATOMIC_ACQUIRE);
+
+		if (!shmrt__state_final(shmrt__w_state(w)) ||
+		    shmrt__job_status(seg,
+				      shmrt__id_make(qi, i, shmrt__w_gen(w)),
+				      &info, NULL, 0) != 0 ||
+		    !shmrt__state_final((uint32_t)info.state))
+			continue; /* moved on meanwhile */
+		out[n].enqueue_ns = info.enqueue_ns;
+		out[n].start_ns = info.start_ns;
+		out[n++].finish_ns = info.finish_ns;
+	}
+	return (int)n;
+}
+
+/* What worker record i is doing; `owner` is its owner word, non-zero. */
+static void worker_of(const struct shmrt__seg *seg, uint32_t i,
+		      uint64_t owner, uint64_t now,
+		      struct shmrt_worker_info *w)
+{
+	const struct shmrt__participant *r = &seg->parts[i];
+	uint64_t hb = __atomic_load_n(&r->heartbeat_ns, __ATOMIC_RELAXED);
+	shmrt_job_id job = { __atomic_load_n(&r->held_job, __ATOMIC_RELAXED) };
+	uint32_t qi = shmrt__id_queue(job);
+
+	memset(w, 0, sizeof(*w));
+	w->pid = shmrt__part_owner_pid(owner);
+	w->heartbeat_age_ns = hb != 0 && now > hb ? now - hb : 0;
+	/* a held id naming no queue is corrupt: reported as no job */
+	w->job.v = job.v != 0 && qi < seg->nqueues ? job.v : 0;
+	w->queue = w->job.v != 0 ? (int32_t)qi : -1;
+	if (!shmrt__part_owner_alive(owner))
+		w->state = SHMRT_WORKER_DEAD;
+	else if (shmrt__part_hung(seg, i, now))
+		w->state = SHMRT_WORKER_HUNG;
+	else
+		w->state = w->job.v != 0 ? SHMRT_WORKER_BUSY
+					 : SHMRT_WORKER_IDLE;
+}
+
+static int shm_workers(struct shmrt__backend *be,
+		       struct shmrt_worker_info *out, size_t max)
+{
+	const struct shmrt__seg *seg = &shm_of(be)->seg;
+	uint64_t now = shmrt__os_now_ns();
+	uint32_t i;
+	int n = 0;
+
+	for (i = 0; i < seg->nparticipants; i++) {
+		const struct shmrt__participant *r = &seg->parts[i];
+		uint64_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
+
+		if (owner == 0 || !(__atomic_load_n(&r->role, __ATOMIC_RELAXED) &
+				    SHMRT__ROLE_WORKER))
+			continue;
+		if ((size_t)n < max)
+			worker_of(seg, i, owner, now, &out[n]);
+		n++;
+	}
+	return n;
+}
+
 static int shm_scan(struct shmrt__backend *be, uint64_t deadline_ns,
 		    struct shmrt_scan_stats *st)
 {
@@ -458,6 +531,8 @@ static const struct shmrt__backend_ops shm_ops = {
 	.depth = shm_depth,
 	.failed = shm_failed,
 	.scan = shm_scan,
+	.finished_times = shm_finished_times,
+	.workers = shm_workers,
 	.state = shm_state,
 	.set_state = shm_set_state,
 	.peers = shm_peers,

@@ -89,6 +89,12 @@ static inline shmrt_job_id shmrt__id_make(uint32_t queue, uint32_t slot,
 	return id;
 }
 
+/* The queue index a job id names (not checked against the segment). */
+static inline uint32_t shmrt__id_queue(shmrt_job_id id)
+{
+	return (uint32_t)(id.v >> 56);
+}
+
 /* A leased job, as a worker holds it. */
 struct shmrt__lease {
 	shmrt_job_id id;

@@ -68,6 +68,12 @@ struct shmrt__ring_intent shmrt__part_intent(struct shmrt__participant *rec);
 /* The owner word for the calling process (pid << 32 | start time low 32). */
 uint64_t shmrt__part_owner_self(void);
 
+/* The pid an owner word names. */
+static inline int32_t shmrt__part_owner_pid(uint64_t owner)
+{
+	return (int32_t)(owner >> 32);
+}
+
 /* Whether the process named by an owner word is alive (0 = free: false). */
 bool shmrt__part_owner_alive(uint64_t owner);
 
