@@ -129,6 +129,64 @@ SHMRT_API int shmrt_tenant_detach(const char *tenant);
 SHMRT_API int shmrt_tenant_get_info(const char *tenant,
 				struct shmrt_tenant_info *info);
 
+/* A tenant's shared state (values are stable ABI). */
+enum shmrt_tenant_state {
+	SHMRT_TENANT_READY = 1,    /* enqueues accepted, workers run jobs */
+	SHMRT_TENANT_DRAINING = 2, /* enqueues refused; queued jobs finish */
+	SHMRT_TENANT_STOPPED = 3,  /* workers leave */
+};
+
+/*
+ * The state of a started or attached tenant, as every process attached
+ * to it sees it (the state is shared, not this process's): a value of
+ * enum shmrt_tenant_state, or SHMRT_E_NOENT. One load; any thread. A
+ * runner polls it to learn that another process asked it to stop.
+ */
+SHMRT_API int shmrt_tenant_get_state(const char *tenant);
+
+/*
+ * Stop a tenant that another process runs, from any process attached to
+ * it: mark it draining (enqueues fail with SHMRT_E_DRAINING everywhere),
+ * wait up to timeout_ms until no job is queued or running (in test mode
+ * the caller runs them), then mark it stopped whatever is left. Its
+ * runner sees the state, stops its workers and removes the segment
+ * (shmrt_tenant_get_runner tells when it has exited). Takes no
+ * participant record, so the runner's own stop does not wait for this
+ * process; this process stays attached (pair with shmrt_tenant_detach).
+ * Returns 0, SHMRT_E_TIMEDOUT (jobs were still queued or running at the
+ * deadline; the tenant is stopped all the same), SHMRT_E_NOENT.
+ */
+SHMRT_API int shmrt_tenant_drain(const char *tenant, uint32_t timeout_ms);
+
+/* The process that created a tenant's shared state: its runner. */
+struct shmrt_tenant_runner {
+	int32_t pid; /* 0: none recorded */
+	int alive;   /* 1: that process (same pid and start time) lives */
+};
+
+/*
+ * Fill *out about the runner of a started or attached tenant (the same
+ * process for a tenant started here). Liveness fails closed: only a
+ * process that is gone, a reused pid or a zombie counts as not alive.
+ * Any thread. Errors: SHMRT_E_INVAL (out NULL), SHMRT_E_NOENT.
+ */
+SHMRT_API int shmrt_tenant_get_runner(const char *tenant,
+				      struct shmrt_tenant_runner *out);
+
+/*
+ * Remove the segment /dev/shm/shmrt.<tenant> of a tenant that does not
+ * run, and every job in it, without starting or attaching it. Refuses,
+ * removing nothing, while its runner or any other participant is alive
+ * (SHMRT_E_BUSY, naming them), or when the file is not a valid segment
+ * of this user (that attach refusal, e.g. SHMRT_E_NOTREG); with force
+ * non-zero it removes the name in both cases (processes that have it
+ * mapped keep their mapping). A process that has the tenant started or
+ * attached must stop or detach it first. Any thread.
+ * Errors: SHMRT_E_NOENT (no such segment), SHMRT_E_NAME, SHMRT_E_BUSY,
+ * the attach refusals, SHMRT_E_SYS.
+ */
+SHMRT_API int shmrt_tenant_destroy(const char *tenant, int force);
+
 /* ------------------------------------------------------------ handlers */
 
 /*

@@ -136,6 +136,9 @@ struct shmrt__backend_ops {
 	/* Lifecycle, through the shared state (enum shmrt__be_state). */
 	int (*state)(struct shmrt__backend *be);
 	void (*set_state)(struct shmrt__backend *be, int state);
+	/* The process that created the tenant's state, and whether it
+	 * lives (fail closed); *pid 0 when the backend records none. */
+	void (*runner)(struct shmrt__backend *be, int32_t *pid, bool *alive);
 	/* Participants attached other than this backend's own seats. */
 	uint32_t (*peers)(struct shmrt__backend *be);
 	/* The creator's last act: remove the tenant's name, if it has one. */

@@ -493,6 +493,16 @@ static uint32_t shm_peers(struct shmrt__backend *be)
 	return n;
 }
 
+static void shm_runner(struct shmrt__backend *be, int32_t *pid, bool *alive)
+{
+	pid_t p;
+	uint64_t start;
+
+	shmrt__seg_creator(&shm_of(be)->seg, &p, &start);
+	*pid = (int32_t)p;
+	*alive = p > 0 && shmrt__os_proc_alive(p, start);
+}
+
 static void shm_retire(struct shmrt__backend *be)
 {
 	struct shm_backend *b = shm_of(be);
@@ -535,6 +545,7 @@ static const struct shmrt__backend_ops shm_ops = {
 	.workers = shm_workers,
 	.state = shm_state,
 	.set_state = shm_set_state,
+	.runner = shm_runner,
 	.peers = shm_peers,
 	.retire = shm_retire,
 	.close = shm_close,
@@ -705,4 +716,55 @@ int shmrt__backend_shm_attach(const struct shmrt_conf *conf, uint32_t tenant,
 	pool_size(b);
 	*out = &b->base;
 	return 0;
+}
+
+/* Live participants of a segment nobody here has joined. */
+static uint32_t live_participants(const struct shmrt__seg *seg)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < seg->nparticipants; i++) {
+		uint64_t owner = __atomic_load_n(&seg->parts[i].owner,
+						 __ATOMIC_ACQUIRE);
+
+		n += owner != 0 && shmrt__part_owner_alive(owner);
+	}
+	return n;
+}
+
+/* Whether the segment is in use: its creator or a participant lives. */
+static int destroy_check(const char *tenant, const struct shmrt__seg *seg)
+{
+	pid_t pid = 0;
+	uint64_t start = 0;
+	bool creator;
+	uint32_t live;
+
+	shmrt__seg_creator(seg, &pid, &start);
+	creator = pid != 0 && shmrt__os_proc_alive(pid, start);
+	live = live_participants(seg);
+	if (!creator && live == 0)
+		return 0;
+	return shmrt__fail(SHMRT_E_BUSY, "tenant %s is running (creator pid "
+			   "%d %s, %u live participants): stop it first, or "
+			   "force", tenant, (int)pid, creator ? "alive" : "gone",
+			   live);
+}
+
+int shmrt__backend_shm_destroy(const char *tenant, bool force)
+{
+	struct shmrt__seg seg;
+	int rc;
+
+	memset(&seg, 0, sizeof(seg));
+	rc = shmrt__seg_attach(tenant, &seg);
+	if (rc == SHMRT_E_NOENT || rc == SHMRT_E_NAME || (rc != 0 && !force))
+		return rc;
+	if (rc == 0) {
+		rc = destroy_check(tenant, &seg);
+		shmrt__seg_detach(&seg);
+		if (rc != 0 && !force)
+			return rc;
+	}
+	return shmrt__seg_destroy(tenant);
 }
