@@ -48,6 +48,12 @@ bool cli_parse_id(const char *s, shmrt_job_id *id);
  * UTF-8 as is, control characters escaped, each invalid byte as U+FFFD. */
 void cli_json_string(const char *s, size_t len);
 
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+uint64_t cli_now_ns(void);
+
+/* Sleep ms milliseconds (restarted after a signal). */
+void cli_sleep_ms(uint32_t ms);
+
 int cli_run(int argc, char **argv);
 int cli_worker(int argc, char **argv);
 int cli_enqueue(int argc, char **argv);
