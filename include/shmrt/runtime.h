@@ -369,7 +369,10 @@ struct shmrt_latency {
 
 /* Latencies of one queue (shmrt_queue_get_latency). */
 struct shmrt_queue_latency {
-	struct shmrt_latency wait;  /* enqueue to handler start */
+	struct shmrt_latency wait;  /* enqueue to handler start (0 when the
+				       worker was already looking: a lease
+				       may stamp a start a moment before the
+				       enqueue) */
 	struct shmrt_latency total; /* enqueue to finish */
 };
 

@@ -405,8 +405,17 @@ static void worker_of(const struct shmrt__seg *seg, uint32_t i,
 {
 	const struct shmrt__participant *r = &seg->parts[i];
 	uint64_t hb = __atomic_load_n(&r->heartbeat_ns, __ATOMIC_RELAXED);
-	shmrt_job_id job = { __atomic_load_n(&r->held_job, __ATOMIC_RELAXED) };
-	uint32_t qi = shmrt__id_queue(job);
+	uint64_t token = __atomic_load_n(&r->lease_token, __ATOMIC_ACQUIRE);
+	shmrt_job_id job = { __atomic_load_n(&r->held_job, __ATOMIC_ACQUIRE) };
+	uint32_t qi;
+
+	/* held_job counts only under a lease token (written last, cleared
+	 * first; a lease CAS that lost leaves held_job behind), read on both
+	 * sides of it as scan does. */
+	if (token == 0 ||
+	    __atomic_load_n(&r->lease_token, __ATOMIC_ACQUIRE) != token)
+		job.v = 0;
+	qi = shmrt__id_queue(job);
 
 	memset(w, 0, sizeof(*w));
 	w->pid = shmrt__part_owner_pid(owner);
@@ -434,9 +443,9 @@ static int shm_workers(struct shmrt__backend *be,
 	for (i = 0; i < seg->nparticipants; i++) {
 		const struct shmrt__participant *r = &seg->parts[i];
 		uint64_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
+		uint32_t role = __atomic_load_n(&r->role, __ATOMIC_RELAXED);
 
-		if (owner == 0 || !(__atomic_load_n(&r->role, __ATOMIC_RELAXED) &
-				    SHMRT__ROLE_WORKER))
+		if (owner == 0 || !(role & SHMRT__ROLE_WORKER))
 			continue;
 		if ((size_t)n < max)
 			worker_of(seg, i, owner, now, &out[n]);
@@ -747,8 +756,8 @@ static int destroy_check(const char *tenant, const struct shmrt__seg *seg)
 		return 0;
 	return shmrt__fail(SHMRT_E_BUSY, "tenant %s is running (creator pid "
 			   "%d %s, %u live participants): stop it first, or "
-			   "force", tenant, (int)pid, creator ? "alive" : "gone",
-			   live);
+			   "force", tenant, (int)pid,
+			   creator ? "alive" : "gone", live);
 }
 
 int shmrt__backend_shm_destroy(const char *tenant, bool force)

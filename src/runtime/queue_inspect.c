@@ -52,8 +52,12 @@ static void summarize(uint64_t *v, size_t n, struct shmrt_latency *l)
 
 /*
  * Splits the jobs that ran into waits (enqueue to start) and totals
- * (enqueue to finish). Timestamps out of order (a corrupt or torn
- * snapshot) count as 0 rather than as a wrapped huge value.
+ * (enqueue to finish). A start before the enqueue is real: a lease pass
+ * reads the clock once, before it finds the job, and stamps the start
+ * with it, so a worker that was already looking when the job came in
+ * records a start up to one pass early. Such a wait counts as 0, as do
+ * timestamps out of order for any other reason, never as a wrapped
+ * huge value.
  */
 static size_t split(const struct shmrt__be_times *t, size_t n,
 		    uint64_t *wait, uint64_t *total)
@@ -127,7 +131,8 @@ int shmrt_tenant_workers(const char *tenant, struct shmrt_worker_info *out,
 	int rc;
 
 	if (out == NULL && max > 0)
-		return shmrt__fail(SHMRT_E_INVAL, "tenant_workers: out is NULL");
+		return shmrt__fail(SHMRT_E_INVAL, "tenant_workers: out is "
+				   "NULL");
 	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	rc = be->ops->workers(be, out, max);
