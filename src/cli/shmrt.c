@@ -170,8 +170,12 @@ void cli_json_string(const char *s, size_t len)
 
 		if (ch == '"' || ch == '\\')
 			printf("\\%c", ch);
-		else if (ch == '\n' || ch == '\t' || ch == '\r')
-			printf("\\%c", ch == '\n' ? 'n' : ch == '\t' ? 't' : 'r');
+		else if (ch == '\n')
+			fputs("\\n", stdout);
+		else if (ch == '\t')
+			fputs("\\t", stdout);
+		else if (ch == '\r')
+			fputs("\\r", stdout);
 		else if (ch < 0x20 || ch == 0x7f)
 			printf("\\u%04x", ch);
 		else if ((n = utf8_seq(p + i, len - i)) == 0)

@@ -370,7 +370,8 @@ int shmrt_tenant_get_state(const char *tenant)
 
 int shmrt_tenant_drain(const char *tenant, uint32_t timeout_ms)
 {
-	uint64_t deadline = shmrt__os_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline = shmrt__os_now_ns() +
+			    (uint64_t)timeout_ms * 1000000u;
 	struct shmrt__backend *be;
 	int rc;
 

@@ -155,7 +155,8 @@ static void test_prometheus_passes_promtool(void **state)
 	assert_int_equal(shmrt("stat", "--prometheus", NULL), 0);
 	assert_non_null(strstr(out, "# TYPE shmrt_job_latency_seconds "
 				    "summary\n"));
-	assert_non_null(strstr(out, "shmrt_job_latency_seconds_count{tenant=\""));
+	assert_non_null(strstr(out, "shmrt_job_latency_seconds_count{"
+				    "tenant=\""));
 	assert_non_null(strstr(out, "queue=\"work\",phase=\"total\"} 20\n"));
 	assert_non_null(strstr(out, "shmrt_job_latency_seconds_sum{tenant=\""));
 	/* the queue without jobs: no data is NaN, not 0 */
@@ -168,7 +169,8 @@ static void test_prometheus_passes_promtool(void **state)
 		 "< %s > %s 2>&1", out_path, err_path);
 	if (system(cmd) != 0) {
 		tu_slurp(err_path, out, sizeof(out));
-		fail_msg("promtool check metrics rejected the output:\n%s", out);
+		fail_msg("promtool check metrics rejected the output:\n%s",
+			 out);
 	}
 }
 
