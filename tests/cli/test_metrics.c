@@ -43,9 +43,7 @@ static pthread_t worker;
 static int h_fail(void *ctx, struct shmrt_job_run *run)
 {
 	(void)ctx;
-	run->out_len = run->payload_len < run->out_cap ? run->payload_len
-						       : run->out_cap;
-	memcpy(run->out, run->payload, run->out_len);
+	tu_copy_payload(run);
 	return SHMRT_HANDLER_FAIL_FINAL;
 }
 
@@ -65,21 +63,15 @@ static void *worker_main(void *arg)
 
 static int setup(void **state)
 {
-	FILE *f;
-
 	(void)state;
 	setenv("SHMRT_MODE", "process", 1);
-	tenant = tu_tenant();
-	snprintf(conf_path, sizeof(conf_path), "/tmp/%s.ini", tenant);
+	tenant = tu_write_conf(conf_path, sizeof(conf_path),
+			       "mode = process\ndrain_timeout_ms = 5000\n",
+			       "[queue work]\nhandler = t.work\nworkers = 0\n"
+			       "[queue empty]\nhandler = t.work\n"
+			       "workers = 0\n");
 	snprintf(out_path, sizeof(out_path), "/tmp/%s.out", tenant);
 	snprintf(err_path, sizeof(err_path), "/tmp/%s.err", tenant);
-	f = fopen(conf_path, "w");
-	assert_non_null(f);
-	fprintf(f, "[runtime]\nmode = process\ndrain_timeout_ms = 5000\n"
-		"[tenant %s]\n"
-		"[queue work]\nhandler = t.work\nworkers = 0\n"
-		"[queue empty]\nhandler = t.work\nworkers = 0\n", tenant);
-	assert_int_equal(fclose(f), 0);
 	setenv("SHMRT_CONF", conf_path, 1);
 	assert_int_equal(shmrt_handler_register("t.work", h_ok, NULL), 0);
 	assert_int_equal(shmrt_tenant_start(conf_path, tenant), 0);

@@ -35,19 +35,12 @@ static pid_t runner;
 
 static int setup(void **state)
 {
-	FILE *f;
-
 	(void)state;
 	setenv("SHMRT_MODE", "process", 1);
-	tenant = tu_tenant();
-	snprintf(conf_path, sizeof(conf_path), "/tmp/%s.ini", tenant);
+	tenant = tu_write_conf(conf_path, sizeof(conf_path),
+			       "mode = process\ndrain_timeout_ms = 3000\n",
+			       "[queue q]\nhandler = t.sleep\nworkers = 0\n");
 	snprintf(shm_path, sizeof(shm_path), "/dev/shm/shmrt.%s", tenant);
-	f = fopen(conf_path, "w");
-	assert_non_null(f);
-	fprintf(f, "[runtime]\nmode = process\ndrain_timeout_ms = 3000\n"
-		"[tenant %s]\n[queue q]\nhandler = t.sleep\nworkers = 0\n",
-		tenant);
-	assert_int_equal(fclose(f), 0);
 	setenv("SHMRT_CONF", conf_path, 1);
 	runner = 0;
 	return 0;

@@ -44,9 +44,7 @@ static int h_echo(void *ctx, struct shmrt_job_run *run)
 {
 	(void)ctx;
 	__atomic_add_fetch(&runs, 1, __ATOMIC_RELAXED);
-	run->out_len = run->payload_len < run->out_cap ? run->payload_len
-						       : run->out_cap;
-	memcpy(run->out, run->payload, run->out_len);
+	tu_copy_payload(run);
 	return SHMRT_HANDLER_OK;
 }
 
@@ -60,22 +58,15 @@ static int h_block(void *ctx, struct shmrt_job_run *run)
 
 static int setup(void **state)
 {
-	FILE *f;
-
 	(void)state;
 	unsetenv("SHMRT_MODE");
 	__atomic_store_n(&release_block, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&runs, 0, __ATOMIC_RELAXED);
-	tenant = tu_tenant();
-	snprintf(conf_path, sizeof(conf_path), "/tmp/%s.ini", tenant);
-	f = fopen(conf_path, "w");
-	assert_non_null(f);
-	fprintf(f, "[runtime]\nmode = inline\ndrain_timeout_ms = 10000\n"
-		"[tenant %s]\n"
-		"[queue echo]\nhandler = t.echo\nworkers = 0\n"
-		"[queue block]\nhandler = t.block\nworkers = 0\n"
-		"[queue idle]\nhandler = t.echo\nworkers = 0\n", tenant);
-	assert_int_equal(fclose(f), 0);
+	tenant = tu_write_conf(conf_path, sizeof(conf_path),
+			       "mode = inline\ndrain_timeout_ms = 10000\n",
+			       "[queue echo]\nhandler = t.echo\nworkers = 0\n"
+			       "[queue block]\nhandler = t.block\nworkers = 0\n"
+			       "[queue idle]\nhandler = t.echo\nworkers = 0\n");
 	assert_int_equal(shmrt_handler_register("t.echo", h_echo, NULL), 0);
 	assert_int_equal(shmrt_handler_register("t.block", h_block, NULL), 0);
 	assert_int_equal(shmrt_tenant_start(conf_path, tenant), 0);
