@@ -182,8 +182,10 @@ static void test_json_null_without_data(void **state)
 
 static void test_json_utf8(void **state)
 {
-	/* "é", a control byte, a lone continuation byte, a cut sequence */
-	static const char text[] = "caf\xc3\xa9 \x01 \x80 \xe2\x82";
+	/* "é", a control byte, a 4-byte character, a lone continuation
+	 * byte, an overlong '/', a surrogate, a cut sequence */
+	static const char text[] = "caf\xc3\xa9 \x01 \xf0\x9d\x84\x9e \x80 "
+				   "\xc0\xaf \xed\xa0\x80 \xe2\x82";
 	char id[32];
 
 	(void)state;
@@ -192,7 +194,9 @@ static void test_json_utf8(void **state)
 		 run_jobs(text, sizeof(text) - 1, 1).v);
 	assert_int_equal(shmrt("status", id, "--json", NULL), 1);
 	assert_non_null(strstr(out, "\"result\":\"caf\xc3\xa9 \\u0001 "
-				    "\\ufffd \\ufffd\\ufffd\"}"));
+				    "\xf0\x9d\x84\x9e \\ufffd "
+				    "\\ufffd\\ufffd \\ufffd\\ufffd\\ufffd "
+				    "\\ufffd\\ufffd\"}"));
 }
 
 int main(void)
