@@ -381,8 +381,8 @@ struct shmrt_queue_latency {
  * that ran (a job cancelled while queued has no start and is left out).
  * Reads the jobs without taking any of them: safe from any thread and
  * any attached process while workers run; the figures are a snapshot
- * that may mix jobs finishing meanwhile. Allocates two arrays of the
- * queue's capacity for the call (freed before it returns).
+ * that may mix jobs finishing meanwhile. Allocates scratch arrays of
+ * the queue's capacity for the call (freed before it returns).
  * Errors: SHMRT_E_INVAL (lat NULL), SHMRT_E_NOENT, SHMRT_E_NOQUEUE,
  * SHMRT_E_NOMEM; *lat is then all zero.
  */
@@ -392,7 +392,8 @@ SHMRT_API int shmrt_queue_get_latency(const char *tenant, const char *queue,
 /* What a worker is doing, as shmrt_tenant_workers sees it (stable ABI). */
 enum shmrt_worker_state {
 	SHMRT_WORKER_IDLE = 0, /* waiting for a job */
-	SHMRT_WORKER_BUSY = 1, /* running `job` */
+	SHMRT_WORKER_BUSY = 1, /* running `job` (or, for a moment after it
+				  finished, letting go of its lease) */
 	SHMRT_WORKER_HUNG = 2, /* heartbeat older than heartbeat_timeout_ms:
 				  the next scan takes its job back */
 	SHMRT_WORKER_DEAD = 3, /* its process is gone: the next scan frees
