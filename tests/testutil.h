@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <shmrt/runtime.h>
+
 #include "shm/segment.h"
 
 /* A tenant name unique to this test process: "<prefix>-<pid>-<n>". */
@@ -106,5 +108,17 @@ uint64_t tu_pick_seed(void);
 
 /* now + ms, on CLOCK_MONOTONIC, in nanoseconds (for deadline arguments). */
 uint64_t tu_deadline_ms(uint64_t ms);
+
+/*
+ * A configuration for a fresh tenant (tu_tenant): writes
+ * "[runtime]\n<runtime>[tenant NAME]\n<queues>" to /tmp/NAME.ini, its
+ * path into path[0..cap). Asserts that it was written; returns NAME
+ * (tu_tenant's static storage).
+ */
+const char *tu_write_conf(char *path, size_t cap, const char *runtime,
+			  const char *queues);
+
+/* A handler's body that copies the payload into the result (cut to fit). */
+void tu_copy_payload(struct shmrt_job_run *run);
 
 #endif /* SHMRT_TESTUTIL_H */

@@ -129,6 +129,64 @@ SHMRT_API int shmrt_tenant_detach(const char *tenant);
 SHMRT_API int shmrt_tenant_get_info(const char *tenant,
 				struct shmrt_tenant_info *info);
 
+/* A tenant's shared state (values are stable ABI). */
+enum shmrt_tenant_state {
+	SHMRT_TENANT_READY = 1,    /* enqueues accepted, workers run jobs */
+	SHMRT_TENANT_DRAINING = 2, /* enqueues refused; queued jobs finish */
+	SHMRT_TENANT_STOPPED = 3,  /* workers leave */
+};
+
+/*
+ * The state of a started or attached tenant, as every process attached
+ * to it sees it (the state is shared, not this process's): a value of
+ * enum shmrt_tenant_state, or SHMRT_E_NOENT. One load; any thread. A
+ * runner polls it to learn that another process asked it to stop.
+ */
+SHMRT_API int shmrt_tenant_get_state(const char *tenant);
+
+/*
+ * Stop a tenant that another process runs, from any process attached to
+ * it: mark it draining (enqueues fail with SHMRT_E_DRAINING everywhere),
+ * wait up to timeout_ms until no job is queued or running (in test mode
+ * the caller runs them), then mark it stopped whatever is left. Its
+ * runner sees the state, stops its workers and removes the segment
+ * (shmrt_tenant_get_runner tells when it has exited). Takes no
+ * participant record, so the runner's own stop does not wait for this
+ * process; this process stays attached (pair with shmrt_tenant_detach).
+ * Returns 0, SHMRT_E_TIMEDOUT (jobs were still queued or running at the
+ * deadline; the tenant is stopped all the same), SHMRT_E_NOENT.
+ */
+SHMRT_API int shmrt_tenant_drain(const char *tenant, uint32_t timeout_ms);
+
+/* The process that created a tenant's shared state: its runner. */
+struct shmrt_tenant_runner {
+	int32_t pid; /* 0: none recorded */
+	int alive;   /* 1: that process (same pid and start time) lives */
+};
+
+/*
+ * Fill *out about the runner of a started or attached tenant (the same
+ * process for a tenant started here). Liveness fails closed: only a
+ * process that is gone, a reused pid or a zombie counts as not alive.
+ * Any thread. Errors: SHMRT_E_INVAL (out NULL), SHMRT_E_NOENT.
+ */
+SHMRT_API int shmrt_tenant_get_runner(const char *tenant,
+				      struct shmrt_tenant_runner *out);
+
+/*
+ * Remove the segment /dev/shm/shmrt.<tenant> of a tenant that does not
+ * run, and every job in it, without starting or attaching it. Refuses,
+ * removing nothing, while its runner or any other participant is alive
+ * (SHMRT_E_BUSY, naming them), or when the file is not a valid segment
+ * of this user (that attach refusal, e.g. SHMRT_E_NOTREG); with force
+ * non-zero it removes the name in both cases (processes that have it
+ * mapped keep their mapping). A process that has the tenant started or
+ * attached must stop or detach it first. Any thread.
+ * Errors: SHMRT_E_NOENT (no such segment), SHMRT_E_NAME, SHMRT_E_BUSY,
+ * the attach refusals, SHMRT_E_SYS.
+ */
+SHMRT_API int shmrt_tenant_destroy(const char *tenant, int force);
+
 /* ------------------------------------------------------------ handlers */
 
 /*
@@ -306,6 +364,76 @@ struct shmrt_queue_stats {
 /* Fill *st for `queue`. Errors: SHMRT_E_NOENT, SHMRT_E_NOQUEUE. */
 SHMRT_API int shmrt_queue_get_stats(const char *tenant, const char *queue,
 				struct shmrt_queue_stats *st);
+
+/*
+ * One latency distribution over a queue's finished jobs that are still
+ * retained ([runtime] retention_ms): a sliding window, not a total since
+ * the tenant started. With count 0 the other fields are 0 and mean "no
+ * data", not "no delay".
+ */
+struct shmrt_latency {
+	uint64_t count;  /* jobs measured */
+	uint64_t sum_ns; /* their latencies added up */
+	uint64_t p50_ns; /* nearest-rank percentiles */
+	uint64_t p90_ns;
+	uint64_t p99_ns;
+	uint64_t max_ns;
+};
+
+/* Latencies of one queue (shmrt_queue_get_latency). */
+struct shmrt_queue_latency {
+	struct shmrt_latency wait;  /* enqueue to handler start (0 when the
+				       worker was already looking: a lease
+				       may stamp a start a moment before the
+				       enqueue) */
+	struct shmrt_latency total; /* enqueue to finish */
+};
+
+/*
+ * Fill *lat with `queue`'s latencies over its retained finished jobs
+ * that ran (a job cancelled while queued has no start and is left out).
+ * Reads the jobs without taking any of them: safe from any thread and
+ * any attached process while workers run; the figures are a snapshot
+ * that may mix jobs finishing meanwhile. Allocates scratch arrays of
+ * the queue's capacity for the call (freed before it returns).
+ * Errors: SHMRT_E_INVAL (lat NULL), SHMRT_E_NOENT, SHMRT_E_NOQUEUE,
+ * SHMRT_E_NOMEM; *lat is then all zero.
+ */
+SHMRT_API int shmrt_queue_get_latency(const char *tenant, const char *queue,
+				      struct shmrt_queue_latency *lat);
+
+/* What a worker is doing, as shmrt_tenant_workers sees it (stable ABI). */
+enum shmrt_worker_state {
+	SHMRT_WORKER_IDLE = 0, /* waiting for a job */
+	SHMRT_WORKER_BUSY = 1, /* running `job` (or, for a moment after it
+				  finished, letting go of its lease) */
+	SHMRT_WORKER_HUNG = 2, /* heartbeat older than heartbeat_timeout_ms:
+				  the next scan takes its job back */
+	SHMRT_WORKER_DEAD = 3, /* its process is gone: the next scan frees
+				  its seat and takes its job back */
+};
+
+/* One worker seat of a tenant: a thread running the worker loop. */
+struct shmrt_worker_info {
+	int32_t pid;              /* its process */
+	int state;                /* enum shmrt_worker_state */
+	shmrt_job_id job;         /* the job it holds; 0: none */
+	int32_t queue;            /* that job's queue, indexed as in the
+				     configuration; -1: none */
+	uint64_t heartbeat_age_ns; /* since its last heartbeat; 0: none yet */
+};
+
+/*
+ * The tenant's workers, in every process attached to it (worker threads
+ * of `shmrt run`, `shmrt worker` processes, embedders running
+ * shmrt_worker_run): writes up to `max` of them to out[] (out may be NULL
+ * when max is 0) and returns how many there are, which may exceed max
+ * (call again with more room). Reads the records without joining or
+ * disturbing anyone; safe from any thread and process; a snapshot.
+ * Errors: SHMRT_E_INVAL (out NULL with max > 0), SHMRT_E_NOENT.
+ */
+SHMRT_API int shmrt_tenant_workers(const char *tenant,
+				   struct shmrt_worker_info *out, size_t max);
 
 /* One job that failed for good, with the error of its last attempt. */
 struct shmrt_failed_job {

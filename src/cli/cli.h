@@ -44,8 +44,15 @@ bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* Job ids are printed and read as decimal numbers. */
 bool cli_parse_id(const char *s, shmrt_job_id *id);
 
-/* Write s[0..len) as a JSON string (quoted, escaped) to stdout. */
+/* Write s[0..len) as a JSON string (quoted, escaped) to stdout: valid
+ * UTF-8 as is, control characters escaped, each invalid byte as U+FFFD. */
 void cli_json_string(const char *s, size_t len);
+
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+uint64_t cli_now_ns(void);
+
+/* Sleep ms milliseconds (restarted after a signal). */
+void cli_sleep_ms(uint32_t ms);
 
 int cli_run(int argc, char **argv);
 int cli_worker(int argc, char **argv);

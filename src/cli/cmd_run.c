@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "runtime/queue_backend_factory.h"
 #include "workers/handlers.h"
 #include "workers/workers.h"
 
@@ -52,19 +51,18 @@ static const char run_usage[] =
 static int run_wait(const char *tenant)
 {
 	struct timespec tick = { 1, 0 };
-	struct shmrt__backend *be = shmrt__backend_lookup(tenant);
 	sigset_t set;
 	int sig = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	while (be != NULL && sig <= 0) {
+	while (sig <= 0) {
 		sig = sigtimedwait(&set, NULL, &tick);
-		if (sig <= 0 && be->ops->state(be) != SHMRT__BE_READY)
+		if (sig <= 0 &&
+		    shmrt_tenant_get_state(tenant) != SHMRT_TENANT_READY)
 			break;
 	}
-	shmrt__backend_put(be);
 	return sig > 0 ? sig : 0;
 }
 

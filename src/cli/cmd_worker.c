@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "workers/handlers.h"
 #include "workers/worker_process.h"
 
 static const char worker_usage[] =
@@ -83,6 +84,8 @@ int cli_worker(int argc, char **argv)
 	wp.conf_path = t.conf.path;
 	wp.tenant = t.tenant;
 	wp.parent = (pid_t)parent;
+	if ((rc = shmrt__handlers_register()) != 0)
+		return worker_exit(rc, SHMRT__WP_HANDLERS);
 	rc = shmrt__worker_process_main(&wp, &stage);
 	return worker_exit(rc, stage);
 }

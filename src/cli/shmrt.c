@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -80,6 +81,22 @@ int cli_target_attach(const char *cmd, struct cli_target *t)
 	return CLI_OK;
 }
 
+uint64_t cli_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void cli_sleep_ms(uint32_t ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
 	unsigned long long v;
@@ -100,20 +117,75 @@ bool cli_parse_id(const char *s, shmrt_job_id *id)
 	return cli_parse_u64(s, UINT64_MAX, &id->v) && id->v != 0;
 }
 
+/*
+ * Length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0 when the
+ * bytes there are not one.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (s[0] == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (s[0] == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (s[0] == 0xf4)
+		hi = 0x8f; /* above U+10FFFF */
+	if (n > len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * Valid UTF-8 passes through as is; '"' and '\\' are escaped, control
+ * characters (below 0x20, and DEL) become \n, \t, \r or \u00XX, and each
+ * byte that is not part of a well-formed UTF-8 sequence becomes U+FFFD
+ * (\ufffd), so the output is always valid JSON in valid UTF-8.
+ */
 void cli_json_string(const char *s, size_t len)
 {
-	size_t i;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n;
 
 	putchar('"');
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
+	while (i < len) {
+		unsigned char ch = p[i];
 
 		if (ch == '"' || ch == '\\')
 			printf("\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
+		else if (ch == '\n')
+			fputs("\\n", stdout);
+		else if (ch == '\t')
+			fputs("\\t", stdout);
+		else if (ch == '\r')
+			fputs("\\r", stdout);
+		else if (ch < 0x20 || ch == 0x7f)
 			printf("\\u%04x", ch);
-		else
-			putchar(ch);
+		else if ((n = utf8_seq(p + i, len - i)) == 0)
+			fputs("\\ufffd", stdout);
+		else {
+			fwrite(p + i, 1, n, stdout);
+			i += n;
+			continue;
+		}
+		i++;
 	}
 	putchar('"');
 }

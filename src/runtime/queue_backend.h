@@ -59,6 +59,14 @@ struct shmrt__be_lease {
 	_Alignas(8) unsigned char impl[SHMRT__BE_LEASE_IMPL];
 };
 
+/* When one finished job was enqueued, started and finished
+ * (CLOCK_MONOTONIC ns; start_ns 0: it never ran, e.g. cancelled queued). */
+struct shmrt__be_times {
+	uint64_t enqueue_ns;
+	uint64_t start_ns;
+	uint64_t finish_ns;
+};
+
 /* Tenant states as backends report them. */
 enum shmrt__be_state {
 	SHMRT__BE_READY = 1,
@@ -109,10 +117,28 @@ struct shmrt__backend_ops {
 		      struct shmrt_failed_job *out, size_t max);
 	int (*scan)(struct shmrt__backend *be, uint64_t deadline_ns,
 		    struct shmrt_scan_stats *st);
+	/*
+	 * The timestamps of up to `max` finished jobs of queue qi that are
+	 * still retained (succeeded, failed, cancelled), in any order; the
+	 * latency figures (shmrt_queue_get_latency) are computed from them
+	 * above the backend. Returns how many were written. Reads only.
+	 */
+	int (*finished_times)(struct shmrt__backend *be, uint32_t qi,
+			      struct shmrt__be_times *out, size_t max);
+	/*
+	 * The tenant's worker seats, in every process: up to `max` written
+	 * to out (NULL when max is 0); returns how many there are. Reads
+	 * only; joins nothing.
+	 */
+	int (*workers)(struct shmrt__backend *be,
+		       struct shmrt_worker_info *out, size_t max);
 
 	/* Lifecycle, through the shared state (enum shmrt__be_state). */
 	int (*state)(struct shmrt__backend *be);
 	void (*set_state)(struct shmrt__backend *be, int state);
+	/* The process that created the tenant's state, and whether it
+	 * lives (fail closed); *pid 0 when the backend records none. */
+	void (*runner)(struct shmrt__backend *be, int32_t *pid, bool *alive);
 	/* Participants attached other than this backend's own seats. */
 	uint32_t (*peers)(struct shmrt__backend *be);
 	/* The creator's last act: remove the tenant's name, if it has one. */

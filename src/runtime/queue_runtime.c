@@ -260,7 +260,7 @@ static int wait_running_jobs(struct shmrt__backend *be, shmrt_job_id id,
 
 /* --------------------------------------------------------- entry points */
 
-static int tenant_backend(const char *tenant, struct shmrt__backend **be)
+int shmrt__qrt_backend(const char *tenant, struct shmrt__backend **be)
 {
 	*be = shmrt__backend_lookup(tenant);
 	if (*be == NULL)
@@ -309,7 +309,7 @@ int shmrt_enqueue(const char *tenant, const char *queue, const void *payload,
 	if ((rc = key_len(opts->lane, &req.lane_len)) != 0 ||
 	    (rc = key_len(opts->key, &req.key_len)) != 0)
 		return rc;
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	qi = shmrt__backend_queue(be, queue);
 	rc = qi < 0 ? qi : be->ops->enqueue(be, (uint32_t)qi, &req, id);
@@ -325,7 +325,7 @@ int shmrt_job_status(const char *tenant, shmrt_job_id id,
 
 	if (info == NULL)
 		return shmrt__fail(SHMRT_E_INVAL, "job_status: info is NULL");
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	rc = be->ops->status(be, id, info, buf, bufsize);
 	shmrt__backend_put(be);
@@ -341,7 +341,7 @@ int shmrt_job_wait(const char *tenant, shmrt_job_id id, uint32_t timeout_ms,
 
 	if (info == NULL)
 		return shmrt__fail(SHMRT_E_INVAL, "job_wait: info is NULL");
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	if (be->sync)
 		rc = wait_running_jobs(be, id, deadline, info, buf, bufsize);
@@ -356,7 +356,7 @@ int shmrt_job_cancel(const char *tenant, shmrt_job_id id)
 	struct shmrt__backend *be;
 	int rc;
 
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	rc = be->ops->cancel(be, id);
 	shmrt__backend_put(be);
@@ -368,7 +368,7 @@ int shmrt_job_release(const char *tenant, shmrt_job_id id)
 	struct shmrt__backend *be;
 	int rc;
 
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	rc = be->ops->release(be, id);
 	shmrt__backend_put(be);
@@ -383,7 +383,7 @@ int shmrt_queue_get_stats(const char *tenant, const char *queue,
 
 	if (st == NULL)
 		return shmrt__fail(SHMRT_E_INVAL, "queue_stats: st is NULL");
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	qi = shmrt__backend_queue(be, queue);
 	rc = qi < 0 ? qi : be->ops->depth(be, (uint32_t)qi, st);
@@ -401,7 +401,7 @@ int shmrt_failed_jobs(const char *tenant, const char *queue,
 		return shmrt__fail(SHMRT_E_INVAL, "failed_jobs: out is NULL");
 	if (max > (size_t)INT32_MAX)
 		max = INT32_MAX;
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	qi = shmrt__backend_queue(be, queue);
 	rc = qi < 0 ? qi : be->ops->failed(be, (uint32_t)qi, out, max);
@@ -414,7 +414,7 @@ int shmrt_scan(const char *tenant, struct shmrt_scan_stats *st)
 	struct shmrt__backend *be;
 	int rc;
 
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	rc = be->ops->scan(be, deadline_after_ms(1000), st);
 	shmrt__backend_put(be);

@@ -24,6 +24,7 @@
 
 #include "runtime/conf.h"
 #include "runtime/queue_backend_factory.h"
+#include "runtime/queue_backend_shm.h"
 #include "runtime/queue_runtime.h"
 #include "shm/error_detail.h"
 #include "shm/os.h"
@@ -351,6 +352,72 @@ int shmrt_tenant_get_info(const char *tenant, struct shmrt_tenant_info *info)
 	snprintf(info->backend, sizeof(info->backend), "%s", be->name);
 	shmrt__backend_put(be);
 	return 0;
+}
+
+/* ------------------------------------------- state, seen from anywhere */
+
+int shmrt_tenant_get_state(const char *tenant)
+{
+	struct shmrt__backend *be;
+	int rc;
+
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
+		return rc;
+	rc = be->ops->state(be);
+	shmrt__backend_put(be);
+	return rc;
+}
+
+int shmrt_tenant_drain(const char *tenant, uint32_t timeout_ms)
+{
+	uint64_t deadline = shmrt__os_now_ns() +
+			    (uint64_t)timeout_ms * 1000000u;
+	struct shmrt__backend *be;
+	int rc;
+
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
+		return rc;
+	if (be->ops->state(be) == SHMRT__BE_READY)
+		be->ops->set_state(be, SHMRT__BE_DRAINING);
+	rc = drain_jobs(be, deadline);
+	be->ops->set_state(be, SHMRT__BE_STOPPED);
+	shmrt__backend_put(be);
+	if (rc != 0)
+		rc = shmrt__fail(rc, "drain %s: jobs were still queued or "
+				 "running after %u ms", tenant, timeout_ms);
+	return rc;
+}
+
+int shmrt_tenant_get_runner(const char *tenant,
+			    struct shmrt_tenant_runner *out)
+{
+	struct shmrt__backend *be;
+	bool alive = false;
+	int rc;
+
+	if (out == NULL)
+		return shmrt__fail(SHMRT_E_INVAL, "tenant_get_runner: out is "
+				   "NULL");
+	memset(out, 0, sizeof(*out));
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
+		return rc;
+	be->ops->runner(be, &out->pid, &alive);
+	out->alive = alive;
+	shmrt__backend_put(be);
+	return 0;
+}
+
+int shmrt_tenant_destroy(const char *tenant, int force)
+{
+	struct shmrt__backend *be = shmrt__backend_lookup(tenant);
+
+	if (be != NULL) {
+		shmrt__backend_put(be);
+		return shmrt__fail(SHMRT_E_BUSY, "destroy %s: the tenant is "
+				   "started or attached in this process: stop "
+				   "or detach it first", tenant);
+	}
+	return shmrt__backend_shm_destroy(tenant, force != 0);
 }
 
 int shmrt__tenants_reset(void)

@@ -25,7 +25,6 @@
 
 #include "runtime/queue_backend_factory.h"
 #include "shm/error_detail.h"
-#include "workers/handlers.h"
 #include "workers/heartbeat.h"
 #include "workers/worker_loop.h"
 
@@ -164,9 +163,8 @@ int shmrt__worker_process_main(const struct shmrt__worker_process *wp,
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	*stage = SHMRT__WP_HANDLERS;
-	if ((rc = shmrt__handlers_register()) != 0 ||
-	    (wp->handlers != NULL &&
-	     (rc = shmrt_handlers_load(wp->handlers)) != 0))
+	if (wp->handlers != NULL &&
+	    (rc = shmrt_handlers_load(wp->handlers)) != 0)
 		return rc;
 	*stage = SHMRT__WP_RUN;
 	if ((rc = wp_follow_parent(wp->parent)) != 0)
