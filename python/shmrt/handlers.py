@@ -106,7 +106,7 @@ class HandlerEntry:
             r._run = None
         if len(data) > run.out_cap:
             _put(run, b"result of %d bytes is larger than the queue's "
-                 b"slot_size (%d)" % (len(data), run.out_cap))
+                 b"slot_size" % len(data))
             return lib.SHMRT_HANDLER_FAIL_FINAL
         _put(run, data)
         return lib.SHMRT_HANDLER_OK
