@@ -2,7 +2,9 @@
 # Installs the Debian packages shmrt builds and tests with. Idempotent:
 # apt-get runs only when a package is missing. Needs root (or sudo).
 set -eu
-pkgs="build-essential cmake pkg-config libck-dev liburcu-dev libcmocka-dev libinih-dev"
+# python3-*: the Python package (python/), its build and its tests.
+pkgs="build-essential cmake pkg-config libck-dev liburcu-dev libcmocka-dev libinih-dev
+python3-dev python3-cffi python3-pytest python3-setuptools python3-pip python3-wheel"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
