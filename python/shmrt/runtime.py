@@ -19,7 +19,7 @@ import os
 
 from . import handlers
 from ._native import ffi, lib
-from .errors import Timeout, check
+from .errors import check, error_for
 
 # One C wait lasts at most this long, so that a Python signal handler
 # (Ctrl-C) runs between two waits without losing a wakeup: each wait
@@ -166,23 +166,33 @@ class Runtime:
         Raises TypeError, ValueError, shmrt.NoSuchQueue, PayloadTooBig,
         QueueFull, Draining, LaneError, BadKey, TableFull; nothing is
         enqueued then."""
-        q = self._queue(queue)
-        data = self._payload(payload)
-        lane_b = _cstr(lane, "lane", required=False)
-        key_b = _cstr(key, "key", required=False)
-        ms = _millis(timeout, "timeout")
+        q = self._queues.get(queue) or self._queue(queue)
+        if self.serializer is not None or type(payload) is not bytes:
+            payload = self._payload(payload)
+            if type(payload) is not bytes:
+                payload = ffi.from_buffer(payload)
         opts = ffi.NULL
-        if lane_b is not None or key_b is not None or ms:
-            opts = ffi.new("struct shmrt_enqueue_opts *")
-            keep = (ffi.new("char[]", lane_b) if lane_b else ffi.NULL,
-                    ffi.new("char[]", key_b) if key_b else ffi.NULL)
-            opts.lane, opts.key = keep
-            opts.timeout_ms = ms
+        if lane is not None or key is not None or timeout:
+            opts, keep = self._opts(lane, key, timeout)
         idp = ffi.new("shmrt_job_id *")
-        rc = check(lib.shmrt_enqueue(self._name, q, ffi.from_buffer(data),
-                                     len(data), opts, idp))
+        rc = lib.shmrt_enqueue(self._name, q, payload, len(payload), opts,
+                               idp)
+        if rc < 0:
+            raise error_for(rc)
         return Job(self, idp, queue,
                    existing=rc == lib.SHMRT_ENQUEUE_EXISTING)
+
+    @staticmethod
+    def _opts(lane, key, timeout):
+        """struct shmrt_enqueue_opts, and the buffers it points into."""
+        lane_b = _cstr(lane, "lane", required=False)
+        key_b = _cstr(key, "key", required=False)
+        opts = ffi.new("struct shmrt_enqueue_opts *")
+        keep = (ffi.new("char[]", lane_b) if lane_b is not None else ffi.NULL,
+                ffi.new("char[]", key_b) if key_b is not None else ffi.NULL)
+        opts.lane, opts.key = keep
+        opts.timeout_ms = _millis(timeout, "timeout")
+        return opts, keep
 
     def job(self, job_id, queue=None):
         """A Job for an id (from job.id, possibly of another process).
@@ -226,6 +236,8 @@ class Job:
     """One job of a Runtime: .id (int), .queue, .existing (True when an
     idempotency key returned a job enqueued before), .status, .wait(),
     .result, .error, .cancel(), .release()."""
+
+    __slots__ = ("runtime", "_idp", "id", "queue", "existing", "_final")
 
     def __init__(self, runtime, idp, queue, existing=False):
         self.runtime = runtime
