@@ -223,13 +223,14 @@ def test_wait_releases_the_gil(tenant, process):
     t.start()
     try:
         t0 = time.monotonic()
-        with pytest.raises(shmrt.Timeout):
+        with pytest.raises(shmrt.Timeout) as e:
             job.wait(0.6)
         t1 = time.monotonic()
     finally:
         stop.set()
         t.join(5)
     assert t1 - t0 >= 0.55
+    assert "job_wait: job %016x did not finish" % job.id in str(e.value)
     inside = [b for b in beats if t0 + 0.1 < b < t1 - 0.1]
     assert len(inside) >= 50, "other thread ran %d times in the wait" % (
         len(inside))
