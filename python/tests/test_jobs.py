@@ -110,6 +110,23 @@ def test_fail_final_and_oversized_result_are_not_retried(tenant, inline):
     assert rt.stats("work")["retried"] == 0
 
 
+def test_oversized_result_fails_in_a_worker(tenant, process):
+    """A worker's out buffer is the queue's slot_size: a bigger result
+    must fail the job, not be cut short and succeed."""
+    rt = tenant.runtime()
+    echo_handler(rt)
+    w = shmrt.Worker(rt, "work").start()
+    try:
+        job = rt.enqueue("work", b"huge")
+        assert job.wait(10) == "failed"
+    finally:
+        w.stop()
+        assert w.join(5)
+    assert job.info()["attempt"] == 1
+    assert job.error == ("result of 4096 bytes is larger than the queue's "
+                         "slot_size")
+
+
 def test_repeated_key_returns_the_existing_job(tenant, inline):
     rt = tenant.runtime()
     echo_handler(rt)

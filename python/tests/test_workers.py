@@ -15,18 +15,21 @@ LANES, PER_LANE = 8, 25
 
 
 def test_lanes_keep_order_across_two_worker_processes(tenant, process):
+    """Each conversation's turns are enqueued back to back, with uneven
+    handler times, so without lanes four worker threads would run turns of
+    one conversation at once and finish them out of order."""
     rt = tenant.runtime(serializer=json)
     workers = [tenant.worker("chat", threads=2) for _ in range(2)]
-    jobs = [rt.enqueue("chat", {"seq": i, "sleep": 0.001},
-                       lane="conv-%d" % (i % LANES))
-            for i in range(LANES * PER_LANE)]
+    jobs = [rt.enqueue("chat", {"seq": i, "sleep": 0.002 * (i % 3 == 0)},
+                       lane="conv-%d" % lane)
+            for lane in range(LANES) for i in range(PER_LANE)]
     assert all(j.wait(60) == "succeeded" for j in jobs)
     out = [j.result for j in jobs]
     assert {o["pid"] for o in out} == {w.pid for w in workers}
     for lane in range(LANES):
-        turns = [o for o in out if o["lane"] == "conv-%d" % lane]
-        assert [o["seq"] for o in turns] == \
-            list(range(lane, LANES * PER_LANE, LANES))
+        turns = sorted((o for o in out if o["lane"] == "conv-%d" % lane),
+                       key=lambda o: o["t0"])
+        assert [o["seq"] for o in turns] == list(range(PER_LANE))
         for prev, cur in zip(turns, turns[1:]):
             # each turn started after the previous one of its lane ended
             assert cur["t0"] >= prev["t1"], (lane, prev, cur)
