@@ -9,6 +9,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$root/examples/runner.sh"
 shmrt=${1:-$root/build/shmrt}
 py=/usr/bin/python3
 if [ -z "${PYTHONPATH:-}" ] && [ -d "$root/build/python/shmrt" ]; then
@@ -29,14 +30,7 @@ export SHMRT_CONF="$dir/example.ini" SHMRT_EXAMPLE_TENANT="$tenant"
 export PYTHONDONTWRITEBYTECODE=1
 unset SHMRT_MODE
 
-"$shmrt" run >"$dir/run.out" 2>&1 &
-runner=$!
-i=0
-until "$shmrt" stat >/dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || { echo "runner did not start"; cat "$dir/run.out"; exit 1; }
-	sleep 0.1
-done
+runner_start "$shmrt" "$dir/run.out"
 
 "$py" -m shmrt worker service:rt --path "$here" -q chat -q upload -q profile \
 	-n 3 2>"$dir/worker.out" &
