@@ -2,6 +2,7 @@
 and final failures, idempotency keys, bad input, the exception mapping,
 and the GIL while a call blocks."""
 import json
+import os
 import threading
 import time
 
@@ -77,6 +78,38 @@ def test_in_process_worker_threads(tenant, process):
         w.stop()
         assert w.join(5)
     assert w.errors == []
+
+
+def test_cancel_of_a_running_job_reaches_its_handler(tenant, process):
+    """run.cancelled() turns true once cancel() is called; the lease stays
+    valid meanwhile. A context manager closes the runtime."""
+    seen, started = [], threading.Event()
+    with tenant.runtime() as rt:
+        @rt.handler("py.work")
+        def work(payload, run):
+            started.set()
+            deadline = time.monotonic() + 10
+            while not run.cancelled() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            seen.append((run.cancelled(), run.lease_valid()))
+            raise shmrt.FailFinal("cancelled by request")
+
+        w = shmrt.Worker(rt, "work").start()
+        try:
+            job = rt.enqueue("work", b"long")
+            assert started.wait(10)
+            assert job.cancel() is False  # running: told, not stopped
+            assert job.wait(10) == "failed"
+        finally:
+            w.stop()
+            assert w.join(5)
+        assert seen == [(True, True)]
+        assert job.error == "FailFinal: cancelled by request"
+        assert set(rt.scan()) == {"dead_participants", "jobs_requeued",
+                                  "jobs_failed", "cells_repaired",
+                                  "jobs_expired"}
+    assert rt.closed
+    assert not os.path.exists("/dev/shm/shmrt." + tenant.name)
 
 
 def test_exception_is_retried_then_fails_with_its_traceback(tenant, inline):
