@@ -5,7 +5,6 @@ the end, and segments that are removed.
 Every wait has a deadline; a worker process that hangs is SIGKILLed at
 teardown."""
 import itertools
-import json
 import os
 import select
 import signal
@@ -147,5 +146,3 @@ def process(monkeypatch):
     """Process mode: a segment in /dev/shm, workers in other processes."""
     monkeypatch.setenv("SHMRT_MODE", "process")
 
-
-JSON = json
