@@ -31,3 +31,17 @@ function(shmrt_add_test_dir DIR LABEL TIMEOUT)
       ${PROJECT_SOURCE_DIR}/tests/testutil.c LABEL ${LABEL} TIMEOUT ${TIMEOUT})
   endforeach()
 endfunction()
+
+# A test that runs a command (a script, pytest) rather than a C program:
+#
+#   shmrt_add_command_test(NAME <name> LABEL <label> TIMEOUT <seconds>
+#                          COMMAND <argv...> [ENV <VAR=value>...])
+function(shmrt_add_command_test)
+  cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "COMMAND;ENV" ${ARGN})
+  if(NOT T_NAME OR NOT T_COMMAND OR NOT T_LABEL OR NOT T_TIMEOUT)
+    message(FATAL_ERROR "shmrt_add_command_test needs NAME, COMMAND, LABEL, TIMEOUT")
+  endif()
+  add_test(NAME ${T_NAME} COMMAND ${T_COMMAND})
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABEL}"
+    TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${T_ENV}")
+endfunction()

@@ -2,7 +2,10 @@
 # Installs the Debian packages shmrt builds and tests with. Idempotent:
 # apt-get runs only when a package is missing. Needs root (or sudo).
 set -eu
+# python3-*: the Python package (python/), its build and its tests;
+# prometheus: promtool checks `shmrt stat --prometheus` (tests/cli).
 pkgs="build-essential cmake pkg-config libck-dev liburcu-dev libcmocka-dev libinih-dev
+python3-dev python3-cffi python3-pytest python3-setuptools python3-pip python3-wheel
 prometheus"
 missing=""
 for p in $pkgs; do

@@ -317,6 +317,25 @@ int shmrt_enqueue(const char *tenant, const char *queue, const void *payload,
 	return rc;
 }
 
+/*
+ * The job layer answers an unknown id (SHMRT_E_NOJOB) and a deadline
+ * (SHMRT_E_TIMEDOUT) without a detail: they are outcomes on its fast
+ * paths, not faults. Name the call and the job here, so that
+ * shmrt_last_error() never shows an older failure's sentence for them.
+ */
+static int job_outcome(int rc, const char *call, shmrt_job_id id)
+{
+	if (rc == SHMRT_E_NOJOB)
+		return shmrt__fail(rc, "%s: no job %016llx (unknown, expired "
+				   "or reused id)", call,
+				   (unsigned long long)id.v);
+	if (rc == SHMRT_E_TIMEDOUT)
+		return shmrt__fail(rc, "%s: job %016llx did not finish before "
+				   "the deadline", call,
+				   (unsigned long long)id.v);
+	return rc;
+}
+
 int shmrt_job_status(const char *tenant, shmrt_job_id id,
 		     struct shmrt_job_info *info, void *buf, size_t bufsize)
 {
@@ -329,7 +348,7 @@ int shmrt_job_status(const char *tenant, shmrt_job_id id,
 		return rc;
 	rc = be->ops->status(be, id, info, buf, bufsize);
 	shmrt__backend_put(be);
-	return rc;
+	return job_outcome(rc, "job_status", id);
 }
 
 int shmrt_job_wait(const char *tenant, shmrt_job_id id, uint32_t timeout_ms,
@@ -348,7 +367,7 @@ int shmrt_job_wait(const char *tenant, shmrt_job_id id, uint32_t timeout_ms,
 	else
 		rc = be->ops->wait(be, id, deadline, info, buf, bufsize);
 	shmrt__backend_put(be);
-	return rc;
+	return job_outcome(rc, "job_wait", id);
 }
 
 int shmrt_job_cancel(const char *tenant, shmrt_job_id id)
@@ -360,7 +379,7 @@ int shmrt_job_cancel(const char *tenant, shmrt_job_id id)
 		return rc;
 	rc = be->ops->cancel(be, id);
 	shmrt__backend_put(be);
-	return rc;
+	return job_outcome(rc, "job_cancel", id);
 }
 
 int shmrt_job_release(const char *tenant, shmrt_job_id id)
@@ -372,7 +391,7 @@ int shmrt_job_release(const char *tenant, shmrt_job_id id)
 		return rc;
 	rc = be->ops->release(be, id);
 	shmrt__backend_put(be);
-	return rc;
+	return job_outcome(rc, "job_release", id);
 }
 
 int shmrt_queue_get_stats(const char *tenant, const char *queue,

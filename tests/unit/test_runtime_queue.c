@@ -205,9 +205,11 @@ static void test_errors(void **state)
 	struct shmrt_job_info info;
 	shmrt_job_id id = { 12345 };
 	struct shmrt_enqueue_opts o = { "", NULL, 0 };
+	uint32_t succeed_at = 2;
 
 	(void)state;
-	write_conf("[queue q]\nhandler = t.echo\nslot_size = 8\n");
+	write_conf("[queue q]\nhandler = t.echo\nslot_size = 8\n"
+		   "[queue r]\nhandler = t.flaky\nretry_backoff_ms = 60000\n");
 	assert_int_equal(shmrt_enqueue(tenant, "q", "x", 1, NULL, &id),
 			 SHMRT_E_NOENT);
 	assert_non_null(strstr(shmrt_last_error(), "not started"));
@@ -219,9 +221,28 @@ static void test_errors(void **state)
 	assert_int_equal(shmrt_enqueue(tenant, "q", "x", 1, &o, &id),
 			 SHMRT_E_KEYLEN);
 	id.v = 12345;
+	/* NOJOB and TIMEDOUT name the call and the job, not an older
+	 * failure (the KEYLEN above). */
 	assert_int_equal(shmrt_job_status(tenant, id, &info, NULL, 0),
 			 SHMRT_E_NOJOB);
+	assert_string_equal(shmrt_last_error(), "job_status: no job "
+			    "0000000000003039 (unknown, expired or reused id)");
 	assert_int_equal(shmrt_job_cancel(tenant, id), SHMRT_E_NOJOB);
+	assert_non_null(strstr(shmrt_last_error(), "job_cancel: no job"));
+	assert_int_equal(shmrt_job_release(tenant, id), SHMRT_E_NOJOB);
+	assert_non_null(strstr(shmrt_last_error(), "job_release: no job"));
+	assert_int_equal(shmrt_enqueue(tenant, "q", "x", 1, NULL, &id), 0);
+	assert_int_equal(shmrt_enqueue(tenant, "q", "x", 1, &o, &id),
+			 SHMRT_E_KEYLEN);
+	/* A failed first attempt waits out a minute of backoff. */
+	assert_int_equal(shmrt_handler_register("t.flaky", h_flaky,
+						&succeed_at), 0);
+	assert_int_equal(shmrt_enqueue(tenant, "r", "y", 1, NULL, &id), 0);
+	assert_int_equal(shmrt_job_wait(tenant, id, 20, &info, NULL, 0),
+			 SHMRT_E_TIMEDOUT);
+	assert_non_null(strstr(shmrt_last_error(), "job_wait: job "));
+	assert_non_null(strstr(shmrt_last_error(), "before the deadline"));
+	assert_int_equal(shmrt_job_cancel(tenant, id), 0);
 }
 
 /* A queued job that is cancelled never runs. */
