@@ -12,7 +12,7 @@ See shmrt.runtime (Runtime, Job), shmrt.worker (worker threads and the
 `python3 -m shmrt worker` process) and shmrt.errors (the exceptions).
 """
 from .errors import (Again, BadKey, Busy, ConfigError, Draining, Error,
-                     InvalidArgument, InvalidName, InvalidState, LaneError,
+                     Expired, InvalidArgument, InvalidName, InvalidState, LaneError,
                      NoHandler, NoSuchJob, NoSuchQueue, NoSuchSemaphore,
                      NoSuchTenant, OutOfMemory, PayloadTooBig, QueueFull,
                      SegmentError, Stale, SysError, TableFull, Timeout)
@@ -22,7 +22,8 @@ from .worker import Worker
 
 __all__ = [
     "Runtime", "Job", "Run", "Worker", "FailFinal", "Error", "Again",
-    "BadKey", "Busy", "ConfigError", "Draining", "InvalidArgument",
+    "BadKey", "Busy", "ConfigError", "Draining", "Expired",
+    "InvalidArgument",
     "InvalidName", "InvalidState", "LaneError", "NoHandler", "NoSuchJob",
     "NoSuchQueue", "NoSuchSemaphore", "NoSuchTenant", "OutOfMemory",
     "PayloadTooBig", "QueueFull", "SegmentError", "Stale", "SysError",

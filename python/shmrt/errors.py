@@ -50,7 +50,13 @@ class PayloadTooBig(Error, ValueError):
 
 
 class NoSuchJob(Error, LookupError):
-    """SHMRT_E_NOJOB: unknown, expired or reused job id."""
+    """SHMRT_E_NOJOB: an id the tenant never gave out."""
+
+
+class Expired(NoSuchJob):
+    """SHMRT_E_EXPIRED: the job finished and its result is no longer kept
+    (released, past retention, or its slot went to new work). A subclass
+    of NoSuchJob: either way the job is not there to read."""
 
 
 class Timeout(Error, TimeoutError):
@@ -123,7 +129,7 @@ _BY_NAME = {
     "SYS": SysError, "CORRUPT": SegmentError, "NOQUEUE": NoSuchQueue,
     "CONF": ConfigError, "LANES": TableFull, "KEYS": TableFull,
     "KEYLEN": BadKey, "NOLANE": LaneError, "NOSEM": NoSuchSemaphore,
-    "NOHANDLER": NoHandler,
+    "NOHANDLER": NoHandler, "EXPIRED": Expired,
 }
 
 

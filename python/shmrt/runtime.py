@@ -196,7 +196,8 @@ class Runtime:
 
     def job(self, job_id, queue=None):
         """A Job for an id (from job.id, possibly of another process).
-        Raises shmrt.NoSuchJob when the id names no job now."""
+        Raises shmrt.NoSuchJob when the id names no job now
+        (shmrt.Expired, a subclass, when its result is no longer kept)."""
         idp = ffi.new("shmrt_job_id *", [job_id])
         job = Job(self, idp, queue)
         job.status  # raises NoSuchJob

@@ -59,7 +59,7 @@ def test_enqueue_wait_result_cancel_across_processes(tenant, process):
     again = rt.job(job.id)
     assert again.status == "succeeded" and again.result == job.result
     job.release()
-    with pytest.raises(shmrt.NoSuchJob):
+    with pytest.raises(shmrt.Expired):
         rt.job(job.id)
     st = rt.stats("work")
     assert st["enqueued"] == 2 and st["succeeded"] == 1
@@ -240,10 +240,11 @@ def test_every_error_code_maps_to_its_class():
             code > -1000:
         seen[ffi.string(lib.shmrt_err_name(code)).decode()] = code
         code -= 1
-    assert len(seen) >= 34
+    assert len(seen) >= 35
     expect = {"SHMRT_E_FULL": shmrt.QueueFull,
               "SHMRT_E_DRAINING": shmrt.Draining,
               "SHMRT_E_NOJOB": shmrt.NoSuchJob,
+              "SHMRT_E_EXPIRED": shmrt.Expired,
               "SHMRT_E_NOQUEUE": shmrt.NoSuchQueue,
               "SHMRT_E_TIMEDOUT": shmrt.Timeout,
               "SHMRT_E_TOOBIG": shmrt.PayloadTooBig,
