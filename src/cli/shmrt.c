@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <shmrt/error.h>
 #include <shmrt/runtime.h>
+#include <shmrt/version.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,8 @@ static const char usage[] =
 	"\n"
 	"Every command takes -c FILE (default: $SHMRT_CONF, then\n"
 	"conf/shmrt.ini) and -t TENANT (default: the file's first tenant).\n"
-	"Run 'shmrt <command> --help' for a command's options.\n"
+	"Run 'shmrt <command> --help' for a command's options;\n"
+	"'shmrt --version' (or -V) prints the version.\n"
 	"Exit status: 0 ok, 1 operation or job failed or timed out, 2 usage\n"
 	"error, 3 tenant cannot be attached.\n";
 
@@ -137,6 +139,14 @@ int main(int argc, char **argv)
 	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-VV") == 0) {
+		printf("shmrt %s\n", shmrt_version_string());
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("shmrt %s\n", shmrt_version_string());
+		return CLI_OK;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)

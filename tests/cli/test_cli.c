@@ -166,6 +166,10 @@ static void test_usage_and_help(void **state)
 	assert_non_null(strstr(r.out, "usage: shmrt"));
 	EXPECT(2, "frobnicate");
 	assert_non_null(strstr(r.err, "unknown command"));
+	EXPECT(0, "--version");
+	assert_string_equal(r.out, "shmrt " SHMRT_PROJECT_VERSION "\n");
+	EXPECT(0, "-V");
+	assert_string_equal(r.out, "shmrt " SHMRT_PROJECT_VERSION "\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		EXPECT(0, cmds[i], "--help");
 		assert_non_null(strstr(r.out, "usage: shmrt"));
