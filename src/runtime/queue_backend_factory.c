@@ -128,7 +128,6 @@ static int backend_make(const struct shmrt__backend_spec *spec,
 			struct shmrt__backend **out)
 {
 	const char *name = "shm";
-	char why[512];
 	bool test_mode = false;
 	int mode = SHMRT_MODE_PROCESS, rc;
 
@@ -150,9 +149,9 @@ static int backend_make(const struct shmrt__backend_spec *spec,
 	}
 	if (rc == 0)
 		return 0;
-	snprintf(why, sizeof(why), "%s", shmrt_last_error());
 	return shmrt__fail(rc, "backend %s for tenant %s: %s", name,
-			   spec->conf->tenant[spec->tenant].name, why);
+			   spec->conf->tenant[spec->tenant].name,
+			   shmrt_last_error());
 }
 
 int shmrt__backend_get(const struct shmrt__backend_spec *spec,

@@ -6,6 +6,7 @@
 #include <shmrt/error.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char shmrt__detail[512];
 
@@ -41,12 +42,19 @@ const char *shmrt_last_error(void)
 	return shmrt__detail;
 }
 
+/*
+ * Formats into a local buffer first: an argument may be
+ * shmrt_last_error() itself (a caller wrapping the cause it just got),
+ * and vsnprintf into the buffer it reads from is undefined behaviour.
+ */
 int shmrt__fail(int err, const char *fmt, ...)
 {
+	char msg[sizeof(shmrt__detail)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(shmrt__detail, sizeof(shmrt__detail), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(shmrt__detail, msg, sizeof(msg));
 	return err;
 }

@@ -368,6 +368,31 @@ static void test_corrupt_locks(void **state)
 	assert_int_equal(stop_runner(), 0);
 }
 
+/*
+ * run on a segment name taken by a file that is not a usable segment:
+ * the reason is whole (the library wraps its own last error; it came out
+ * garbled when the formatter read the buffer it wrote).
+ */
+static void test_run_unusable_segment(void **state)
+{
+	char path[128], want[256];
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", tenant);
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+	EXPECT(1, "run");
+	unlink(path);
+	snprintf(want, sizeof(want), "shmrt run: backend shm for tenant %s: "
+		 "/dev/shm/shmrt.%s exists and is not usable: segment "
+		 "/shmrt.%s is 1 bytes, smaller than its ", tenant, tenant,
+		 tenant);
+	assert_non_null(strstr(r.err, want));
+}
+
 /* The inline mode of run: worker threads in the runner. */
 static void test_run_inline(void **state)
 {
@@ -417,6 +442,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_worker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_locks, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_run_unusable_segment,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_inline, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_demo, setup, teardown),

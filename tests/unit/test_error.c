@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shm/error_detail.h"
 #include "shm/segment.h"
 #include "testutil.h"
 
@@ -144,6 +145,30 @@ static void test_last_error_replaced(void **state)
 	assert_null(strstr(shmrt_last_error(), "bad/name"));
 }
 
+/*
+ * A failure that wraps the previous detail passes shmrt_last_error()'s
+ * own buffer to the formatter: the result is the whole sentence, not an
+ * overlapping copy of it (undefined behaviour, garbled in practice).
+ */
+static void test_fail_wraps_own_detail(void **state)
+{
+	char want[512];
+	int i;
+
+	(void)state;
+	shmrt__fail(SHMRT_E_LAYOUT, "segment %s: ring_cells is %u", "acme", 8);
+	for (i = 0; i < 3; i++) {
+		snprintf(want, sizeof(want), "level %d: %s", i,
+			 shmrt_last_error());
+		assert_int_equal(shmrt__fail(SHMRT_E_CONF, "level %d: %s", i,
+					     shmrt_last_error()),
+				 SHMRT_E_CONF);
+		assert_string_equal(shmrt_last_error(), want);
+	}
+	assert_string_equal(shmrt_last_error(), "level 2: level 1: level 0: "
+			    "segment acme: ring_cells is 8");
+}
+
 static void *fresh_thread_detail(void *arg)
 {
 	char *out = arg;
@@ -179,6 +204,7 @@ int main(void)
 		cmocka_unit_test(test_last_error_after_attach_missing),
 		cmocka_unit_test(test_last_error_replaced),
 		cmocka_unit_test(test_last_error_thread_local),
+		cmocka_unit_test(test_fail_wraps_own_detail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
