@@ -27,7 +27,9 @@
  * fails with SHMRT_E_NOENT (not started) or SHMRT_E_DRAINING.
  *
  * Errors: a negative SHMRT_E_* code (shmrt/error.h); shmrt_last_error()
- * then holds a sentence naming what failed.
+ * then holds a sentence naming what failed. What the library has to say
+ * outside a return value goes to a log handler (shmrt_log_set; default:
+ * stderr).
  */
 #ifndef SHMRT_RUNTIME_H
 #define SHMRT_RUNTIME_H
@@ -68,8 +70,9 @@ struct shmrt_tenant_info {
  * When process mode cannot set up its segment (e.g. /dev/shm/shmrt.NAME
  * is taken by a file that is not a live shmrt segment, or /dev/shm is
  * full), [runtime] on_init_error decides: `fail` returns the error;
- * `degrade` writes why to stderr and starts the tenant inline on private
- * memory (shmrt_tenant_get_info then reports degraded = 1).
+ * `degrade` starts the tenant inline on private memory and logs why
+ * (SHMRT_LOG_WARN, shmrt_log_set) once it is started
+ * (shmrt_tenant_get_info then reports degraded = 1).
  *
  * A segment left by a creator that has died (a runner killed with
  * SIGKILL) is adopted, not replaced: the jobs accepted into it still run.
@@ -329,6 +332,49 @@ struct shmrt_scan_stats {
  * over a second).
  */
 SHMRT_API int shmrt_scan(const char *tenant, struct shmrt_scan_stats *st);
+
+/* ------------------------------------------------------------- logging */
+
+/* How serious a library message is (values are stable ABI). */
+enum shmrt_log_level {
+	SHMRT_LOG_ERROR = 0, /* something failed and was not returned */
+	SHMRT_LOG_WARN = 1,  /* the runtime chose a fallback, e.g. degrade */
+};
+
+/*
+ * Receives the library's messages: `msg` is one line without a newline,
+ * valid during the call only. `ctx` is the pointer given to
+ * shmrt_log_set.
+ */
+typedef void (*shmrt_log_fn)(void *ctx, int level, const char *msg);
+
+/*
+ * Send the library's messages to `fn` (NULL: back to the default, which
+ * writes "shmrt: MSG" lines to stderr). The library writes nothing to
+ * stderr other than through this handler. Thread-safe: a message being
+ * delivered while the handler changes goes to the old or the new one,
+ * with its own ctx; `ctx` is the caller's and must outlive the
+ * registration (and any call already under way). Meant for start-up:
+ * each distinct (fn, ctx) pair costs a few bytes kept until exit.
+ * Errors: SHMRT_E_NOMEM (the handler is unchanged).
+ *
+ * Blocking: the handler runs synchronously, in the thread whose call
+ * produced the message (e.g. shmrt_tenant_start when it degrades), and
+ * that call waits for it; the default blocks as writing to stderr does.
+ *
+ * Reentrancy: the handler is called with no shmrt lock held, so it may
+ * call any shmrt function, including shmrt_enqueue, shmrt_job_status and
+ * shmrt_job_wait (which blocks the thread that logged for as long as it
+ * waits). A message produced inside the handler goes to the default
+ * (stderr), never back into the handler. The thread's
+ * shmrt_last_error() is the same after the handler as before it.
+ *
+ * fork(): the handler is process-global and taken by no lock, so a
+ * forked child keeps it (its copy of fn and ctx) and may log at once; a
+ * child that execs - as shmrt's worker processes do - starts with the
+ * default.
+ */
+SHMRT_API int shmrt_log_set(shmrt_log_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

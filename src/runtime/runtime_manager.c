@@ -26,6 +26,7 @@
 #include "runtime/queue_backend_factory.h"
 #include "runtime/queue_runtime.h"
 #include "shm/error_detail.h"
+#include "shm/log.h"
 #include "shm/os.h"
 
 /* One tenant name's record. Fields below `lock` change only under it. */
@@ -162,11 +163,13 @@ static int conf_open(const char *conf_path, const char *tenant,
 }
 
 /*
- * The backend, or with on_init_error = degrade the inline one after
- * saying why on stderr. A bad SHMRT_MODE (SHMRT_E_CONF) never degrades.
+ * The backend, or with on_init_error = degrade the inline one; then
+ * `degraded` (degraded_len bytes) says why, for a log message once the
+ * caller holds no lock. A bad SHMRT_MODE (SHMRT_E_CONF) never degrades.
  */
 static int backend_open(const struct shmrt_conf *conf, uint32_t ti,
-			bool attach, struct shmrt__backend **be)
+			bool attach, struct shmrt__backend **be,
+			char *degraded, size_t degraded_len)
 {
 	struct shmrt__backend_spec spec = { conf, ti, attach, false };
 	bool made;
@@ -175,9 +178,9 @@ static int backend_open(const struct shmrt_conf *conf, uint32_t ti,
 	if (rc == 0 || attach || rc == SHMRT_E_CONF ||
 	    conf->on_init_error != SHMRT_CONF_ON_ERROR_DEGRADE)
 		return rc;
-	fprintf(stderr, "shmrt: tenant %s: %s; on_init_error = degrade: "
-		"running inline on private memory instead\n",
-		conf->tenant[ti].name, shmrt_last_error());
+	snprintf(degraded, degraded_len, "tenant %s: %s; on_init_error = "
+		 "degrade: running inline on private memory instead",
+		 conf->tenant[ti].name, shmrt_last_error());
 	spec.force_inline = true;
 	return shmrt__backend_get(&spec, be, &made);
 }
@@ -187,6 +190,7 @@ static int tenant_open(const char *conf_path, const char *tenant,
 {
 	struct shmrt_conf *conf = NULL;
 	struct tenant_rec *r;
+	char degraded[768] = "";
 	int ti = 0, rc;
 
 	if ((rc = conf_open(conf_path, tenant, &conf, &ti)) != 0)
@@ -200,7 +204,8 @@ static int tenant_open(const char *conf_path, const char *tenant,
 	}
 	pthread_mutex_lock(&r->lock);
 	if (!r->running) {
-		rc = backend_open(conf, (uint32_t)ti, attach, &r->be);
+		rc = backend_open(conf, (uint32_t)ti, attach, &r->be,
+				  degraded, sizeof(degraded));
 		if (rc == 0) {
 			r->running = true;
 			r->drain_timeout_ns = conf->drain_timeout_ms * 1000000u;
@@ -210,6 +215,8 @@ static int tenant_open(const char *conf_path, const char *tenant,
 	}
 	pthread_mutex_unlock(&r->lock);
 	free(conf);
+	if (rc == 0 && degraded[0] != '\0')
+		shmrt__log(SHMRT_LOG_WARN, "%s", degraded);
 	return rc;
 }
 
