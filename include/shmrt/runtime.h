@@ -16,9 +16,11 @@
  *    worker threads of this process, or - in test mode - in the calling
  *    thread, inside shmrt_job_wait and shmrt_tenant_stop.
  * The mode comes from the configuration's [runtime] mode, overridden by
- * the SHMRT_MODE environment variable (inline | process). SHMRT_MODE=inline
- * is also the test-mode switch the test suite sets: with it, jobs run in
- * the caller and no worker is needed.
+ * the SHMRT_MODE environment variable (inline | process). Test mode (the
+ * inline mode, with jobs run in the caller, so no worker is needed) has
+ * its own switch, SHMRT_TEST_MODE (1 | 0); SHMRT_MODE=inline also turns
+ * it on unless SHMRT_TEST_MODE=0 says otherwise (the test suite sets
+ * SHMRT_MODE=inline; `shmrt run --mode inline` runs worker threads).
  *
  * Tenants are named; every call takes the tenant's name, and a process may
  * run several tenants at once. All functions here are safe to call from

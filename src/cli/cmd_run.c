@@ -138,8 +138,11 @@ int cli_run(int argc, char **argv)
 	    strcmp(mode, "process") != 0)
 		return cli_usage_error(run_usage, "--mode is inline or "
 				       "process, not '%s'", mode);
-	if (mode != NULL)
-		setenv("SHMRT_MODE", mode, 1); /* still single-threaded */
+	if (mode != NULL) { /* still single-threaded */
+		setenv("SHMRT_MODE", mode, 1);
+		/* Real worker threads, not test mode (runtime.h). */
+		setenv("SHMRT_TEST_MODE", "0", 1);
+	}
 	if ((c = cli_target_load("run", &t)) != CLI_OK)
 		return c;
 	sigemptyset(&set);

@@ -749,26 +749,41 @@ const char *shmrt_conf_path(const char *explicit_path)
 	return SHMRT_CONF_DEFAULT_PATH;
 }
 
+/* err and shmrt_last_error() get "VAR: 'value' is not WHAT". */
+static int env_error(const char *var, const char *value, const char *what,
+		     char *err, size_t errlen)
+{
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s: '%s' is not %s", var, value, what);
+	return shmrt__fail(SHMRT_E_CONF, "%s: '%s' is not %s", var, value,
+			   what);
+}
+
 int shmrt_conf_apply_env(struct shmrt_conf *conf, char *err, size_t errlen)
 {
-	const char *env = getenv("SHMRT_MODE");
-	int w;
+	static const char *const test_words[2] = { "0", "1" };
+	const char *mode = getenv("SHMRT_MODE");
+	const char *test = getenv("SHMRT_TEST_MODE");
+	int m = -1, t = -1;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (env == NULL || env[0] == '\0')
-		return 0;
-	w = parse_word(env, mode_words);
-	if (w < 0) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen,
-				 "SHMRT_MODE: '%s' is not inline or process",
-				 env);
-		return shmrt__fail(SHMRT_E_CONF,
-				   "SHMRT_MODE: '%s' is not inline or process",
-				   env);
+	if (mode != NULL && mode[0] != '\0' &&
+	    (m = parse_word(mode, mode_words)) < 0)
+		return env_error("SHMRT_MODE", mode, "inline or process", err,
+				 errlen);
+	if (test != NULL && test[0] != '\0' &&
+	    (t = parse_word(test, test_words)) < 0)
+		return env_error("SHMRT_TEST_MODE", test, "0 or 1", err,
+				 errlen);
+	if (m >= 0) {
+		conf->mode = (enum shmrt_conf_mode)m;
+		conf->test_mode = m == SHMRT_CONF_MODE_INLINE;
 	}
-	conf->mode = (enum shmrt_conf_mode)w;
+	if (t >= 0)
+		conf->test_mode = t == 1;
+	if (conf->test_mode)
+		conf->mode = SHMRT_CONF_MODE_INLINE;
 	return 0;
 }
 

@@ -105,6 +105,7 @@ struct shmrt_conf_tenant {
 struct shmrt_conf {
 	char path[SHMRT_CONF_PATH_MAX];		/* the file that was loaded */
 	enum shmrt_conf_mode mode;		/* [runtime] mode */
+	bool test_mode; /* environment only: see shmrt_conf_apply_env */
 	enum shmrt_conf_on_error on_init_error; /* [runtime] on_init_error */
 	uint64_t spin_us;			/* [runtime] spin_us */
 	uint64_t scan_interval_ms;		/* [runtime] scan_interval_ms */
@@ -163,11 +164,19 @@ int shmrt_conf_load(const char *path, struct shmrt_conf *conf, char *err,
 const char *shmrt_conf_path(const char *explicit_path);
 
 /*
- * Apply the SHMRT_MODE environment variable (inline or process) over
- * conf->mode; unset or empty leaves the mode alone. Returns 0, or
- * SHMRT_E_CONF with "SHMRT_MODE: 'xyz' is not inline or process" in err
- * (same rules as shmrt_conf_load) and shmrt_last_error(), leaving *conf
- * unchanged. Not safe against a concurrent setenv()/unsetenv().
+ * The one reader of the mode's environment variables:
+ *  - SHMRT_MODE (inline | process) over conf->mode. SHMRT_MODE=inline
+ *    also means test mode (the test suite's switch, as
+ *    shmrt/runtime.h documents); process means not.
+ *  - SHMRT_TEST_MODE (1 | 0), test mode's own switch, read after it:
+ *    1 turns test mode on (and the mode inline), 0 off (`shmrt run
+ *    --mode inline` runs real worker threads with it).
+ * Test mode (conf->test_mode): the inline backend runs jobs in the
+ * thread that waits for them. Unset or empty variables change nothing.
+ * Returns 0, or SHMRT_E_CONF with e.g. "SHMRT_MODE: 'xyz' is not inline
+ * or process" in err (same rules as shmrt_conf_load) and
+ * shmrt_last_error(), leaving *conf unchanged. Not safe against a
+ * concurrent setenv()/unsetenv().
  */
 int shmrt_conf_apply_env(struct shmrt_conf *conf, char *err, size_t errlen);
 

@@ -142,7 +142,8 @@ static int tenant_index(const struct shmrt_conf *conf, const char *tenant)
 			   conf->path, tenant);
 }
 
-/* Load the configuration; *ti is the tenant's index in it. */
+/* Load the configuration, with the environment's mode over the file's
+ * (shmrt_conf_apply_env); *ti is the tenant's index in it. */
 static int conf_open(const char *conf_path, const char *tenant,
 		     struct shmrt_conf **out, int *ti)
 {
@@ -152,6 +153,8 @@ static int conf_open(const char *conf_path, const char *tenant,
 	if (conf == NULL)
 		return shmrt__fail(SHMRT_E_NOMEM, "start: out of memory");
 	rc = shmrt_conf_load(shmrt_conf_path(conf_path), conf, NULL, 0);
+	if (rc == 0)
+		rc = shmrt_conf_apply_env(conf, NULL, 0);
 	if (rc == 0 && (*ti = tenant_index(conf, tenant)) < 0)
 		rc = *ti;
 	if (rc != 0) {
@@ -165,7 +168,8 @@ static int conf_open(const char *conf_path, const char *tenant,
 /*
  * The backend, or with on_init_error = degrade the inline one; then
  * `degraded` (degraded_len bytes) says why, for a log message once the
- * caller holds no lock. A bad SHMRT_MODE (SHMRT_E_CONF) never degrades.
+ * caller holds no lock. A configuration error (SHMRT_E_CONF) never
+ * degrades.
  */
 static int backend_open(const struct shmrt_conf *conf, uint32_t ti,
 			bool attach, struct shmrt__backend **be,

@@ -758,6 +758,41 @@ static void test_mode_env(void **state)
 	unsetenv("SHMRT_MODE");
 }
 
+/* Test mode: SHMRT_MODE=inline turns it on, SHMRT_TEST_MODE is its own
+ * switch and wins; a bad value names the variable. */
+static void test_env_test_mode(void **state)
+{
+	struct shmrt_conf c;
+	char err[128];
+
+	(void)state;
+	shmrt_conf_defaults(&c);
+	assert_false(c.test_mode);
+	setenv("SHMRT_MODE", "inline", 1);
+	unsetenv("SHMRT_TEST_MODE");
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_true(c.test_mode);
+	setenv("SHMRT_TEST_MODE", "0", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_false(c.test_mode);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_INLINE);
+	setenv("SHMRT_MODE", "process", 1);
+	setenv("SHMRT_TEST_MODE", "1", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_true(c.test_mode);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_INLINE);
+	unsetenv("SHMRT_TEST_MODE");
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_false(c.test_mode);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	setenv("SHMRT_TEST_MODE", "yes", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)),
+			 SHMRT_E_CONF);
+	assert_string_equal(err, "SHMRT_TEST_MODE: 'yes' is not 0 or 1");
+	unsetenv("SHMRT_TEST_MODE");
+	unsetenv("SHMRT_MODE");
+}
+
 static void test_queue_index(void **state)
 {
 	static struct shmrt_conf c;
@@ -806,6 +841,7 @@ int main(void)
 	    cmocka_unit_test(test_err_buffer_edges),
 	    cmocka_unit_test(test_conf_path),
 	    cmocka_unit_test(test_mode_env),
+	    cmocka_unit_test(test_env_test_mode),
 	    cmocka_unit_test(test_queue_index),
 	    cmocka_unit_test(test_table_sizes_default_to_capacity),
 	    cmocka_unit_test(test_lanes_errors),

@@ -1,6 +1,7 @@
 /*
  * tests/unit/test_runtime_factory.c - the backend factory and the handler
- * registry: caching, reset, selection from the conf and from SHMRT_MODE,
+ * registry: caching, reset, selection from the conf (with the environment
+ * applied: SHMRT_MODE, SHMRT_TEST_MODE),
  * clear initialization errors; registry lookups, replacement, removal.
  */
 #define _GNU_SOURCE
@@ -38,6 +39,7 @@ static void make_conf(int mode)
 	shmrt_conf_queue_defaults(&conf.queue[0], "q");
 	snprintf(conf.queue[0].handler, sizeof(conf.queue[0].handler), "h");
 	conf.queue[0].capacity = 16;
+	assert_int_equal(shmrt_conf_apply_env(&conf, NULL, 0), 0);
 }
 
 static int teardown(void **state)
@@ -91,8 +93,6 @@ static void test_selection(void **state)
 {
 	struct shmrt__backend *be;
 	bool made;
-	int mode;
-	bool test_mode;
 
 	(void)state;
 	/* conf inline, no override: inline, not test mode */
@@ -126,9 +126,25 @@ static void test_selection(void **state)
 	assert_string_equal(be->name, "inline");
 	assert_true(be->sync);
 	shmrt__backend_put(be);
-	assert_int_equal(shmrt__backend_select(&conf, &mode, &test_mode), 0);
-	assert_int_equal(mode, SHMRT_MODE_INLINE);
-	assert_true(test_mode);
+	shmrt__backend_factory_reset();
+	/* test mode's own switch: off, SHMRT_MODE=inline runs inline */
+	setenv("SHMRT_TEST_MODE", "0", 1);
+	make_conf(SHMRT_CONF_MODE_PROCESS);
+	be = get(&made);
+	assert_string_equal(be->name, "inline");
+	assert_false(be->sync);
+	shmrt__backend_put(be);
+	shmrt__backend_factory_reset();
+	/* ... on: test mode over a process conf, with no SHMRT_MODE */
+	unsetenv("SHMRT_MODE");
+	setenv("SHMRT_TEST_MODE", "1", 1);
+	make_conf(SHMRT_CONF_MODE_PROCESS);
+	be = get(&made);
+	assert_string_equal(be->name, "inline");
+	assert_true(be->sync);
+	shmrt__backend_put(be);
+	unsetenv("SHMRT_TEST_MODE");
+	setenv("SHMRT_MODE", "inline", 1);
 }
 
 static void test_init_errors(void **state)
@@ -140,12 +156,9 @@ static void test_init_errors(void **state)
 	int fd;
 
 	(void)state;
-	make_conf(SHMRT_CONF_MODE_PROCESS);
-	setenv("SHMRT_MODE", "threads", 1);
-	assert_int_equal(shmrt__backend_get(&spec, &be, &made), SHMRT_E_CONF);
-	assert_non_null(strstr(shmrt_last_error(), "SHMRT_MODE: 'threads'"));
-	/* The segment's name is taken by a file that is not a segment. */
 	unsetenv("SHMRT_MODE");
+	make_conf(SHMRT_CONF_MODE_PROCESS);
+	/* The segment's name is taken by a file that is not a segment. */
 	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", conf.tenant[0].name);
 	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
 	assert_true(fd >= 0);
