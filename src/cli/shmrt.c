@@ -28,12 +28,21 @@ static const char usage[] =
 	"  destroy  remove a tenant's segment\n"
 	"  demo     run the demo workload (the README's main job)\n"
 	"\n"
-	"Every command takes -c FILE (default: $SHMRT_CONF, then\n"
-	"conf/shmrt.ini) and -t TENANT (default: the file's first tenant).\n"
+	"Every command takes -c FILE and -t TENANT (default: the file's\n"
+	"first tenant). Without -c the configuration is $SHMRT_CONF, else\n"
+	"./conf/shmrt.ini if it exists, else the installed one.\n"
 	"Run 'shmrt <command> --help' for a command's options;\n"
 	"'shmrt --version' (or -V) prints the version.\n"
 	"Exit status: 0 ok, 1 operation or job failed or timed out, 2 usage\n"
 	"error, 3 tenant cannot be attached.\n";
+
+/* The usage, then where the installed configuration is. */
+static void print_usage(FILE *f)
+{
+	fputs(usage, f);
+	fprintf(f, "Installed configuration: %s\n",
+		shmrt_conf_installed_path());
+}
 
 int cli_usage_error(const char *cmd_usage, const char *fmt, ...)
 {
@@ -137,7 +146,7 @@ int main(int argc, char **argv)
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		fputs(usage, argc < 2 ? stderr : stdout);
+		print_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_USAGE : CLI_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-VV") == 0) {
@@ -151,6 +160,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "shmrt: unknown command '%s'\n%s", argv[1], usage);
+	fprintf(stderr, "shmrt: unknown command '%s'\n", argv[1]);
+	print_usage(stderr);
 	return CLI_USAGE;
 }

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "shm/error_detail.h"
 #include "shm/segment.h"
@@ -746,7 +747,15 @@ const char *shmrt_conf_path(const char *explicit_path)
 	env = getenv("SHMRT_CONF");
 	if (env != NULL && env[0] != '\0')
 		return env;
+	if (access(SHMRT_CONF_DEFAULT_PATH, F_OK) != 0 &&
+	    access(SHMRT_CONF_INSTALLED_PATH, F_OK) == 0)
+		return SHMRT_CONF_INSTALLED_PATH;
 	return SHMRT_CONF_DEFAULT_PATH;
+}
+
+const char *shmrt_conf_installed_path(void)
+{
+	return SHMRT_CONF_INSTALLED_PATH;
 }
 
 /* err and shmrt_last_error() get "VAR: 'value' is not WHAT". */

@@ -64,7 +64,8 @@
  * ("\r\n\0").
  */
 #define SHMRT_CONF_LINE_MAX 197
-/* The file read when neither an explicit path nor SHMRT_CONF is given. */
+/* The file read when neither an explicit path nor SHMRT_CONF is given
+ * (and it exists, or the installed one does not). */
 #define SHMRT_CONF_DEFAULT_PATH "conf/shmrt.ini"
 
 enum shmrt_conf_mode {
@@ -157,11 +158,18 @@ int shmrt_conf_load(const char *path, struct shmrt_conf *conf, char *err,
 /*
  * The file to load: explicit_path when non-NULL and non-empty, else the
  * SHMRT_CONF environment variable when set and non-empty, else
- * SHMRT_CONF_DEFAULT_PATH. Returns explicit_path itself, getenv()'s string
- * or a static string; never NULL, never to be freed. Reads the environment:
- * not safe against a concurrent setenv()/unsetenv().
+ * SHMRT_CONF_DEFAULT_PATH (./conf/shmrt.ini) when it exists, else the
+ * installed shmrt_conf_installed_path() when it exists, else
+ * SHMRT_CONF_DEFAULT_PATH (whose absence the load then reports). Returns
+ * explicit_path itself, getenv()'s string or a static string; never
+ * NULL, never to be freed. Reads the environment: not safe against a
+ * concurrent setenv()/unsetenv().
  */
 const char *shmrt_conf_path(const char *explicit_path);
+
+/* The installed configuration, ${sysconfdir}/shmrt/shmrt.ini (set at
+ * build time). Static storage. */
+const char *shmrt_conf_installed_path(void);
 
 /*
  * The one reader of the mode's environment variables:

@@ -164,6 +164,10 @@ static void test_usage_and_help(void **state)
 	assert_int_equal(r.status, 2);
 	EXPECT(0, "--help");
 	assert_non_null(strstr(r.out, "usage: shmrt"));
+	/* The configuration's search path, to its installed place. */
+	assert_non_null(strstr(r.out, "$SHMRT_CONF, else\n./conf/shmrt.ini"));
+	assert_non_null(strstr(r.out, "Installed configuration: /"));
+	assert_non_null(strstr(r.out, "/shmrt/shmrt.ini\n"));
 	EXPECT(2, "frobnicate");
 	assert_non_null(strstr(r.err, "unknown command"));
 	EXPECT(0, "--version");

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/conf.h"
@@ -711,6 +712,7 @@ static void test_conf_path(void **state)
 	char path[128];
 
 	(void)state;
+	unlink(shmrt_conf_installed_path()); /* left by a failed run */
 	unsetenv("SHMRT_CONF");
 	assert_string_equal(shmrt_conf_path(NULL), SHMRT_CONF_DEFAULT_PATH);
 	assert_string_equal(shmrt_conf_path(""), "conf/shmrt.ini");
@@ -728,6 +730,39 @@ static void test_conf_path(void **state)
 	    shmrt_conf_load(path, &(struct shmrt_conf){0}, NULL, 0), 0);
 	unlink(path);
 	unsetenv("SHMRT_CONF");
+}
+
+/* Without -c or SHMRT_CONF: ./conf/shmrt.ini when it exists, else the
+ * installed file when it exists (the tests' build has its own). */
+static void test_conf_path_installed(void **state)
+{
+	const char *installed = shmrt_conf_installed_path();
+	char cwd[512], dir[64], cmd[1200];
+
+	(void)state;
+	unsetenv("SHMRT_CONF");
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(dir, sizeof(dir), "/tmp/shmrt-confpath-%d", (int)getpid());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chdir(dir), 0);
+	unlink(installed);
+	assert_string_equal(shmrt_conf_path(NULL), SHMRT_CONF_DEFAULT_PATH);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\" && "
+		 "touch '%s'", installed, installed);
+	assert_int_equal(system(cmd), 0);
+	assert_string_equal(shmrt_conf_path(NULL), installed);
+	assert_string_equal(shmrt_conf_path("x.ini"), "x.ini");
+	setenv("SHMRT_CONF", "y.ini", 1);
+	assert_string_equal(shmrt_conf_path(NULL), "y.ini");
+	unsetenv("SHMRT_CONF");
+	assert_int_equal(mkdir("conf", 0700), 0);
+	write_file("conf/shmrt.ini", VALID_TAIL);
+	assert_string_equal(shmrt_conf_path(NULL), SHMRT_CONF_DEFAULT_PATH);
+	unlink("conf/shmrt.ini");
+	rmdir("conf");
+	unlink(installed);
+	assert_int_equal(chdir(cwd), 0);
+	rmdir(dir);
 }
 
 static void test_mode_env(void **state)
@@ -840,6 +875,7 @@ int main(void)
 	    cmocka_unit_test(test_directory_is_unreadable),
 	    cmocka_unit_test(test_err_buffer_edges),
 	    cmocka_unit_test(test_conf_path),
+	    cmocka_unit_test(test_conf_path_installed),
 	    cmocka_unit_test(test_mode_env),
 	    cmocka_unit_test(test_env_test_mode),
 	    cmocka_unit_test(test_queue_index),
