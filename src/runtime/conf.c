@@ -115,8 +115,9 @@ struct conf_parse {
 	const char *path;
 	struct shmrt_conf *conf;
 	FILE *f;
-	char *buf; /* getline() buffer, freed by the loader */
-	size_t cap;
+	/* The line being read: room for a BOM, the longest line, "\r", one
+	 * byte more (which proves a line too long) and a NUL. */
+	char line[3 + SHMRT_CONF_LINE_MAX + 1 + 1 + 1];
 	int lineno;	/* lines handed to inih so far = the current line */
 	int read_errno; /* errno of a failed read, 0 at EOF */
 
@@ -581,19 +582,26 @@ static bool line_check(struct conf_parse *p, const char *line, size_t len,
 	return section_line(p, start);
 }
 
-/* The next line without its "\n" or "\r\n", and on line 1 without a BOM. */
+/*
+ * The next line without its "\n" or "\r\n", and on line 1 without a BOM.
+ * Reading stops when the buffer is full: a longer line is reported as
+ * too long (line_check) without reading the rest, so a file with no
+ * newline (/dev/zero) costs one buffer, not memory without bound.
+ */
 static char *line_next(struct conf_parse *p, size_t *len)
 {
-	ssize_t n = getline(&p->buf, &p->cap, p->f);
-	char *line = p->buf;
+	char *line = p->line;
+	size_t n = 0;
+	int c = 0;
 
-	if (n < 0) {
+	while (n < sizeof(p->line) - 1 && (c = getc(p->f)) != EOF &&
+	       c != '\n')
+		line[n++] = (char)c;
+	if (n == 0 && c == EOF) {
 		p->read_errno = ferror(p->f) ? errno : 0;
 		return NULL;
 	}
 	p->lineno++;
-	if (n > 0 && line[n - 1] == '\n')
-		n--;
 	if (n > 0 && line[n - 1] == '\r')
 		n--;
 	line[n] = '\0';
@@ -601,7 +609,7 @@ static char *line_next(struct conf_parse *p, size_t *len)
 		line += 3;
 		n -= 3;
 	}
-	*len = (size_t)n;
+	*len = n;
 	return line;
 }
 
@@ -706,7 +714,6 @@ int shmrt_conf_load(const char *path, struct shmrt_conf *conf, char *err,
 	}
 	rc = ini_parse_stream(conf_reader, &p, conf_handler, &p);
 	fclose(p.f);
-	free(p.buf);
 	return conf_finish(&p, rc, err, errlen);
 }
 

@@ -17,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/conf.h"
+#include "testutil.h"
 
 static char tmpdir[] = "/tmp/shmrt-conf-XXXXXX";
 static char tmppath[sizeof(tmpdir) + 16];
@@ -606,6 +608,38 @@ static void test_line_too_long(void **state)
 	expect_error(text, ":6: line is longer than 197 characters");
 }
 
+/*
+ * A file with no newline at all stops at the line limit, naming file
+ * and line, instead of growing a buffer without bound (it grew to about
+ * 1 GB on /dev/zero). In a child with its address space capped at 64 MB
+ * (not under a sanitizer, whose shadow memory needs terabytes of it), so
+ * the unbounded buffer fails fast; the child reports by exit code.
+ */
+static void test_no_newline_stops_at_line_limit(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	pid = tu_fork(99);
+	if (pid == 0) {
+		static struct shmrt_conf c;
+		char e[256];
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+		struct rlimit lim = { 64u << 20, 64u << 20 };
+
+		if (setrlimit(RLIMIT_AS, &lim) != 0)
+			_exit(2);
+#endif
+		_exit(shmrt_conf_load("/dev/zero", &c, e, sizeof(e)) ==
+				      SHMRT_E_CONF &&
+			      strcmp(e, "/dev/zero:1: line is longer than "
+					"197 characters") == 0
+		      ? 0
+		      : 1);
+	}
+	assert_int_equal(tu_wait_child(pid, 30000), 0);
+}
+
 static void test_indented_line(void **state)
 {
 	(void)state;
@@ -866,6 +900,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_tenant_name),
 	    cmocka_unit_test(test_missing_handler),
 	    cmocka_unit_test(test_line_too_long),
+	    cmocka_unit_test(test_no_newline_stops_at_line_limit),
 	    cmocka_unit_test(test_indented_line),
 	    cmocka_unit_test(test_syntax_error),
 	    cmocka_unit_test(test_no_tenant),
