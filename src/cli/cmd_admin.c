@@ -90,7 +90,7 @@ int cli_scan(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	rc = shmrt_scan(t.tenant, &st);
 	if (rc != 0)
-		fprintf(stderr, "shmrt scan: %s\n", shmrt_last_error());
+		cli_error("scan", "%s", shmrt_last_error());
 	else
 		printf("dead participants %u\njobs requeued     %u\n"
 		       "jobs failed       %u\nring cells fixed  %u\n"
@@ -146,7 +146,7 @@ static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 
 	memset(&view, 0, sizeof(view));
 	if (be == NULL || shmrt__seg_attach(t->tenant, &view) != 0) {
-		fprintf(stderr, "shmrt stop: %s\n", shmrt_last_error());
+		cli_error("stop", "%s", shmrt_last_error());
 		shmrt__backend_put(be);
 		return CLI_NOATTACH;
 	}
@@ -160,11 +160,11 @@ static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 	gone = stop_runner_gone(pid, start, deadline + 2000000000u);
 	shmrt_tenant_detach(t->tenant);
 	if (!drained)
-		fprintf(stderr, "shmrt stop: jobs were still queued or running "
-			"after %llu ms\n", (unsigned long long)drain_ms);
+		cli_error("stop", "jobs were still queued or running "
+			"after %llu ms", (unsigned long long)drain_ms);
 	if (!gone)
-		fprintf(stderr, "shmrt stop: the runner, pid %d, has not "
-			"exited\n", (int)pid);
+		cli_error("stop", "the runner, pid %d, has not "
+			"exited", (int)pid);
 	if (drained && gone)
 		printf("stopped tenant %s (runner pid %d)\n", t->tenant,
 		       (int)pid);
@@ -228,12 +228,12 @@ static int destroy_checked(const char *tenant, bool force)
 	memset(&seg, 0, sizeof(seg));
 	rc = shmrt__seg_attach(tenant, &seg);
 	if (rc == SHMRT_E_NOENT) {
-		fprintf(stderr, "shmrt destroy: no segment for tenant %s\n",
+		cli_error("destroy", "no segment for tenant %s",
 			tenant);
 		return CLI_NOATTACH;
 	}
 	if (rc != 0 && !force) {
-		fprintf(stderr, "shmrt destroy: %s (--force removes it)\n",
+		cli_error("destroy", "%s (--force removes it)",
 			shmrt_last_error());
 		return CLI_NOATTACH;
 	}
@@ -242,16 +242,16 @@ static int destroy_checked(const char *tenant, bool force)
 	creator = rc == 0 && pid != 0 && shmrt__os_proc_alive(pid, start);
 	live = rc == 0 ? live_participants(&seg) : 0;
 	if (rc == 0 && (creator || live > 0) && !force) {
-		fprintf(stderr, "shmrt destroy: tenant %s is running (creator "
+		cli_error("destroy", "tenant %s is running (creator "
 			"pid %d %s, %u live participants): stop it first, "
-			"or --force\n", tenant, (int)pid,
+			"or --force", tenant, (int)pid,
 			creator ? "alive" : "gone", live);
 		shmrt__seg_detach(&seg);
 		return CLI_FAILED;
 	}
 	shmrt__seg_detach(&seg);
 	if (shmrt__seg_destroy(tenant) != 0) {
-		fprintf(stderr, "shmrt destroy: %s\n", shmrt_last_error());
+		cli_error("destroy", "%s", shmrt_last_error());
 		return CLI_FAILED;
 	}
 	printf("removed /dev/shm/shmrt.%s\n", tenant);

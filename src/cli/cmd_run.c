@@ -73,17 +73,17 @@ static int run_tenant(struct cli_target *t, const char *handlers)
 
 	if (shmrt__handlers_register() != 0 ||
 	    (handlers != NULL && shmrt_handlers_load(handlers) != 0)) {
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 		return CLI_FAILED;
 	}
 	if (shmrt_tenant_start(t->conf.path, t->tenant) != 0) {
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 		return CLI_FAILED;
 	}
 	memset(&wo, 0, sizeof(wo));
 	wo.process.handlers = handlers;
 	if (shmrt__workers_start(t->tenant, &wo) != 0) {
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 		shmrt_tenant_stop(t->tenant);
 		return CLI_FAILED;
 	}
@@ -102,7 +102,7 @@ static int run_tenant(struct cli_target *t, const char *handlers)
 	if (shmrt_tenant_stop(t->tenant) != 0 && rc == 0)
 		rc = -1;
 	if (rc != 0)
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 	printf("shmrt run: tenant %s stopped\n", t->tenant);
 	return rc == 0 ? CLI_OK : CLI_FAILED;
 }

@@ -307,7 +307,7 @@ int cli_stat(int argc, char **argv)
 	    (rc = cli_target_attach("stat", &t)) != CLI_OK)
 		return rc;
 	if ((rc = collect(t.tenant, &v)) != 0) {
-		fprintf(stderr, "shmrt stat: %s\n", shmrt_last_error());
+		cli_error("stat", "%s", shmrt_last_error());
 		shmrt__seg_detach(&v.seg);
 		free(v.w);
 		shmrt_tenant_detach(t.tenant);

@@ -29,7 +29,7 @@ static int worker_exit(int rc, int stage)
 {
 	if (rc == 0)
 		return CLI_OK;
-	fprintf(stderr, "shmrt worker: %s\n", shmrt_last_error()[0]
+	cli_error("worker", "%s", shmrt_last_error()[0]
 						      ? shmrt_last_error()
 						      : shmrt_strerror(rc));
 	switch (stage) {

@@ -68,7 +68,7 @@ static void submit(struct demo *d, const char *queue, int lane_no,
 	else if (rc == SHMRT_ENQUEUE_EXISTING)
 		d->deduplicated++;
 	else
-		fprintf(stderr, "enqueue %s: %s\n", queue, shmrt_last_error());
+		cli_error("demo", "enqueue %s: %s", queue, shmrt_last_error());
 }
 
 static void submit_workload(struct demo *d)
@@ -372,14 +372,14 @@ static bool stop_all(struct demo *d)
 	int rc = shmrt__workers_stop(d->tenant);
 
 	if (rc != 0)
-		fprintf(stderr, "shmrt demo: workers: %s\n", shmrt_last_error());
+		cli_error("demo", "workers: %s", shmrt_last_error());
 	if (shmrt_tenant_stop(d->tenant) != 0) {
-		fprintf(stderr, "shmrt demo: stop: %s\n", shmrt_last_error());
+		cli_error("demo", "stop: %s", shmrt_last_error());
 		rc = -1;
 	}
 	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", d->tenant);
 	if (access(path, F_OK) == 0) {
-		fprintf(stderr, "shmrt demo: %s is still there\n", path);
+		cli_error("demo", "%s is still there", path);
 		rc = -1;
 	}
 	printf("[%5.2fs] stopped: workers drained and left, tenant stopped, "
@@ -394,13 +394,13 @@ static int start_all(struct demo *d)
 
 	if (shmrt_tenant_start(d->conf->path, d->tenant) != 0 ||
 	    shmrt_tenant_get_info(d->tenant, &info) != 0) {
-		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
+		cli_error("demo", "%s", shmrt_last_error());
 		return -1;
 	}
 	if (info.mode != SHMRT_MODE_PROCESS ||
 	    shmrt__seg_attach(d->tenant, &d->seg) != 0) {
-		fprintf(stderr, "shmrt demo: tenant %s runs %s: the demo "
-			"needs its segment in /dev/shm\n", d->tenant,
+		cli_error("demo", "tenant %s runs %s: the demo "
+			"needs its segment in /dev/shm", d->tenant,
 			info.backend);
 		shmrt_tenant_stop(d->tenant);
 		return -1;
@@ -409,7 +409,7 @@ static int start_all(struct demo *d)
 	       "queues, %zu KiB\n", since(d), d->tenant, d->tenant,
 	       d->seg.nqueues, d->seg.size / 1024);
 	if (shmrt__workers_start(d->tenant, NULL) != 0) {
-		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
+		cli_error("demo", "%s", shmrt_last_error());
 		shmrt__seg_detach(&d->seg);
 		shmrt_tenant_stop(d->tenant);
 		return -1;

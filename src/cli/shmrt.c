@@ -48,11 +48,10 @@ int cli_usage_error(const char *cmd_usage, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("shmrt: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_verror(NULL, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s", cmd_usage);
+	fputs(cmd_usage, stderr);
 	return CLI_USAGE;
 }
 
@@ -64,7 +63,7 @@ int cli_target_load(const char *cmd, struct cli_target *t)
 
 	if (shmrt_conf_load(p, &t->conf, err, sizeof(err)) != 0 ||
 	    shmrt_conf_apply_env(&t->conf, err, sizeof(err)) != 0) {
-		fprintf(stderr, "shmrt %s: %s\n", cmd, err);
+		cli_error(cmd, "%s", err);
 		return CLI_USAGE;
 	}
 	if (t->tenant_arg == NULL) {
@@ -76,16 +75,15 @@ int cli_target_load(const char *cmd, struct cli_target *t)
 			t->tenant = t->conf.tenant[i].name;
 			return CLI_OK;
 		}
-	fprintf(stderr, "shmrt %s: %s has no [tenant %s]\n", cmd, p,
-		t->tenant_arg);
+	cli_error(cmd, "%s has no [tenant %s]", p, t->tenant_arg);
 	return CLI_USAGE;
 }
 
 int cli_target_attach(const char *cmd, struct cli_target *t)
 {
 	if (shmrt_tenant_attach(t->conf.path, t->tenant) != 0) {
-		fprintf(stderr, "shmrt %s: cannot attach to tenant %s: %s\n",
-			cmd, t->tenant, shmrt_last_error());
+		cli_error(cmd, "cannot attach to tenant %s: %s", t->tenant,
+			  shmrt_last_error());
 		return CLI_NOATTACH;
 	}
 	return CLI_OK;
@@ -160,7 +158,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "shmrt: unknown command '%s'\n", argv[1]);
+	cli_error(NULL, "unknown command '%s'", argv[1]);
 	print_usage(stderr);
 	return CLI_USAGE;
 }

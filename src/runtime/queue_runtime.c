@@ -270,6 +270,25 @@ static int tenant_backend(const char *tenant, struct shmrt__backend **be)
 	return 0;
 }
 
+/*
+ * Why a backend call failed: the layers' own detail when they set one in
+ * this call (the entry points clear it first), else the code's message.
+ */
+static const char *fail_reason(int rc)
+{
+	const char *why = shmrt_last_error();
+
+	return why[0] != '\0' ? why : shmrt_strerror(rc);
+}
+
+/* A job call's failure, named: "WHAT job N of tenant T: WHY". */
+static int job_fail(int rc, const char *what, const char *tenant,
+		    shmrt_job_id id)
+{
+	return shmrt__fail(rc, "%s job %llu of tenant %s: %s", what,
+			   (unsigned long long)id.v, tenant, fail_reason(rc));
+}
+
 static uint64_t deadline_after_ms(uint32_t ms)
 {
 	return shmrt__os_now_ns() + (uint64_t)ms * 1000000u;
@@ -312,8 +331,12 @@ int shmrt_enqueue(const char *tenant, const char *queue, const void *payload,
 	if ((rc = tenant_backend(tenant, &be)) != 0)
 		return rc;
 	qi = shmrt__backend_queue(be, queue);
+	shmrt__fail_clear();
 	rc = qi < 0 ? qi : be->ops->enqueue(be, (uint32_t)qi, &req, id);
 	shmrt__backend_put(be);
+	if (rc < 0 && qi >= 0)
+		rc = shmrt__fail(rc, "enqueue on queue '%s' of tenant %s: %s",
+				 queue, tenant, fail_reason(rc));
 	return rc;
 }
 
@@ -327,9 +350,10 @@ int shmrt_job_status(const char *tenant, shmrt_job_id id,
 		return shmrt__fail(SHMRT_E_INVAL, "job_status: info is NULL");
 	if ((rc = tenant_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	rc = be->ops->status(be, id, info, buf, bufsize);
 	shmrt__backend_put(be);
-	return rc;
+	return rc < 0 ? job_fail(rc, "status of", tenant, id) : rc;
 }
 
 int shmrt_job_wait(const char *tenant, shmrt_job_id id, uint32_t timeout_ms,
@@ -343,12 +367,13 @@ int shmrt_job_wait(const char *tenant, shmrt_job_id id, uint32_t timeout_ms,
 		return shmrt__fail(SHMRT_E_INVAL, "job_wait: info is NULL");
 	if ((rc = tenant_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	if (be->sync)
 		rc = wait_running_jobs(be, id, deadline, info, buf, bufsize);
 	else
 		rc = be->ops->wait(be, id, deadline, info, buf, bufsize);
 	shmrt__backend_put(be);
-	return rc;
+	return rc < 0 ? job_fail(rc, "wait for", tenant, id) : rc;
 }
 
 int shmrt_job_cancel(const char *tenant, shmrt_job_id id)
@@ -358,9 +383,10 @@ int shmrt_job_cancel(const char *tenant, shmrt_job_id id)
 
 	if ((rc = tenant_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	rc = be->ops->cancel(be, id);
 	shmrt__backend_put(be);
-	return rc;
+	return rc < 0 ? job_fail(rc, "cancel", tenant, id) : rc;
 }
 
 int shmrt_job_release(const char *tenant, shmrt_job_id id)
@@ -370,9 +396,10 @@ int shmrt_job_release(const char *tenant, shmrt_job_id id)
 
 	if ((rc = tenant_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	rc = be->ops->release(be, id);
 	shmrt__backend_put(be);
-	return rc;
+	return rc < 0 ? job_fail(rc, "release", tenant, id) : rc;
 }
 
 int shmrt_queue_get_stats(const char *tenant, const char *queue,

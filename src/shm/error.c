@@ -42,6 +42,11 @@ const char *shmrt_last_error(void)
 	return shmrt__detail;
 }
 
+void shmrt__fail_clear(void)
+{
+	shmrt__detail[0] = '\0';
+}
+
 /*
  * Formats into a local buffer first: an argument may be
  * shmrt_last_error() itself (a caller wrapping the cause it just got),

@@ -13,4 +13,11 @@
 int shmrt__fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * Empty the calling thread's detail, so a caller can tell after a call
+ * whether the layers below said why it failed (shmrt_last_error() is
+ * valid only until the thread's next shmrt call anyway).
+ */
+void shmrt__fail_clear(void);
+
 #endif /* SHMRT_ERROR_DETAIL_H */

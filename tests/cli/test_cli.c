@@ -198,6 +198,39 @@ static void test_usage_and_help(void **state)
 	EXPECT(2, "stat", "-c", "/nonexistent/shmrt.ini");
 }
 
+/*
+ * What comes from outside is escaped and cut in messages: control bytes
+ * as \xNN (valid UTF-8 passes), a 100 KB argument cut to a few hundred
+ * bytes. A --data-file that cannot be read is an error: nothing is
+ * enqueued (no id is printed), exit 1. No tenant runs: each fails first.
+ */
+static void test_messages_escaped_and_cut(void **state)
+{
+	static char big[100001];
+
+	(void)state;
+	EXPECT(2, "enqueue", "q\x1b[2J\x07\xc2\x9b\xff");
+	assert_non_null(strstr(r.err, "no queue 'q\\x1b[2J\\x07\\xc2\\x9b"
+				      "\\xff' in "));
+	assert_null(strchr(r.err, '\x1b'));
+	assert_null(strchr(r.err, '\x07'));
+	EXPECT(2, "enqueue", "caf\xc3\xa9");
+	assert_non_null(strstr(r.err, "no queue 'caf\xc3\xa9' in "));
+	memset(big, 'a', sizeof(big) - 1);
+	EXPECT(2, "enqueue", big);
+	assert_non_null(strstr(r.err, "...(cut: 100"));
+	assert_true(strchr(r.err, '\n') - r.err < 600);
+	EXPECT(2, "stat", "-t", big);
+	assert_true(strlen(r.err) < 600);
+	EXPECT(1, "enqueue", "echo", "--data-file", "/tmp");
+	assert_string_equal(r.out, "");
+	assert_string_equal(r.err, "shmrt enqueue: --data-file /tmp: Is a "
+			    "directory\n");
+	EXPECT(1, "enqueue", "echo", "--data-file", "/nonexistent/payload");
+	assert_string_equal(r.out, "");
+	assert_non_null(strstr(r.err, "No such file or directory"));
+}
+
 /* -------------------------------------------------------- attach errors */
 
 static void test_attach_errors(void **state)
@@ -232,6 +265,9 @@ static void test_run_enqueue_status_stat_stop(void **state)
 	assert_non_null(strstr(r.out, "\"state\":\"succeeded\""));
 	assert_non_null(strstr(r.out, "\"result\":\"hello\""));
 	EXPECT(1, "status", "999999");                  /* no such job */
+	assert_non_null(strstr(r.err, "shmrt status: status of job 999999 of "
+				      "tenant "));
+	assert_non_null(strstr(r.err, ": no such job"));
 	/* A job that fails: enqueue --wait and status exit 1. */
 	EXPECT(1, "enqueue", "fail", "--data", "disk on fire", "--wait");
 	assert_non_null(strstr(r.out, "failed\ndisk on fire"));
@@ -240,10 +276,14 @@ static void test_run_enqueue_status_stat_stop(void **state)
 	/* A wait that times out. */
 	EXPECT(1, "enqueue", "sleep", "--data", "1500", "--wait",
 	       "--timeout", "100");
+	assert_non_null(strstr(r.err, "shmrt enqueue: wait for job "));
+	assert_non_null(strstr(r.err, ": timed out\n"));
 	/* Lanes and idempotency keys; a payload from a file. */
 	EXPECT(0, "enqueue", "lanes", "--lane", "conv-1", "--data-file",
 	       conf_path, "--wait");
 	EXPECT(1, "enqueue", "lanes", "--data", "x"); /* needs a lane */
+	assert_non_null(strstr(r.err, "enqueue on queue 'lanes' of tenant "));
+	assert_non_null(strstr(r.err, "a lane key is required"));
 	EXPECT(0, "enqueue", "keyed", "--key", "k1", "--data", "a");
 	assert_int_equal(sscanf(r.out, "%31s", id), 1);
 	EXPECT(0, "enqueue", "keyed", "--key", "k1", "--data", "b");
@@ -435,6 +475,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_usage_and_help, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_messages_escaped_and_cut,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_errors, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
