@@ -61,6 +61,7 @@ struct shmrt_tenant_info {
 	int sync;          /* 1: test mode: jobs run in the waiting caller */
 	uint32_t nqueues;  /* queues, indexed as in the configuration */
 	char backend[16];  /* the backend's name, for logs ("shm", ...) */
+	uint64_t reserved[4]; /* written as 0; room to grow (shmrt.h) */
 };
 
 /*
@@ -137,7 +138,9 @@ SHMRT_API int shmrt_tenant_get_info(const char *tenant,
 /* ------------------------------------------------------------ handlers */
 
 /*
- * One run of one job, as its handler sees it. The handler writes its
+ * One run of one job, as its handler sees it. shmrt allocates it and
+ * may add fields at its end in any release (shmrt.h): a handler reads
+ * it through the pointer it is given and never copies or makes one. The handler writes its
  * result - or, when it fails, its error text - into out[0..out_cap) and
  * sets out_len. Everything else is read-only and valid during the call.
  */
@@ -213,11 +216,17 @@ SHMRT_API int shmrt_job_run_lease_valid(const struct shmrt_job_run *run);
 
 /* ---------------------------------------------------------------- jobs */
 
-/* Options of shmrt_enqueue; NULL means all zero. */
+/*
+ * Options of shmrt_enqueue; NULL means all zero. Zero the whole struct
+ * before setting fields (= { 0 }, a designated initializer or memset):
+ * `reserved` must be 0 (else SHMRT_E_INVAL), so that a later release can
+ * give it meaning without changing what today's callers ask for.
+ */
 struct shmrt_enqueue_opts {
 	const char *lane;    /* laned queues: the lane key (1..64 bytes) */
 	const char *key;     /* idempotency key (1..64 bytes); NULL: none */
 	uint32_t timeout_ms; /* queue full: wait this long; 0: fail at once */
+	uint32_t reserved[7]; /* must be 0; room to grow (shmrt.h) */
 };
 
 /* shmrt_enqueue's result when the idempotency key named a live job. */
@@ -232,8 +241,8 @@ struct shmrt_enqueue_opts {
  * time, in enqueue order. Lock-free unless the queue is full.
  * Errors: SHMRT_E_NOENT (tenant not started/attached), SHMRT_E_NOQUEUE,
  * SHMRT_E_TOOBIG, SHMRT_E_FULL, SHMRT_E_DRAINING, SHMRT_E_NOLANE,
- * SHMRT_E_LANES, SHMRT_E_KEYS, SHMRT_E_KEYLEN. Nothing is enqueued on
- * error.
+ * SHMRT_E_LANES, SHMRT_E_KEYS, SHMRT_E_KEYLEN, SHMRT_E_INVAL (NULL id,
+ * or opts->reserved not zero). Nothing is enqueued on error.
  */
 SHMRT_API int shmrt_enqueue(const char *tenant, const char *queue,
 			    const void *payload, size_t len,
@@ -293,6 +302,7 @@ struct shmrt_queue_stats {
 	uint64_t reclaimed;
 	uint64_t cancelled;
 	uint64_t deduplicated; /* enqueues answered with an existing job */
+	uint64_t reserved[4];  /* written as 0; room to grow (shmrt.h) */
 };
 
 /* Fill *st for `queue`. Errors: SHMRT_E_NOENT, SHMRT_E_NOQUEUE. */
@@ -306,6 +316,7 @@ struct shmrt_failed_job {
 	uint64_t finish_ns;   /* CLOCK_MONOTONIC */
 	uint32_t error_len;   /* bytes of the whole error text */
 	char error[256];      /* NUL-terminated, cut to fit */
+	uint64_t reserved[2]; /* written as 0; room to grow (shmrt.h) */
 };
 
 /*
@@ -324,6 +335,7 @@ struct shmrt_scan_stats {
 	uint32_t jobs_failed;   /* ... whose attempts were used up */
 	uint32_t cells_repaired;
 	uint32_t jobs_expired;  /* finished jobs past retention, freed */
+	uint32_t reserved[6];   /* written as 0; room to grow (shmrt.h) */
 };
 
 /*

@@ -52,7 +52,7 @@ static void submit(struct demo *d, const char *queue, int lane_no,
 		   const char *key, const void *data, size_t len)
 {
 	char lane[32];
-	struct shmrt_enqueue_opts o = { NULL, key, 5000 };
+	struct shmrt_enqueue_opts o = { .key = key, .timeout_ms = 5000 };
 	int rc;
 
 	if (d->njobs == DEMO_MAX_JOBS)

@@ -386,6 +386,7 @@ static int shm_scan(struct shmrt__backend *be, uint64_t deadline_ns,
 	rc = shmrt__scan(&s->part, deadline_ns, &r);
 	seat_put(s);
 	if (st != NULL) {
+		memset(st, 0, sizeof(*st));
 		st->dead_participants = r.dead_participants;
 		st->jobs_requeued = r.jobs_requeued;
 		st->jobs_failed = r.jobs_failed;

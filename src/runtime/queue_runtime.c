@@ -289,6 +289,17 @@ static int job_fail(int rc, const char *what, const char *tenant,
 			   (unsigned long long)id.v, tenant, fail_reason(rc));
 }
 
+/* Reserved option space must be zero: a later release gives it meaning. */
+static bool opts_reserved_zero(const struct shmrt_enqueue_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
+		if (o->reserved[i] != 0)
+			return false;
+	return true;
+}
+
 static uint64_t deadline_after_ms(uint32_t ms)
 {
 	return shmrt__os_now_ns() + (uint64_t)ms * 1000000u;
@@ -318,6 +329,9 @@ int shmrt_enqueue(const char *tenant, const char *queue, const void *payload,
 	if ((payload == NULL && len > 0) || id == NULL)
 		return shmrt__fail(SHMRT_E_INVAL, "enqueue: payload or id is "
 				   "NULL");
+	if (!opts_reserved_zero(opts))
+		return shmrt__fail(SHMRT_E_INVAL, "enqueue: opts->reserved is "
+				   "not zero (zero the whole struct first)");
 	memset(&req, 0, sizeof(req));
 	req.payload = payload;
 	req.len = len;

@@ -204,7 +204,7 @@ static void test_errors(void **state)
 {
 	struct shmrt_job_info info;
 	shmrt_job_id id = { 12345 };
-	struct shmrt_enqueue_opts o = { "", NULL, 0 };
+	struct shmrt_enqueue_opts o = { .lane = "" };
 
 	(void)state;
 	write_conf("[queue q]\nhandler = t.echo\nslot_size = 8\n");
@@ -332,7 +332,7 @@ static void test_no_handler(void **state)
 
 static void test_lanes_and_keys(void **state)
 {
-	struct shmrt_enqueue_opts o = { NULL, NULL, 0 };
+	struct shmrt_enqueue_opts o = { .lane = NULL };
 	struct shmrt_job_info info;
 	shmrt_job_id ids[6], again;
 	char payload[8];
@@ -374,7 +374,7 @@ static void test_lanes_and_keys(void **state)
 /* The embedder's path: the shipped conf, a handler, enqueue, wait. */
 static void test_embedder_shipped_conf(void **state)
 {
-	struct shmrt_enqueue_opts o = { "conversation-1", NULL, 0 };
+	struct shmrt_enqueue_opts o = { .lane = "conversation-1" };
 	char path[512], buf[64];
 	struct shmrt_job_info info;
 	const char *slash = strrchr(__FILE__, '/');
