@@ -4,7 +4,7 @@
  * An embedder's whole life with shmrt:
  *
  *     shmrt_handler_register("resize", resize_fn, my_ctx);
- *     shmrt_tenant_start(NULL, "acme");          // conf/shmrt.ini
+ *     shmrt_tenant_start(NULL, "acme");          // see below
  *     shmrt_enqueue("acme", "images", data, len, NULL, &id);
  *     shmrt_job_wait("acme", id, 5000, &info, buf, sizeof(buf));
  *     shmrt_tenant_stop("acme");
@@ -65,10 +65,12 @@ struct shmrt_tenant_info {
 };
 
 /*
- * Start tenant `tenant` from the configuration file `conf_path` (NULL:
- * $SHMRT_CONF, then conf/shmrt.ini); `tenant` NULL means the first
- * [tenant] of the file. Order: segment, state, backend; worker threads or
- * processes are started by the workers layer on top (shmrt run).
+ * Start tenant `tenant` from the configuration file `conf_path` (NULL or
+ * "": $SHMRT_CONF if set, else ./conf/shmrt.ini if it exists, else the
+ * installed ${sysconfdir}/shmrt/shmrt.ini; `shmrt --help` prints that
+ * path); `tenant` NULL means the first [tenant] of the file. Order:
+ * segment, state, backend; worker threads or processes are started by
+ * the workers layer on top (shmrt run).
  *
  * When process mode cannot set up its segment (e.g. /dev/shm/shmrt.NAME
  * is taken by a file that is not a live shmrt segment, or /dev/shm is

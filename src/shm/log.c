@@ -54,8 +54,7 @@ static struct log_sink *log_sink_for(shmrt_log_fn fn, void *ctx)
 	s->ctx = ctx;
 	s->older = __atomic_load_n(&log_all, __ATOMIC_RELAXED);
 	while (!__atomic_compare_exchange_n(&log_all, &s->older, s, false,
-					    __ATOMIC_RELEASE,
-					    __ATOMIC_RELAXED))
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 		;
 	return s;
 }
@@ -72,8 +71,8 @@ int shmrt_log_set(shmrt_log_fn fn, void *ctx)
 
 void shmrt__log(int level, const char *fmt, ...)
 {
-	const struct log_sink *s = __atomic_load_n(&log_current,
-						   __ATOMIC_ACQUIRE);
+	const struct log_sink *s =
+	    __atomic_load_n(&log_current, __ATOMIC_ACQUIRE);
 	char msg[1024], saved[512];
 	va_list ap;
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/install/check_install.sh BUILD SOURCE LIBDIR SYSCONFDIR SANFLAGS
+# tests/install/check_install.sh BUILD SOURCE LIBDIR SYSCONFDIR [SANFLAGS]
 # Installs the build into a temporary prefix, checks what is installed,
 # builds two consumers of it (examples/embedder.c) - one with
 # pkg-config, one with find_package(shmrt) - and a third against the
@@ -8,7 +8,7 @@
 # any .pc file but shmrt's, so they need no ck, urcu or inih dev files,
 # and their flags are printed and checked for none of them.
 set -eu
-build=$1 src=$2 libdir=$3 sysconfdir=$4 sanflags=$5
+build=$1 src=$2 libdir=$3 sysconfdir=$4 sanflags=${5:-}
 dir=$(mktemp -d /tmp/shmrt-install.XXXXXX)
 prefix=$dir/prefix
 tenant="install-$$"

@@ -39,8 +39,10 @@ static int setup(void **state)
 	f = fopen(conf_path, "w");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "[runtime]\nmode = inline\n[tenant %s]\n[queue q]\n"
-		"handler = abi.fails\nmax_attempts = 1\n", tenant);
+	fprintf(f,
+		"[runtime]\nmode = inline\n[tenant %s]\n[queue q]\n"
+		"handler = abi.fails\nmax_attempts = 1\n",
+		tenant);
 	fclose(f);
 	if (shmrt_handler_register("abi.fails", fails, NULL) != 0)
 		return -1;
@@ -56,10 +58,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define ASSERT_ZERO(p)                                                  \
-	do {                                                            \
-		static const char zero_[sizeof((p)->reserved)];         \
-		assert_memory_equal((p)->reserved, zero_, sizeof(zero_)); \
+#define ASSERT_ZERO(p)                                                         \
+	do {                                                                   \
+		static const char zero_[sizeof((p)->reserved)];                \
+		assert_memory_equal((p)->reserved, zero_, sizeof(zero_));      \
 	} while (0)
 
 static void test_filled_structs_zero_reserved(void **state)
@@ -112,11 +114,10 @@ static void test_enqueue_opts_reserved_must_be_zero(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(
-			test_filled_structs_zero_reserved, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_enqueue_opts_reserved_must_be_zero, setup,
-			teardown),
+	    cmocka_unit_test_setup_teardown(test_filled_structs_zero_reserved,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_enqueue_opts_reserved_must_be_zero, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,9 +57,11 @@ static void squatted_tenant(void)
 		 (int)getpid());
 	f = fopen(conf_path, "w");
 	assert_non_null(f);
-	fprintf(f, "[runtime]\nmode = process\non_init_error = degrade\n"
+	fprintf(f,
+		"[runtime]\nmode = process\non_init_error = degrade\n"
 		"drain_timeout_ms = 100\n"
-		"[tenant %s]\n[queue q]\nhandler = h\n", tenant);
+		"[tenant %s]\n[queue q]\nhandler = h\n",
+		tenant);
 	assert_int_equal(fclose(f), 0);
 	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", tenant);
 	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
@@ -177,8 +179,8 @@ static void test_handler_may_call_shmrt(void **state)
 		_exit(rc == 0 && seen.calls == 1 && seen.start_rc == 0 &&
 			      seen.info_rc == 0 && seen.degraded == 1 &&
 			      seen.enqueue_rc == 0
-		      ? 0
-		      : 1);
+			  ? 0
+			  : 1);
 	}
 	assert_int_equal(tu_wait_child(pid, 10000), 0);
 }
@@ -229,10 +231,9 @@ static void test_fork_keeps_handler(void **state)
 	pid = tu_fork(99);
 	if (pid == 0) {
 		shmrt__log(SHMRT_LOG_WARN, "from the child");
-		_exit(seen.calls == 1 &&
-			      strcmp(seen.msg, "from the child") == 0
-		      ? 0
-		      : 1);
+		_exit(seen.calls == 1 && strcmp(seen.msg, "from the child") == 0
+			  ? 0
+			  : 1);
 	}
 	assert_int_equal(tu_wait_child(pid, 10000), 0);
 	assert_int_equal(seen.calls, 0);
@@ -241,18 +242,18 @@ static void test_fork_keeps_handler(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_handler_gets_messages,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_default_is_stderr, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_handler_may_call_shmrt,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nested_goes_to_default,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_last_error_kept, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_fork_keeps_handler, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(test_handler_gets_messages, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_default_is_stderr, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_handler_may_call_shmrt, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_nested_goes_to_default, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_last_error_kept, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_fork_keeps_handler, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

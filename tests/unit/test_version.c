@@ -26,8 +26,7 @@ static void test_string_matches_numbers(void **state)
 	unsigned int v = shmrt_version();
 
 	(void)state;
-	snprintf(s, sizeof(s), "%u.%u.%u", v >> 16, (v >> 8) & 0xff,
-		 v & 0xff);
+	snprintf(s, sizeof(s), "%u.%u.%u", v >> 16, (v >> 8) & 0xff, v & 0xff);
 	assert_string_equal(s, shmrt_version_string());
 	assert_int_equal(v >> 16, SHMRT_VERSION_MAJOR);
 	assert_int_equal((v >> 8) & 0xff, SHMRT_VERSION_MINOR);
@@ -44,9 +43,9 @@ static void test_matches_cmake_project_version(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_library_matches_headers),
-		cmocka_unit_test(test_string_matches_numbers),
-		cmocka_unit_test(test_matches_cmake_project_version),
+	    cmocka_unit_test(test_library_matches_headers),
+	    cmocka_unit_test(test_string_matches_numbers),
+	    cmocka_unit_test(test_matches_cmake_project_version),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
