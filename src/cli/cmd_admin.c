@@ -160,11 +160,11 @@ static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 	gone = stop_runner_gone(pid, start, deadline + 2000000000u);
 	shmrt_tenant_detach(t->tenant);
 	if (!drained)
-		cli_error("stop", "jobs were still queued or running "
-			"after %llu ms", (unsigned long long)drain_ms);
+		cli_error("stop", "jobs were still queued or running after "
+			  "%llu ms", (unsigned long long)drain_ms);
 	if (!gone)
-		cli_error("stop", "the runner, pid %d, has not "
-			"exited", (int)pid);
+		cli_error("stop", "the runner, pid %d, has not exited",
+			  (int)pid);
 	if (drained && gone)
 		printf("stopped tenant %s (runner pid %d)\n", t->tenant,
 		       (int)pid);
@@ -228,13 +228,12 @@ static int destroy_checked(const char *tenant, bool force)
 	memset(&seg, 0, sizeof(seg));
 	rc = shmrt__seg_attach(tenant, &seg);
 	if (rc == SHMRT_E_NOENT) {
-		cli_error("destroy", "no segment for tenant %s",
-			tenant);
+		cli_error("destroy", "no segment for tenant %s", tenant);
 		return CLI_NOATTACH;
 	}
 	if (rc != 0 && !force) {
 		cli_error("destroy", "%s (--force removes it)",
-			shmrt_last_error());
+			  shmrt_last_error());
 		return CLI_NOATTACH;
 	}
 	if (rc == 0)
@@ -242,10 +241,10 @@ static int destroy_checked(const char *tenant, bool force)
 	creator = rc == 0 && pid != 0 && shmrt__os_proc_alive(pid, start);
 	live = rc == 0 ? live_participants(&seg) : 0;
 	if (rc == 0 && (creator || live > 0) && !force) {
-		cli_error("destroy", "tenant %s is running (creator "
-			"pid %d %s, %u live participants): stop it first, "
-			"or --force", tenant, (int)pid,
-			creator ? "alive" : "gone", live);
+		cli_error("destroy", "tenant %s is running (creator pid %d "
+			  "%s, %u live participants): stop it first, or "
+			  "--force", tenant, (int)pid,
+			  creator ? "alive" : "gone", live);
 		shmrt__seg_detach(&seg);
 		return CLI_FAILED;
 	}

@@ -125,9 +125,9 @@ static int enqueue_run(struct cli_target *t, struct enqueue_args *a)
 	} else {
 		printf("%llu\n", (unsigned long long)id.v);
 		if (rc == SHMRT_ENQUEUE_EXISTING)
-			cli_error("enqueue", "key '%s' names the "
-				"existing job %llu", a->o.key,
-				(unsigned long long)id.v);
+			cli_error("enqueue", "key '%s' names the existing "
+				  "job %llu", a->o.key,
+				  (unsigned long long)id.v);
 		fflush(stdout);
 		rc = a->wait ? enqueue_wait(t->tenant, id, a->timeout) : CLI_OK;
 	}

@@ -29,9 +29,9 @@ static int worker_exit(int rc, int stage)
 {
 	if (rc == 0)
 		return CLI_OK;
-	cli_error("worker", "%s", shmrt_last_error()[0]
-						      ? shmrt_last_error()
-						      : shmrt_strerror(rc));
+	cli_error("worker", "%s",
+		  shmrt_last_error()[0] ? shmrt_last_error()
+					: shmrt_strerror(rc));
 	switch (stage) {
 	case SHMRT__WP_ATTACH: return CLI_NOATTACH;
 	case SHMRT__WP_QUEUE: return CLI_USAGE;

@@ -399,9 +399,8 @@ static int start_all(struct demo *d)
 	}
 	if (info.mode != SHMRT_MODE_PROCESS ||
 	    shmrt__seg_attach(d->tenant, &d->seg) != 0) {
-		cli_error("demo", "tenant %s runs %s: the demo "
-			"needs its segment in /dev/shm", d->tenant,
-			info.backend);
+		cli_error("demo", "tenant %s runs %s: the demo needs its "
+			  "segment in /dev/shm", d->tenant, info.backend);
 		shmrt_tenant_stop(d->tenant);
 		return -1;
 	}
