@@ -39,6 +39,7 @@ struct shmrt_job_info {
 	uint64_t enqueue_ns;  /* CLOCK_MONOTONIC timestamps; 0 = not yet */
 	uint64_t start_ns;
 	uint64_t finish_ns;
+	uint64_t reserved[4]; /* written as 0; room to grow (shmrt.h) */
 };
 
 /* "queued", "running", ...; "unknown" for other values. Static storage. */

@@ -4,7 +4,7 @@
  * An embedder's whole life with shmrt:
  *
  *     shmrt_handler_register("resize", resize_fn, my_ctx);
- *     shmrt_tenant_start(NULL, "acme");          // conf/shmrt.ini
+ *     shmrt_tenant_start(NULL, "acme");          // see below
  *     shmrt_enqueue("acme", "images", data, len, NULL, &id);
  *     shmrt_job_wait("acme", id, 5000, &info, buf, sizeof(buf));
  *     shmrt_tenant_stop("acme");
@@ -16,9 +16,11 @@
  *    worker threads of this process, or - in test mode - in the calling
  *    thread, inside shmrt_job_wait and shmrt_tenant_stop.
  * The mode comes from the configuration's [runtime] mode, overridden by
- * the SHMRT_MODE environment variable (inline | process). SHMRT_MODE=inline
- * is also the test-mode switch the test suite sets: with it, jobs run in
- * the caller and no worker is needed.
+ * the SHMRT_MODE environment variable (inline | process). Test mode (the
+ * inline mode, with jobs run in the caller, so no worker is needed) has
+ * its own switch, SHMRT_TEST_MODE (1 | 0); SHMRT_MODE=inline also turns
+ * it on unless SHMRT_TEST_MODE=0 says otherwise (the test suite sets
+ * SHMRT_MODE=inline; `shmrt run --mode inline` runs worker threads).
  *
  * Tenants are named; every call takes the tenant's name, and a process may
  * run several tenants at once. All functions here are safe to call from
@@ -27,7 +29,9 @@
  * fails with SHMRT_E_NOENT (not started) or SHMRT_E_DRAINING.
  *
  * Errors: a negative SHMRT_E_* code (shmrt/error.h); shmrt_last_error()
- * then holds a sentence naming what failed.
+ * then holds a sentence naming what failed. What the library has to say
+ * outside a return value goes to a log handler (shmrt_log_set; default:
+ * stderr).
  */
 #ifndef SHMRT_RUNTIME_H
 #define SHMRT_RUNTIME_H
@@ -57,19 +61,23 @@ struct shmrt_tenant_info {
 	int sync;          /* 1: test mode: jobs run in the waiting caller */
 	uint32_t nqueues;  /* queues, indexed as in the configuration */
 	char backend[16];  /* the backend's name, for logs ("shm", ...) */
+	uint64_t reserved[4]; /* written as 0; room to grow (shmrt.h) */
 };
 
 /*
- * Start tenant `tenant` from the configuration file `conf_path` (NULL:
- * $SHMRT_CONF, then conf/shmrt.ini); `tenant` NULL means the first
- * [tenant] of the file. Order: segment, state, backend; worker threads or
- * processes are started by the workers layer on top (shmrt run).
+ * Start tenant `tenant` from the configuration file `conf_path` (NULL or
+ * "": $SHMRT_CONF if set, else ./conf/shmrt.ini if it exists, else the
+ * installed ${sysconfdir}/shmrt/shmrt.ini; `shmrt --help` prints that
+ * path); `tenant` NULL means the first [tenant] of the file. Order:
+ * segment, state, backend; worker threads or processes are started by
+ * the workers layer on top (shmrt run).
  *
  * When process mode cannot set up its segment (e.g. /dev/shm/shmrt.NAME
  * is taken by a file that is not a live shmrt segment, or /dev/shm is
  * full), [runtime] on_init_error decides: `fail` returns the error;
- * `degrade` writes why to stderr and starts the tenant inline on private
- * memory (shmrt_tenant_get_info then reports degraded = 1).
+ * `degrade` starts the tenant inline on private memory and logs why
+ * (SHMRT_LOG_WARN, shmrt_log_set) once it is started
+ * (shmrt_tenant_get_info then reports degraded = 1).
  *
  * A segment left by a creator that has died (a runner killed with
  * SIGKILL) is adopted, not replaced: the jobs accepted into it still run.
@@ -162,6 +170,7 @@ SHMRT_API int shmrt_tenant_drain(const char *tenant, uint32_t timeout_ms);
 struct shmrt_tenant_runner {
 	int32_t pid; /* 0: none recorded */
 	int alive;   /* 1: that process (same pid and start time) lives */
+	uint64_t reserved[2]; /* written as 0; room to grow (shmrt.h) */
 };
 
 /*
@@ -190,7 +199,9 @@ SHMRT_API int shmrt_tenant_destroy(const char *tenant, int force);
 /* ------------------------------------------------------------ handlers */
 
 /*
- * One run of one job, as its handler sees it. The handler writes its
+ * One run of one job, as its handler sees it. shmrt allocates it and
+ * may add fields at its end in any release (shmrt.h): a handler reads
+ * it through the pointer it is given and never copies or makes one. The handler writes its
  * result - or, when it fails, its error text - into out[0..out_cap) and
  * sets out_len. Everything else is read-only and valid during the call.
  */
@@ -266,11 +277,17 @@ SHMRT_API int shmrt_job_run_lease_valid(const struct shmrt_job_run *run);
 
 /* ---------------------------------------------------------------- jobs */
 
-/* Options of shmrt_enqueue; NULL means all zero. */
+/*
+ * Options of shmrt_enqueue; NULL means all zero. Zero the whole struct
+ * before setting fields (= { 0 }, a designated initializer or memset):
+ * `reserved` must be 0 (else SHMRT_E_INVAL), so that a later release can
+ * give it meaning without changing what today's callers ask for.
+ */
 struct shmrt_enqueue_opts {
 	const char *lane;    /* laned queues: the lane key (1..64 bytes) */
 	const char *key;     /* idempotency key (1..64 bytes); NULL: none */
 	uint32_t timeout_ms; /* queue full: wait this long; 0: fail at once */
+	uint32_t reserved[7]; /* must be 0; room to grow (shmrt.h) */
 };
 
 /* shmrt_enqueue's result when the idempotency key named a live job. */
@@ -294,8 +311,8 @@ struct shmrt_enqueue_opts {
  * then fail with SHMRT_E_FULL.
  * Errors: SHMRT_E_NOENT (tenant not started/attached), SHMRT_E_NOQUEUE,
  * SHMRT_E_TOOBIG, SHMRT_E_FULL, SHMRT_E_DRAINING, SHMRT_E_NOLANE,
- * SHMRT_E_LANES, SHMRT_E_KEYS, SHMRT_E_KEYLEN. Nothing is enqueued on
- * error.
+ * SHMRT_E_LANES, SHMRT_E_KEYS, SHMRT_E_KEYLEN, SHMRT_E_INVAL (NULL id,
+ * or opts->reserved not zero). Nothing is enqueued on error.
  */
 SHMRT_API int shmrt_enqueue(const char *tenant, const char *queue,
 			    const void *payload, size_t len,
@@ -359,6 +376,7 @@ struct shmrt_queue_stats {
 	uint64_t deduplicated; /* enqueues answered with an existing job */
 	uint64_t evicted;  /* finished jobs whose slot went to new work
 			      before retention_ms ended */
+	uint64_t reserved[3];  /* written as 0; room to grow (shmrt.h) */
 };
 
 /* Fill *st for `queue`. Errors: SHMRT_E_NOENT, SHMRT_E_NOQUEUE. */
@@ -382,11 +400,9 @@ struct shmrt_latency {
 
 /* Latencies of one queue (shmrt_queue_get_latency). */
 struct shmrt_queue_latency {
-	struct shmrt_latency wait;  /* enqueue to handler start (0 when the
-				       worker was already looking: a lease
-				       may stamp a start a moment before the
-				       enqueue) */
+	struct shmrt_latency wait;  /* enqueue to handler start */
 	struct shmrt_latency total; /* enqueue to finish */
+	uint64_t reserved[4];       /* written as 0; room to grow (shmrt.h) */
 };
 
 /*
@@ -421,6 +437,7 @@ struct shmrt_worker_info {
 	int32_t queue;            /* that job's queue, indexed as in the
 				     configuration; -1: none */
 	uint64_t heartbeat_age_ns; /* since its last heartbeat; 0: none yet */
+	uint64_t reserved[2];     /* written as 0; room to grow (shmrt.h) */
 };
 
 /*
@@ -442,6 +459,7 @@ struct shmrt_failed_job {
 	uint64_t finish_ns;   /* CLOCK_MONOTONIC */
 	uint32_t error_len;   /* bytes of the whole error text */
 	char error[256];      /* NUL-terminated, cut to fit */
+	uint64_t reserved[2]; /* written as 0; room to grow (shmrt.h) */
 };
 
 /*
@@ -460,6 +478,7 @@ struct shmrt_scan_stats {
 	uint32_t jobs_failed;   /* ... whose attempts were used up */
 	uint32_t cells_repaired;
 	uint32_t jobs_expired;  /* finished jobs past retention, freed */
+	uint32_t reserved[6];   /* written as 0; room to grow (shmrt.h) */
 };
 
 /*
@@ -470,6 +489,49 @@ struct shmrt_scan_stats {
  * over a second).
  */
 SHMRT_API int shmrt_scan(const char *tenant, struct shmrt_scan_stats *st);
+
+/* ------------------------------------------------------------- logging */
+
+/* How serious a library message is (values are stable ABI). */
+enum shmrt_log_level {
+	SHMRT_LOG_ERROR = 0, /* something failed and was not returned */
+	SHMRT_LOG_WARN = 1,  /* the runtime chose a fallback, e.g. degrade */
+};
+
+/*
+ * Receives the library's messages: `msg` is one line without a newline,
+ * valid during the call only. `ctx` is the pointer given to
+ * shmrt_log_set.
+ */
+typedef void (*shmrt_log_fn)(void *ctx, int level, const char *msg);
+
+/*
+ * Send the library's messages to `fn` (NULL: back to the default, which
+ * writes "shmrt: MSG" lines to stderr). The library writes nothing to
+ * stderr other than through this handler. Thread-safe: a message being
+ * delivered while the handler changes goes to the old or the new one,
+ * with its own ctx; `ctx` is the caller's and must outlive the
+ * registration (and any call already under way). Meant for start-up:
+ * each distinct (fn, ctx) pair costs a few bytes kept until exit.
+ * Errors: SHMRT_E_NOMEM (the handler is unchanged).
+ *
+ * Blocking: the handler runs synchronously, in the thread whose call
+ * produced the message (e.g. shmrt_tenant_start when it degrades), and
+ * that call waits for it; the default blocks as writing to stderr does.
+ *
+ * Reentrancy: the handler is called with no shmrt lock held, so it may
+ * call any shmrt function, including shmrt_enqueue, shmrt_job_status and
+ * shmrt_job_wait (which blocks the thread that logged for as long as it
+ * waits). A message produced inside the handler goes to the default
+ * (stderr), never back into the handler. The thread's
+ * shmrt_last_error() is the same after the handler as before it.
+ *
+ * fork(): the handler is process-global and taken by no lock, so a
+ * forked child keeps it (its copy of fn and ctx) and may log at once; a
+ * child that execs - as shmrt's worker processes do - starts with the
+ * default.
+ */
+SHMRT_API int shmrt_log_set(shmrt_log_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,10 @@
 #define SHMRT_CLI_H
 
 #include <shmrt/job.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "runtime/conf.h"
@@ -34,7 +37,36 @@ int cli_target_load(const char *cmd, struct cli_target *t);
  * with the reason on stderr. Pair with shmrt_tenant_detach. */
 int cli_target_attach(const char *cmd, struct cli_target *t);
 
-/* Print the usage to stderr and return CLI_USAGE. */
+/*
+ * Every message of the command goes through these (src/cli/message.c).
+ *
+ * cli_error writes "shmrt CMD: MESSAGE\n" (cmd NULL: "shmrt: ...") to
+ * stderr, the formatted message escaped and cut as cli_write_escaped
+ * does, so a name, path, key or file content inside it can neither
+ * drive the terminal nor flood it.
+ */
+void cli_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* cli_error with a va_list. */
+void cli_verror(const char *cmd, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+/*
+ * Write s[0..len) to f for a terminal: printable ASCII and valid UTF-8
+ * of printable code points pass, every other byte (controls, escape,
+ * C1 controls, invalid UTF-8) is written as \xNN. Past `max` bytes it is
+ * cut, with "...(cut: LEN bytes in all)". Reads at most min(len, max)
+ * bytes of s.
+ */
+void cli_write_escaped(FILE *f, const char *s, size_t len, size_t max);
+
+/* The length (2..4) of the valid UTF-8 sequence of a code point from
+ * U+00A0 up at s[0..n), or 0 (ASCII, invalid, overlong, surrogate, C1). */
+size_t cli_utf8_seq(const unsigned char *s, size_t n);
+
+/* Print the message (as cli_error) and the usage to stderr; returns
+ * CLI_USAGE. */
 int cli_usage_error(const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

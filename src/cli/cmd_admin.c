@@ -85,7 +85,7 @@ int cli_scan(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	rc = shmrt_scan(t.tenant, &st);
 	if (rc != 0)
-		fprintf(stderr, "shmrt scan: %s\n", shmrt_last_error());
+		cli_error("scan", "%s", shmrt_last_error());
 	else
 		printf("dead participants %u\njobs requeued     %u\n"
 		       "jobs failed       %u\nring cells fixed  %u\n"
@@ -130,7 +130,7 @@ static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 	int32_t pid;
 
 	if (shmrt_tenant_get_runner(t->tenant, &run) != 0) {
-		fprintf(stderr, "shmrt stop: %s\n", shmrt_last_error());
+		cli_error("stop", "%s", shmrt_last_error());
 		shmrt_tenant_detach(t->tenant);
 		return CLI_NOATTACH;
 	}
@@ -140,11 +140,11 @@ static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 						   2000000000u, &pid);
 	shmrt_tenant_detach(t->tenant);
 	if (!drained)
-		fprintf(stderr, "shmrt stop: jobs were still queued or running "
-			"after %llu ms\n", (unsigned long long)drain_ms);
+		cli_error("stop", "jobs were still queued or running after "
+			  "%llu ms", (unsigned long long)drain_ms);
 	if (!gone)
-		fprintf(stderr, "shmrt stop: the runner, pid %d, has not "
-			"exited\n", (int)pid);
+		cli_error("stop", "the runner, pid %d, has not exited",
+			  (int)pid);
 	if (drained && gone)
 		printf("stopped tenant %s (runner pid %d)\n", t->tenant,
 		       (int)pid);
@@ -191,16 +191,14 @@ static int destroy_checked(const char *tenant, bool force)
 		return CLI_OK;
 	}
 	if (rc == SHMRT_E_NOENT) {
-		fprintf(stderr, "shmrt destroy: no segment for tenant %s\n",
-			tenant);
+		cli_error("destroy", "no segment for tenant %s", tenant);
 		return CLI_NOATTACH;
 	}
 	if (rc == SHMRT_E_BUSY || rc == SHMRT_E_SYS) {
-		fprintf(stderr, "shmrt destroy: %s\n", shmrt_last_error());
+		cli_error("destroy", "%s", shmrt_last_error());
 		return CLI_FAILED;
 	}
-	fprintf(stderr, "shmrt destroy: %s (--force removes it)\n",
-		shmrt_last_error());
+	cli_error("destroy", "%s (--force removes it)", shmrt_last_error());
 	return CLI_NOATTACH;
 }
 

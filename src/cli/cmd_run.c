@@ -34,7 +34,8 @@ static const char run_usage[] =
 	"runner is alive, or whose layout the file no longer matches, is\n"
 	"refused (shmrt destroy --force replaces it, losing its jobs).\n"
 	"  -c, --conf FILE     configuration (default $SHMRT_CONF, then\n"
-	"                      conf/shmrt.ini)\n"
+	"                      ./conf/shmrt.ini, then the installed one:\n"
+	"                      shmrt --help names it)\n"
 	"  -t, --tenant NAME   tenant (default: the file's first)\n"
 	"  --mode MODE         inline (worker threads here, private memory)\n"
 	"                      or process (worker processes; the default of\n"
@@ -75,17 +76,17 @@ static int run_tenant(struct cli_target *t, const char *handlers)
 
 	if (shmrt__handlers_register() != 0 ||
 	    (handlers != NULL && shmrt_handlers_load(handlers) != 0)) {
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 		return CLI_FAILED;
 	}
 	if (shmrt_tenant_start(t->conf.path, t->tenant) != 0) {
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 		return CLI_FAILED;
 	}
 	memset(&wo, 0, sizeof(wo));
 	wo.process.handlers = handlers;
 	if (shmrt__workers_start(t->tenant, &wo) != 0) {
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 		shmrt_tenant_stop(t->tenant);
 		return CLI_FAILED;
 	}
@@ -104,7 +105,7 @@ static int run_tenant(struct cli_target *t, const char *handlers)
 	if (shmrt_tenant_stop(t->tenant) != 0 && rc == 0)
 		rc = -1;
 	if (rc != 0)
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 	printf("shmrt run: tenant %s stopped\n", t->tenant);
 	return rc == 0 ? CLI_OK : CLI_FAILED;
 }
@@ -141,8 +142,11 @@ int cli_run(int argc, char **argv)
 	    strcmp(mode, "process") != 0)
 		return cli_usage_error(run_usage, "--mode is inline or "
 				       "process, not '%s'", mode);
-	if (mode != NULL)
-		setenv("SHMRT_MODE", mode, 1); /* still single-threaded */
+	if (mode != NULL) { /* still single-threaded */
+		setenv("SHMRT_MODE", mode, 1);
+		/* Real worker threads, not test mode (runtime.h). */
+		setenv("SHMRT_TEST_MODE", "0", 1);
+	}
 	if ((c = cli_target_load("run", &t)) != CLI_OK)
 		return c;
 	sigemptyset(&set);

@@ -353,7 +353,7 @@ int cli_stat(int argc, char **argv)
 	    (rc = cli_target_attach("stat", &t)) != CLI_OK)
 		return rc;
 	if ((rc = collect(&t, &v)) != 0) {
-		fprintf(stderr, "shmrt stat: %s\n", shmrt_last_error());
+		cli_error("stat", "%s", shmrt_last_error());
 		free(v.w);
 		shmrt_tenant_detach(t.tenant);
 		return CLI_FAILED;

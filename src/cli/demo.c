@@ -51,7 +51,7 @@ static void submit(struct demo *d, const char *queue, int lane_no,
 		   const char *key, const void *data, size_t len)
 {
 	char lane[32];
-	struct shmrt_enqueue_opts o = { NULL, key, 5000 };
+	struct shmrt_enqueue_opts o = { .key = key, .timeout_ms = 5000 };
 	int rc;
 
 	if (d->njobs == DEMO_MAX_JOBS)
@@ -70,7 +70,7 @@ static void submit(struct demo *d, const char *queue, int lane_no,
 	else if (rc == SHMRT_ENQUEUE_EXISTING)
 		d->deduplicated++;
 	else
-		fprintf(stderr, "enqueue %s: %s\n", queue, shmrt_last_error());
+		cli_error("demo", "enqueue %s: %s", queue, shmrt_last_error());
 }
 
 static void submit_workload(struct demo *d)
@@ -379,14 +379,14 @@ static bool stop_all(struct demo *d)
 	int rc = shmrt__workers_stop(d->tenant);
 
 	if (rc != 0)
-		fprintf(stderr, "shmrt demo: workers: %s\n", shmrt_last_error());
+		cli_error("demo", "workers: %s", shmrt_last_error());
 	if (shmrt_tenant_stop(d->tenant) != 0) {
-		fprintf(stderr, "shmrt demo: stop: %s\n", shmrt_last_error());
+		cli_error("demo", "stop: %s", shmrt_last_error());
 		rc = -1;
 	}
 	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", d->tenant);
 	if (access(path, F_OK) == 0) {
-		fprintf(stderr, "shmrt demo: %s is still there\n", path);
+		cli_error("demo", "%s is still there", path);
 		rc = -1;
 	}
 	printf("[%5.2fs] stopped: workers drained and left, tenant stopped, "
@@ -403,14 +403,13 @@ static int start_all(struct demo *d)
 
 	if (shmrt_tenant_start(d->conf->path, d->tenant) != 0 ||
 	    shmrt_tenant_get_info(d->tenant, &info) != 0) {
-		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
+		cli_error("demo", "%s", shmrt_last_error());
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", d->tenant);
 	if (info.mode != SHMRT_MODE_PROCESS || stat(path, &st) != 0) {
-		fprintf(stderr, "shmrt demo: tenant %s runs %s: the demo "
-			"needs its segment in /dev/shm\n", d->tenant,
-			info.backend);
+		cli_error("demo", "tenant %s runs %s: the demo needs its "
+			  "segment in /dev/shm", d->tenant, info.backend);
 		shmrt_tenant_stop(d->tenant);
 		return -1;
 	}
@@ -418,7 +417,7 @@ static int start_all(struct demo *d)
 	       "KiB\n", since(d), d->tenant, path, info.nqueues,
 	       (long long)st.st_size / 1024);
 	if (shmrt__workers_start(d->tenant, NULL) != 0) {
-		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
+		cli_error("demo", "%s", shmrt_last_error());
 		shmrt_tenant_stop(d->tenant);
 		return -1;
 	}

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <shmrt/error.h>
 #include <shmrt/runtime.h>
+#include <shmrt/version.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,21 +29,30 @@ static const char usage[] =
 	"  destroy  remove a tenant's segment\n"
 	"  demo     run the demo workload (the README's main job)\n"
 	"\n"
-	"Every command takes -c FILE (default: $SHMRT_CONF, then\n"
-	"conf/shmrt.ini) and -t TENANT (default: the file's first tenant).\n"
-	"Run 'shmrt <command> --help' for a command's options.\n"
+	"Every command takes -c FILE and -t TENANT (default: the file's\n"
+	"first tenant). Without -c the configuration is $SHMRT_CONF, else\n"
+	"./conf/shmrt.ini if it exists, else the installed one.\n"
+	"Run 'shmrt <command> --help' for a command's options;\n"
+	"'shmrt --version' (or -V) prints the version.\n"
 	"Exit status: 0 ok, 1 operation or job failed or timed out, 2 usage\n"
 	"error, 3 tenant cannot be attached.\n";
+
+/* The usage, then where the installed configuration is. */
+static void print_usage(FILE *f)
+{
+	fputs(usage, f);
+	fprintf(f, "Installed configuration: %s\n",
+		shmrt_conf_installed_path());
+}
 
 int cli_usage_error(const char *cmd_usage, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("shmrt: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_verror(NULL, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s", cmd_usage);
+	fputs(cmd_usage, stderr);
 	return CLI_USAGE;
 }
 
@@ -54,7 +64,7 @@ int cli_target_load(const char *cmd, struct cli_target *t)
 
 	if (shmrt_conf_load(p, &t->conf, err, sizeof(err)) != 0 ||
 	    shmrt_conf_apply_env(&t->conf, err, sizeof(err)) != 0) {
-		fprintf(stderr, "shmrt %s: %s\n", cmd, err);
+		cli_error(cmd, "%s", err);
 		return CLI_USAGE;
 	}
 	if (t->tenant_arg == NULL) {
@@ -66,16 +76,15 @@ int cli_target_load(const char *cmd, struct cli_target *t)
 			t->tenant = t->conf.tenant[i].name;
 			return CLI_OK;
 		}
-	fprintf(stderr, "shmrt %s: %s has no [tenant %s]\n", cmd, p,
-		t->tenant_arg);
+	cli_error(cmd, "%s has no [tenant %s]", p, t->tenant_arg);
 	return CLI_USAGE;
 }
 
 int cli_target_attach(const char *cmd, struct cli_target *t)
 {
 	if (shmrt_tenant_attach(t->conf.path, t->tenant) != 0) {
-		fprintf(stderr, "shmrt %s: cannot attach to tenant %s: %s\n",
-			cmd, t->tenant, shmrt_last_error());
+		cli_error(cmd, "cannot attach to tenant %s: %s", t->tenant,
+			  shmrt_last_error());
 		return CLI_NOATTACH;
 	}
 	return CLI_OK;
@@ -207,12 +216,21 @@ int main(int argc, char **argv)
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		fputs(usage, argc < 2 ? stderr : stdout);
+		print_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-VV") == 0) {
+		printf("shmrt %s\n", shmrt_version_string());
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("shmrt %s\n", shmrt_version_string());
+		return CLI_OK;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "shmrt: unknown command '%s'\n%s", argv[1], usage);
+	cli_error(NULL, "unknown command '%s'", argv[1]);
+	print_usage(stderr);
 	return CLI_USAGE;
 }

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "shm/error_detail.h"
 #include "shm/segment.h"
@@ -117,8 +118,9 @@ struct conf_parse {
 	const char *path;
 	struct shmrt_conf *conf;
 	FILE *f;
-	char *buf; /* getline() buffer, freed by the loader */
-	size_t cap;
+	/* The line being read: room for a BOM, the longest line, "\r", one
+	 * byte more (which proves a line too long) and a NUL. */
+	char line[3 + SHMRT_CONF_LINE_MAX + 1 + 1 + 1];
 	int lineno;	/* lines handed to inih so far = the current line */
 	int read_errno; /* errno of a failed read, 0 at EOF */
 
@@ -583,19 +585,26 @@ static bool line_check(struct conf_parse *p, const char *line, size_t len,
 	return section_line(p, start);
 }
 
-/* The next line without its "\n" or "\r\n", and on line 1 without a BOM. */
+/*
+ * The next line without its "\n" or "\r\n", and on line 1 without a BOM.
+ * Reading stops when the buffer is full: a longer line is reported as
+ * too long (line_check) without reading the rest, so a file with no
+ * newline (/dev/zero) costs one buffer, not memory without bound.
+ */
 static char *line_next(struct conf_parse *p, size_t *len)
 {
-	ssize_t n = getline(&p->buf, &p->cap, p->f);
-	char *line = p->buf;
+	char *line = p->line;
+	size_t n = 0;
+	int c = 0;
 
-	if (n < 0) {
+	while (n < sizeof(p->line) - 1 && (c = getc(p->f)) != EOF &&
+	       c != '\n')
+		line[n++] = (char)c;
+	if (n == 0 && c == EOF) {
 		p->read_errno = ferror(p->f) ? errno : 0;
 		return NULL;
 	}
 	p->lineno++;
-	if (n > 0 && line[n - 1] == '\n')
-		n--;
 	if (n > 0 && line[n - 1] == '\r')
 		n--;
 	line[n] = '\0';
@@ -603,7 +612,7 @@ static char *line_next(struct conf_parse *p, size_t *len)
 		line += 3;
 		n -= 3;
 	}
-	*len = (size_t)n;
+	*len = n;
 	return line;
 }
 
@@ -708,7 +717,6 @@ int shmrt_conf_load(const char *path, struct shmrt_conf *conf, char *err,
 	}
 	rc = ini_parse_stream(conf_reader, &p, conf_handler, &p);
 	fclose(p.f);
-	free(p.buf);
 	return conf_finish(&p, rc, err, errlen);
 }
 
@@ -749,29 +757,52 @@ const char *shmrt_conf_path(const char *explicit_path)
 	env = getenv("SHMRT_CONF");
 	if (env != NULL && env[0] != '\0')
 		return env;
+	if (access(SHMRT_CONF_DEFAULT_PATH, F_OK) != 0 &&
+	    access(SHMRT_CONF_INSTALLED_PATH, F_OK) == 0)
+		return SHMRT_CONF_INSTALLED_PATH;
 	return SHMRT_CONF_DEFAULT_PATH;
+}
+
+const char *shmrt_conf_installed_path(void)
+{
+	return SHMRT_CONF_INSTALLED_PATH;
+}
+
+/* err and shmrt_last_error() get "VAR: 'value' is not WHAT". */
+static int env_error(const char *var, const char *value, const char *what,
+		     char *err, size_t errlen)
+{
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s: '%s' is not %s", var, value, what);
+	return shmrt__fail(SHMRT_E_CONF, "%s: '%s' is not %s", var, value,
+			   what);
 }
 
 int shmrt_conf_apply_env(struct shmrt_conf *conf, char *err, size_t errlen)
 {
-	const char *env = getenv("SHMRT_MODE");
-	int w;
+	static const char *const test_words[2] = { "0", "1" };
+	const char *mode = getenv("SHMRT_MODE");
+	const char *test = getenv("SHMRT_TEST_MODE");
+	int m = -1, t = -1;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (env == NULL || env[0] == '\0')
-		return 0;
-	w = parse_word(env, mode_words);
-	if (w < 0) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen,
-				 "SHMRT_MODE: '%s' is not inline or process",
-				 env);
-		return shmrt__fail(SHMRT_E_CONF,
-				   "SHMRT_MODE: '%s' is not inline or process",
-				   env);
+	if (mode != NULL && mode[0] != '\0' &&
+	    (m = parse_word(mode, mode_words)) < 0)
+		return env_error("SHMRT_MODE", mode, "inline or process", err,
+				 errlen);
+	if (test != NULL && test[0] != '\0' &&
+	    (t = parse_word(test, test_words)) < 0)
+		return env_error("SHMRT_TEST_MODE", test, "0 or 1", err,
+				 errlen);
+	if (m >= 0) {
+		conf->mode = (enum shmrt_conf_mode)m;
+		conf->test_mode = m == SHMRT_CONF_MODE_INLINE;
 	}
-	conf->mode = (enum shmrt_conf_mode)w;
+	if (t >= 0)
+		conf->test_mode = t == 1;
+	if (conf->test_mode)
+		conf->mode = SHMRT_CONF_MODE_INLINE;
 	return 0;
 }
 

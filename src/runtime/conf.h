@@ -67,7 +67,8 @@
  * ("\r\n\0").
  */
 #define SHMRT_CONF_LINE_MAX 197
-/* The file read when neither an explicit path nor SHMRT_CONF is given. */
+/* The file read when neither an explicit path nor SHMRT_CONF is given
+ * (and it exists, or the installed one does not). */
 #define SHMRT_CONF_DEFAULT_PATH "conf/shmrt.ini"
 
 enum shmrt_conf_mode {
@@ -115,6 +116,7 @@ struct shmrt_conf_tenant {
 struct shmrt_conf {
 	char path[SHMRT_CONF_PATH_MAX];		/* the file that was loaded */
 	enum shmrt_conf_mode mode;		/* [runtime] mode */
+	bool test_mode; /* environment only: see shmrt_conf_apply_env */
 	enum shmrt_conf_on_error on_init_error; /* [runtime] on_init_error */
 	uint64_t spin_us;			/* [runtime] spin_us */
 	uint64_t scan_interval_ms;		/* [runtime] scan_interval_ms */
@@ -166,18 +168,33 @@ int shmrt_conf_load(const char *path, struct shmrt_conf *conf, char *err,
 /*
  * The file to load: explicit_path when non-NULL and non-empty, else the
  * SHMRT_CONF environment variable when set and non-empty, else
- * SHMRT_CONF_DEFAULT_PATH. Returns explicit_path itself, getenv()'s string
- * or a static string; never NULL, never to be freed. Reads the environment:
- * not safe against a concurrent setenv()/unsetenv().
+ * SHMRT_CONF_DEFAULT_PATH (./conf/shmrt.ini) when it exists, else the
+ * installed shmrt_conf_installed_path() when it exists, else
+ * SHMRT_CONF_DEFAULT_PATH (whose absence the load then reports). Returns
+ * explicit_path itself, getenv()'s string or a static string; never
+ * NULL, never to be freed. Reads the environment: not safe against a
+ * concurrent setenv()/unsetenv().
  */
 const char *shmrt_conf_path(const char *explicit_path);
 
+/* The installed configuration, ${sysconfdir}/shmrt/shmrt.ini (set at
+ * build time). Static storage. */
+const char *shmrt_conf_installed_path(void);
+
 /*
- * Apply the SHMRT_MODE environment variable (inline or process) over
- * conf->mode; unset or empty leaves the mode alone. Returns 0, or
- * SHMRT_E_CONF with "SHMRT_MODE: 'xyz' is not inline or process" in err
- * (same rules as shmrt_conf_load) and shmrt_last_error(), leaving *conf
- * unchanged. Not safe against a concurrent setenv()/unsetenv().
+ * The one reader of the mode's environment variables:
+ *  - SHMRT_MODE (inline | process) over conf->mode. SHMRT_MODE=inline
+ *    also means test mode (the test suite's switch, as
+ *    shmrt/runtime.h documents); process means not.
+ *  - SHMRT_TEST_MODE (1 | 0), test mode's own switch, read after it:
+ *    1 turns test mode on (and the mode inline), 0 off (`shmrt run
+ *    --mode inline` runs real worker threads with it).
+ * Test mode (conf->test_mode): the inline backend runs jobs in the
+ * thread that waits for them. Unset or empty variables change nothing.
+ * Returns 0, or SHMRT_E_CONF with e.g. "SHMRT_MODE: 'xyz' is not inline
+ * or process" in err (same rules as shmrt_conf_load) and
+ * shmrt_last_error(), leaving *conf unchanged. Not safe against a
+ * concurrent setenv()/unsetenv().
  */
 int shmrt_conf_apply_env(struct shmrt_conf *conf, char *err, size_t errlen);
 

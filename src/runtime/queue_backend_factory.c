@@ -68,28 +68,6 @@ int shmrt__backend_queue(const struct shmrt__backend *be, const char *name)
 	return i;
 }
 
-int shmrt__backend_select(const struct shmrt_conf *conf, int *mode,
-			  bool *test_mode)
-{
-	const char *env = getenv("SHMRT_MODE");
-
-	*mode = conf->mode == SHMRT_CONF_MODE_INLINE ? SHMRT_MODE_INLINE
-						     : SHMRT_MODE_PROCESS;
-	*test_mode = false;
-	if (env == NULL || env[0] == '\0')
-		return 0;
-	if (strcmp(env, "inline") == 0) {
-		*mode = SHMRT_MODE_INLINE;
-		*test_mode = true;
-	} else if (strcmp(env, "process") == 0) {
-		*mode = SHMRT_MODE_PROCESS;
-	} else {
-		return shmrt__fail(SHMRT_E_CONF, "SHMRT_MODE: '%s' is not "
-				   "inline or process", env);
-	}
-	return 0;
-}
-
 struct shmrt__backend *shmrt__backend_lookup(const char *tenant)
 {
 	struct cds_lfht *t = cache_table();
@@ -128,9 +106,7 @@ static int backend_make(const struct shmrt__backend_spec *spec,
 			struct shmrt__backend **out)
 {
 	const char *name = "shm";
-	char why[512];
-	bool test_mode = false;
-	int mode = SHMRT_MODE_PROCESS, rc;
+	int rc;
 
 	if (spec->attach) {
 		rc = shmrt__backend_shm_attach(spec->conf, spec->tenant, out);
@@ -138,21 +114,19 @@ static int backend_make(const struct shmrt__backend_spec *spec,
 		name = "inline";
 		rc = shmrt__backend_inline_open(spec->conf, spec->tenant,
 						false, true, out);
-	} else if ((rc = shmrt__backend_select(spec->conf, &mode,
-					       &test_mode)) != 0) {
-		name = "(none)";
-	} else if (mode == SHMRT_MODE_PROCESS) {
+	} else if (spec->conf->mode == SHMRT_CONF_MODE_PROCESS) {
 		rc = shmrt__backend_shm_create(spec->conf, spec->tenant, out);
 	} else {
 		name = "inline";
 		rc = shmrt__backend_inline_open(spec->conf, spec->tenant,
-						test_mode, false, out);
+						spec->conf->test_mode, false,
+						out);
 	}
 	if (rc == 0)
 		return 0;
-	snprintf(why, sizeof(why), "%s", shmrt_last_error());
 	return shmrt__fail(rc, "backend %s for tenant %s: %s", name,
-			   spec->conf->tenant[spec->tenant].name, why);
+			   spec->conf->tenant[spec->tenant].name,
+			   shmrt_last_error());
 }
 
 int shmrt__backend_get(const struct shmrt__backend_spec *spec,

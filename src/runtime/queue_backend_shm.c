@@ -469,6 +469,7 @@ static int shm_scan(struct shmrt__backend *be, uint64_t deadline_ns,
 	rc = shmrt__scan(&s->part, deadline_ns, &r);
 	seat_put(s);
 	if (st != NULL) {
+		memset(st, 0, sizeof(*st));
 		st->dead_participants = r.dead_participants;
 		st->jobs_requeued = r.jobs_requeued;
 		st->jobs_failed = r.jobs_failed;
@@ -622,20 +623,18 @@ static int adopt_segment(struct shm_backend *b,
 			 const struct shmrt__seg_params *p)
 {
 	const char *t = b->base.tenant;
-	char why[400];
 	int rc = shmrt__seg_adopt(t, p, &b->seg);
 
 	if (rc == 0 || rc == SHMRT_E_EXIST)
 		return rc;
-	snprintf(why, sizeof(why), "%s", shmrt_last_error());
 	if (rc == SHMRT_E_LAYOUT)
 		return shmrt__fail(rc, "tenant %s: %s; its jobs are kept: run "
 				   "it with the configuration it was made "
 				   "with, or replace it (its jobs are lost) "
 				   "with: shmrt destroy --force -t %s",
-				   t, why, t);
+				   t, shmrt_last_error(), t);
 	return shmrt__fail(rc, "/dev/shm/shmrt.%s exists and is not usable: "
-			   "%s", t, why);
+			   "%s", t, shmrt_last_error());
 }
 
 static int make_segment(struct shm_backend *b, const char *name,

@@ -270,6 +270,42 @@ int shmrt__qrt_backend(const char *tenant, struct shmrt__backend **be)
 	return 0;
 }
 
+/*
+ * Why a backend call failed: the layers' own detail when they set one in
+ * this call (the entry points clear it first), else the code's message.
+ */
+static const char *fail_reason(int rc)
+{
+	const char *why = shmrt_last_error();
+
+	return why[0] != '\0' ? why : shmrt_strerror(rc);
+}
+
+/* A job call's failure, named: "WHAT job N of tenant T: WHY". */
+static int job_fail(int rc, const char *what, const char *tenant,
+		    shmrt_job_id id)
+{
+	/* A deadline is an outcome, not a fault: a detail set meanwhile
+	 * (in test mode, by the jobs the waiter ran) is not its reason. */
+	const char *why = rc == SHMRT_E_TIMEDOUT
+				  ? "not finished before the deadline"
+				  : fail_reason(rc);
+
+	return shmrt__fail(rc, "%s job %llu of tenant %s: %s", what,
+			   (unsigned long long)id.v, tenant, why);
+}
+
+/* Reserved option space must be zero: a later release gives it meaning. */
+static bool opts_reserved_zero(const struct shmrt_enqueue_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
+		if (o->reserved[i] != 0)
+			return false;
+	return true;
+}
+
 static uint64_t deadline_after_ms(uint32_t ms)
 {
 	return shmrt__os_now_ns() + (uint64_t)ms * 1000000u;
@@ -299,6 +335,9 @@ int shmrt_enqueue(const char *tenant, const char *queue, const void *payload,
 	if ((payload == NULL && len > 0) || id == NULL)
 		return shmrt__fail(SHMRT_E_INVAL, "enqueue: payload or id is "
 				   "NULL");
+	if (!opts_reserved_zero(opts))
+		return shmrt__fail(SHMRT_E_INVAL, "enqueue: opts->reserved is "
+				   "not zero (zero the whole struct first)");
 	memset(&req, 0, sizeof(req));
 	req.payload = payload;
 	req.len = len;
@@ -312,27 +351,12 @@ int shmrt_enqueue(const char *tenant, const char *queue, const void *payload,
 	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	qi = shmrt__backend_queue(be, queue);
+	shmrt__fail_clear();
 	rc = qi < 0 ? qi : be->ops->enqueue(be, (uint32_t)qi, &req, id);
 	shmrt__backend_put(be);
-	return rc;
-}
-
-/*
- * The job layer answers an unknown id (SHMRT_E_NOJOB) and a deadline
- * (SHMRT_E_TIMEDOUT) without a detail: they are outcomes on its fast
- * paths, not faults. Name the call and the job here, so that
- * shmrt_last_error() never shows an older failure's sentence for them.
- */
-static int job_outcome(int rc, const char *call, shmrt_job_id id)
-{
-	if (rc == SHMRT_E_NOJOB)
-		return shmrt__fail(rc, "%s: no job %016llx (unknown, expired "
-				   "or reused id)", call,
-				   (unsigned long long)id.v);
-	if (rc == SHMRT_E_TIMEDOUT)
-		return shmrt__fail(rc, "%s: job %016llx did not finish before "
-				   "the deadline", call,
-				   (unsigned long long)id.v);
+	if (rc < 0 && qi >= 0)
+		rc = shmrt__fail(rc, "enqueue on queue '%s' of tenant %s: %s",
+				 queue, tenant, fail_reason(rc));
 	return rc;
 }
 
@@ -346,9 +370,10 @@ int shmrt_job_status(const char *tenant, shmrt_job_id id,
 		return shmrt__fail(SHMRT_E_INVAL, "job_status: info is NULL");
 	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	rc = be->ops->status(be, id, info, buf, bufsize);
 	shmrt__backend_put(be);
-	return job_outcome(rc, "job_status", id);
+	return rc < 0 ? job_fail(rc, "status of", tenant, id) : rc;
 }
 
 int shmrt_job_wait(const char *tenant, shmrt_job_id id, uint32_t timeout_ms,
@@ -362,12 +387,13 @@ int shmrt_job_wait(const char *tenant, shmrt_job_id id, uint32_t timeout_ms,
 		return shmrt__fail(SHMRT_E_INVAL, "job_wait: info is NULL");
 	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	if (be->sync)
 		rc = wait_running_jobs(be, id, deadline, info, buf, bufsize);
 	else
 		rc = be->ops->wait(be, id, deadline, info, buf, bufsize);
 	shmrt__backend_put(be);
-	return job_outcome(rc, "job_wait", id);
+	return rc < 0 ? job_fail(rc, "wait for", tenant, id) : rc;
 }
 
 int shmrt_job_cancel(const char *tenant, shmrt_job_id id)
@@ -377,9 +403,10 @@ int shmrt_job_cancel(const char *tenant, shmrt_job_id id)
 
 	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	rc = be->ops->cancel(be, id);
 	shmrt__backend_put(be);
-	return job_outcome(rc, "job_cancel", id);
+	return rc < 0 ? job_fail(rc, "cancel", tenant, id) : rc;
 }
 
 int shmrt_job_release(const char *tenant, shmrt_job_id id)
@@ -389,9 +416,10 @@ int shmrt_job_release(const char *tenant, shmrt_job_id id)
 
 	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	rc = be->ops->release(be, id);
 	shmrt__backend_put(be);
-	return job_outcome(rc, "job_release", id);
+	return rc < 0 ? job_fail(rc, "release", tenant, id) : rc;
 }
 
 int shmrt_queue_get_stats(const char *tenant, const char *queue,

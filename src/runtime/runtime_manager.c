@@ -27,6 +27,7 @@
 #include "runtime/queue_backend_shm.h"
 #include "runtime/queue_runtime.h"
 #include "shm/error_detail.h"
+#include "shm/log.h"
 #include "shm/os.h"
 
 /* One tenant name's record. Fields below `lock` change only under it. */
@@ -142,7 +143,8 @@ static int tenant_index(const struct shmrt_conf *conf, const char *tenant)
 			   conf->path, tenant);
 }
 
-/* Load the configuration; *ti is the tenant's index in it. */
+/* Load the configuration, with the environment's mode over the file's
+ * (shmrt_conf_apply_env); *ti is the tenant's index in it. */
 static int conf_open(const char *conf_path, const char *tenant,
 		     struct shmrt_conf **out, int *ti)
 {
@@ -152,6 +154,8 @@ static int conf_open(const char *conf_path, const char *tenant,
 	if (conf == NULL)
 		return shmrt__fail(SHMRT_E_NOMEM, "start: out of memory");
 	rc = shmrt_conf_load(shmrt_conf_path(conf_path), conf, NULL, 0);
+	if (rc == 0)
+		rc = shmrt_conf_apply_env(conf, NULL, 0);
 	if (rc == 0 && (*ti = tenant_index(conf, tenant)) < 0)
 		rc = *ti;
 	if (rc != 0) {
@@ -163,11 +167,14 @@ static int conf_open(const char *conf_path, const char *tenant,
 }
 
 /*
- * The backend, or with on_init_error = degrade the inline one after
- * saying why on stderr. A bad SHMRT_MODE (SHMRT_E_CONF) never degrades.
+ * The backend, or with on_init_error = degrade the inline one; then
+ * `degraded` (degraded_len bytes) says why, for a log message once the
+ * caller holds no lock. A configuration error (SHMRT_E_CONF) never
+ * degrades.
  */
 static int backend_open(const struct shmrt_conf *conf, uint32_t ti,
-			bool attach, struct shmrt__backend **be)
+			bool attach, struct shmrt__backend **be,
+			char *degraded, size_t degraded_len)
 {
 	struct shmrt__backend_spec spec = { conf, ti, attach, false };
 	bool made;
@@ -176,9 +183,9 @@ static int backend_open(const struct shmrt_conf *conf, uint32_t ti,
 	if (rc == 0 || attach || rc == SHMRT_E_CONF ||
 	    conf->on_init_error != SHMRT_CONF_ON_ERROR_DEGRADE)
 		return rc;
-	fprintf(stderr, "shmrt: tenant %s: %s; on_init_error = degrade: "
-		"running inline on private memory instead\n",
-		conf->tenant[ti].name, shmrt_last_error());
+	snprintf(degraded, degraded_len, "tenant %s: %s; on_init_error = "
+		 "degrade: running inline on private memory instead",
+		 conf->tenant[ti].name, shmrt_last_error());
 	spec.force_inline = true;
 	return shmrt__backend_get(&spec, be, &made);
 }
@@ -188,6 +195,7 @@ static int tenant_open(const char *conf_path, const char *tenant,
 {
 	struct shmrt_conf *conf = NULL;
 	struct tenant_rec *r;
+	char degraded[768] = "";
 	int ti = 0, rc;
 
 	if ((rc = conf_open(conf_path, tenant, &conf, &ti)) != 0)
@@ -201,7 +209,8 @@ static int tenant_open(const char *conf_path, const char *tenant,
 	}
 	pthread_mutex_lock(&r->lock);
 	if (!r->running) {
-		rc = backend_open(conf, (uint32_t)ti, attach, &r->be);
+		rc = backend_open(conf, (uint32_t)ti, attach, &r->be,
+				  degraded, sizeof(degraded));
 		if (rc == 0) {
 			r->running = true;
 			r->drain_timeout_ns = conf->drain_timeout_ms * 1000000u;
@@ -211,6 +220,8 @@ static int tenant_open(const char *conf_path, const char *tenant,
 	}
 	pthread_mutex_unlock(&r->lock);
 	free(conf);
+	if (rc == 0 && degraded[0] != '\0')
+		shmrt__log(SHMRT_LOG_WARN, "%s", degraded);
 	return rc;
 }
 

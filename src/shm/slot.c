@@ -181,7 +181,7 @@ int shmrt__job_gone(shmrt_job_id id, uint64_t w)
 	if ((gen == want && st == SHMRT__S_FREE) ||
 	    (gen != want && (int32_t)(gen - want) > 0))
 		return shmrt__fail(SHMRT_E_EXPIRED,
-				   "job %016llx: its result is no longer kept "
+				   "job %llu: its result is no longer kept "
 				   "(released, past retention, or evicted "
 				   "for new work)",
 				   (unsigned long long)id.v);

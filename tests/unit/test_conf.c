@@ -17,9 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/conf.h"
+#include "testutil.h"
 
 static char tmpdir[] = "/tmp/shmrt-conf-XXXXXX";
 static char tmppath[sizeof(tmpdir) + 16];
@@ -611,6 +614,38 @@ static void test_line_too_long(void **state)
 	expect_error(text, ":6: line is longer than 197 characters");
 }
 
+/*
+ * A file with no newline at all stops at the line limit, naming file
+ * and line, instead of growing a buffer without bound (it grew to about
+ * 1 GB on /dev/zero). In a child with its address space capped at 64 MB
+ * (not under a sanitizer, whose shadow memory needs terabytes of it), so
+ * the unbounded buffer fails fast; the child reports by exit code.
+ */
+static void test_no_newline_stops_at_line_limit(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	pid = tu_fork(99);
+	if (pid == 0) {
+		static struct shmrt_conf c;
+		char e[256];
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+		struct rlimit lim = { 64u << 20, 64u << 20 };
+
+		if (setrlimit(RLIMIT_AS, &lim) != 0)
+			_exit(2);
+#endif
+		_exit(shmrt_conf_load("/dev/zero", &c, e, sizeof(e)) ==
+				      SHMRT_E_CONF &&
+			      strcmp(e, "/dev/zero:1: line is longer than "
+					"197 characters") == 0
+		      ? 0
+		      : 1);
+	}
+	assert_int_equal(tu_wait_child(pid, 30000), 0);
+}
+
 static void test_indented_line(void **state)
 {
 	(void)state;
@@ -717,6 +752,7 @@ static void test_conf_path(void **state)
 	char path[128];
 
 	(void)state;
+	unlink(shmrt_conf_installed_path()); /* left by a failed run */
 	unsetenv("SHMRT_CONF");
 	assert_string_equal(shmrt_conf_path(NULL), SHMRT_CONF_DEFAULT_PATH);
 	assert_string_equal(shmrt_conf_path(""), "conf/shmrt.ini");
@@ -734,6 +770,39 @@ static void test_conf_path(void **state)
 	    shmrt_conf_load(path, &(struct shmrt_conf){0}, NULL, 0), 0);
 	unlink(path);
 	unsetenv("SHMRT_CONF");
+}
+
+/* Without -c or SHMRT_CONF: ./conf/shmrt.ini when it exists, else the
+ * installed file when it exists (the tests' build has its own). */
+static void test_conf_path_installed(void **state)
+{
+	const char *installed = shmrt_conf_installed_path();
+	char cwd[512], dir[64], cmd[1200];
+
+	(void)state;
+	unsetenv("SHMRT_CONF");
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(dir, sizeof(dir), "/tmp/shmrt-confpath-%d", (int)getpid());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chdir(dir), 0);
+	unlink(installed);
+	assert_string_equal(shmrt_conf_path(NULL), SHMRT_CONF_DEFAULT_PATH);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\" && "
+		 "touch '%s'", installed, installed);
+	assert_int_equal(system(cmd), 0);
+	assert_string_equal(shmrt_conf_path(NULL), installed);
+	assert_string_equal(shmrt_conf_path("x.ini"), "x.ini");
+	setenv("SHMRT_CONF", "y.ini", 1);
+	assert_string_equal(shmrt_conf_path(NULL), "y.ini");
+	unsetenv("SHMRT_CONF");
+	assert_int_equal(mkdir("conf", 0700), 0);
+	write_file("conf/shmrt.ini", VALID_TAIL);
+	assert_string_equal(shmrt_conf_path(NULL), SHMRT_CONF_DEFAULT_PATH);
+	unlink("conf/shmrt.ini");
+	rmdir("conf");
+	unlink(installed);
+	assert_int_equal(chdir(cwd), 0);
+	rmdir(dir);
 }
 
 static void test_mode_env(void **state)
@@ -761,6 +830,41 @@ static void test_mode_env(void **state)
 	assert_string_equal(err, "SHMRT_MODE: 'xyz' is not inline or process");
 	assert_string_equal(shmrt_last_error(), err);
 	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	unsetenv("SHMRT_MODE");
+}
+
+/* Test mode: SHMRT_MODE=inline turns it on, SHMRT_TEST_MODE is its own
+ * switch and wins; a bad value names the variable. */
+static void test_env_test_mode(void **state)
+{
+	struct shmrt_conf c;
+	char err[128];
+
+	(void)state;
+	shmrt_conf_defaults(&c);
+	assert_false(c.test_mode);
+	setenv("SHMRT_MODE", "inline", 1);
+	unsetenv("SHMRT_TEST_MODE");
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_true(c.test_mode);
+	setenv("SHMRT_TEST_MODE", "0", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_false(c.test_mode);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_INLINE);
+	setenv("SHMRT_MODE", "process", 1);
+	setenv("SHMRT_TEST_MODE", "1", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_true(c.test_mode);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_INLINE);
+	unsetenv("SHMRT_TEST_MODE");
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_false(c.test_mode);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	setenv("SHMRT_TEST_MODE", "yes", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)),
+			 SHMRT_E_CONF);
+	assert_string_equal(err, "SHMRT_TEST_MODE: 'yes' is not 0 or 1");
+	unsetenv("SHMRT_TEST_MODE");
 	unsetenv("SHMRT_MODE");
 }
 
@@ -802,6 +906,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_tenant_name),
 	    cmocka_unit_test(test_missing_handler),
 	    cmocka_unit_test(test_line_too_long),
+	    cmocka_unit_test(test_no_newline_stops_at_line_limit),
 	    cmocka_unit_test(test_indented_line),
 	    cmocka_unit_test(test_syntax_error),
 	    cmocka_unit_test(test_no_tenant),
@@ -811,7 +916,9 @@ int main(void)
 	    cmocka_unit_test(test_directory_is_unreadable),
 	    cmocka_unit_test(test_err_buffer_edges),
 	    cmocka_unit_test(test_conf_path),
+	    cmocka_unit_test(test_conf_path_installed),
 	    cmocka_unit_test(test_mode_env),
+	    cmocka_unit_test(test_env_test_mode),
 	    cmocka_unit_test(test_queue_index),
 	    cmocka_unit_test(test_table_sizes_default_to_capacity),
 	    cmocka_unit_test(test_lanes_errors),
