@@ -28,7 +28,8 @@ static const char usage[] =
 	"  demo     run the demo workload (the README's main job)\n"
 	"\n"
 	"Every command takes -c FILE (default: $SHMRT_CONF, then\n"
-	"conf/shmrt.ini) and -t TENANT (default: the file's first tenant).\n"
+	"conf/shmrt.ini) and -t TENANT (default: the file's first tenant;\n"
+	"with a [tenant *] template, any valid name).\n"
 	"Run 'shmrt <command> --help' for a command's options.\n"
 	"Exit status: 0 ok, 1 operation or job failed or timed out, 2 usage\n"
 	"error, 3 tenant cannot be attached.\n";
@@ -49,25 +50,20 @@ int cli_target_load(const char *cmd, struct cli_target *t)
 {
 	char err[512];
 	const char *p = shmrt_conf_path(t->conf_arg);
-	uint32_t i;
 
 	if (shmrt_conf_load(p, &t->conf, err, sizeof(err)) != 0 ||
 	    shmrt_conf_apply_env(&t->conf, err, sizeof(err)) != 0) {
 		fprintf(stderr, "shmrt %s: %s\n", cmd, err);
 		return CLI_USAGE;
 	}
-	if (t->tenant_arg == NULL) {
-		t->tenant = t->conf.tenant[0].name;
-		return CLI_OK;
+	/* A [tenant NAME] section, or the [tenant *] template's name. */
+	if (shmrt_conf_select_tenant(&t->conf, t->tenant_arg) != 0) {
+		fprintf(stderr, "shmrt %s: %s%s\n", cmd, shmrt_last_error(),
+			t->tenant_arg == NULL ? " with -t NAME" : "");
+		return CLI_USAGE;
 	}
-	for (i = 0; i < t->conf.ntenants; i++)
-		if (strcmp(t->conf.tenant[i].name, t->tenant_arg) == 0) {
-			t->tenant = t->conf.tenant[i].name;
-			return CLI_OK;
-		}
-	fprintf(stderr, "shmrt %s: %s has no [tenant %s]\n", cmd, p,
-		t->tenant_arg);
-	return CLI_USAGE;
+	t->tenant = t->conf.tenant[0].name;
+	return CLI_OK;
 }
 
 int cli_target_attach(const char *cmd, struct cli_target *t)
