@@ -774,6 +774,30 @@ static void test_queue_index(void **state)
 	assert_int_equal(shmrt_conf_queue_index(&c, NULL), -1);
 }
 
+/* The shipped file's commented template, uncommented, serves any name. */
+static void test_shipped_template_uncommented(void **state)
+{
+	static struct shmrt_conf c;
+	char path[4096], cmd[8400];
+
+	(void)state;
+	assert_int_equal(find_shipped_conf(path, sizeof(path)), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "sed -e 's/^;\\[tenant \\*\\]$/[tenant *]/' "
+		 "-e 's/^;group = NAME$/group = staff/' '%s' >'%s'",
+		 path, tmppath);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(shmrt_conf_load(tmppath, &c, NULL, 0), 0);
+	unlink(tmppath);
+	assert_true(c.has_template);
+	assert_int_equal(c.ntenants, 1);
+	assert_string_equal(c.tenant[0].group, "staff"); /* inherited */
+	assert_int_equal(shmrt_conf_select_tenant(&c, "customer-4711"), 0);
+	assert_string_equal(c.tenant[0].name, "customer-4711");
+	assert_string_equal(c.tenant[0].group, "staff");
+	assert_int_equal(c.nqueues, 4);
+}
+
 /* ---------------------------------------------------------- tenant template */
 
 #define TEMPLATE_QUEUE "[queue chat]\nhandler = chat\n"
@@ -967,6 +991,7 @@ int main(void)
 	    cmocka_unit_test(test_no_template_refuses_unlisted),
 	    cmocka_unit_test(test_template_errors),
 	    cmocka_unit_test(test_template_beside_max_tenants),
+	    cmocka_unit_test(test_shipped_template_uncommented),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
