@@ -3,7 +3,7 @@
  *
  * One process (this one) starts 1, then 100, then 1,000 tenants (smoke:
  * 1, 10, 30) through the public API, every name served by the [tenant *]
- * template of a file with one small queue (TENANTS_CONF below: capacity
+ * template of a file with one small queue (tenants_conf below: capacity
  * 64, slot_size 256, process mode, so each tenant has its own segment
  * under /dev/shm). At each level it records:
  *
@@ -11,10 +11,11 @@
  *                  (loads the file, creates, fallocates and initializes
  *                  the segment, joins the scan thread);
  *   enqueue        shmrt_enqueue, rounds of 64 calls spread over all the
- *                  tenants started (and, at the end, all to one of them) (each round is timed; a sample is the
+ *                  tenants started (each round is timed; a sample is the
  *                  round's ns per call), with its ratio to the 1-tenant
  *                  figure; after each round, not timed, this thread runs
- *                  the round's jobs (a no-op handler) and releases them;
+ *                  the round's jobs (a no-op handler) and releases them.
+ *                  At the end, the same rounds all to one of the tenants;
  *   memory         the process's own RSS (RssAnon + RssFile) and its
  *                  mapped segment pages (RssShmem) per tenant, over an
  *                  idle baseline taken before the first start, and
@@ -45,15 +46,14 @@
 #define ROUND	  64 /* enqueues per timed round: one queue's capacity */
 
 /* The file every tenant of this workload starts from. */
-static const char tenants_conf[] =
-	"[runtime]\n"
-	"mode = process\n"
-	"[tenant *]\n"
-	"[queue q]\n"
-	"handler = bench.noop\n"
-	"capacity = 64\n"
-	"slot_size = 256\n"
-	"workers = 0\n";
+static const char tenants_conf[] = "[runtime]\n"
+				   "mode = process\n"
+				   "[tenant *]\n"
+				   "[queue q]\n"
+				   "handler = bench.noop\n"
+				   "capacity = 64\n"
+				   "slot_size = 256\n"
+				   "workers = 0\n";
 
 /* This thread's worker seat in one tenant: runs its jobs after a round. */
 struct seat {
@@ -65,7 +65,7 @@ struct tenants_run {
 	char conf[96];
 	char (*names)[NAME_LEN];
 	struct seat *seats; /* one per name, opened on first use */
-	uint32_t started; /* names[0..started) run */
+	uint32_t started;   /* names[0..started) run */
 	struct bench_rss idle;
 	uint32_t fds0, threads0;
 };
@@ -256,8 +256,7 @@ static void cost_rows(const struct tenants_run *t)
 	r = bench_record_value(G_TENANTS, row, "kB", own / n);
 	bench_note(r, "RssAnon+RssFile over the idle process: %.0f kB in all",
 		   own);
-	snprintf(row, sizeof(row), "segment pages mapped per tenant, %u "
-		 "tenants", n);
+	snprintf(row, sizeof(row), "segment pages per tenant, %u tenants", n);
 	bench_record_value(G_TENANTS, row, "kB", shmem / n);
 	snprintf(row, sizeof(row), "/dev/shm per tenant, %u tenants", n);
 	r = bench_record_value(G_TENANTS, row, "kB",
@@ -352,8 +351,8 @@ static void levels(struct tenants_run *t, const uint32_t *lv, size_t nlv,
 
 void bench_shmrt_tenants(const struct bench_cfg *c)
 {
-	static const uint32_t full[] = { 1, 100, 1000 };
-	static const uint32_t smoke[] = { 1, 10, 30 };
+	static const uint32_t full[] = {1, 100, 1000};
+	static const uint32_t smoke[] = {1, 10, 30};
 	const uint32_t *lv = c->smoke ? smoke : full;
 	struct tenants_run t;
 

@@ -416,12 +416,15 @@ static void template_inherit(struct conf_parse *p)
 	if (!c->has_template)
 		return;
 	for (t = 0; t < c->ntenants; t++)
-		for (i = 0; i < ARRAY_LEN(tenant_keys); i++)
+		for (i = 0; i < ARRAY_LEN(tenant_keys); i++) {
+			const struct conf_key *k = &tenant_keys[i];
+
 			if (!(p->tenant_set[t] & (1u << i)))
-				memcpy((char *)&c->tenant[t] + tenant_keys[i].off,
+				memcpy((char *)&c->tenant[t] + k->off,
 				       (const char *)&c->tenant_template +
-					   tenant_keys[i].off,
-				       tenant_keys[i].size);
+					   k->off,
+				       k->size);
+		}
 }
 
 /* A section is over: check that its required keys were given. */
@@ -841,7 +844,8 @@ int shmrt_conf_apply_env(struct shmrt_conf *conf, char *err, size_t errlen)
 }
 
 /* Make `t` (a copy) the conf's only tenant. */
-static int select_only(struct shmrt_conf *conf, const struct shmrt_conf_tenant *t)
+static int select_only(struct shmrt_conf *conf,
+		       const struct shmrt_conf_tenant *t)
 {
 	struct shmrt_conf_tenant keep = *t;
 

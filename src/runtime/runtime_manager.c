@@ -4,13 +4,13 @@
  * Start order: configuration (the tenant's [tenant NAME] section or the
  * [tenant *] template), then the backend from the factory (which makes
  * the segment and the state in it, or adopts the segment of a runner that
- * died), then the tenant joins the process's scan thread. Stop is the reverse, through the
- * segment: draining (enqueues refused), running jobs finish (the caller
- * runs them in test mode), stopped, the other participants leave (a scan
- * declares the dead ones), the creator removes the name - unless a job or
- * a live participant outlived the drain: then the segment stays for the
- * next start to adopt - and the backend is forgotten and closed with its
- * last reference.
+ * died), then the tenant joins the process's scan thread. Stop is the
+ * reverse, through the segment: draining (enqueues refused), running jobs
+ * finish (the caller runs them in test mode), stopped, the other
+ * participants leave (a scan declares the dead ones), the creator removes
+ * the name - unless a job or a live participant outlived the drain: then
+ * the segment stays for the next start to adopt - and the backend is
+ * forgotten and closed with its last reference.
  */
 #define _GNU_SOURCE
 #include "runtime_manager.h"

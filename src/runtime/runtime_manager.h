@@ -6,8 +6,9 @@
  * the tenant runs here, the reference to its backend, and its entry in
  * the process's one scan thread (tenant_scanner.h), which scans every
  * tenant started here every [runtime] scan_interval_ms. There is no
- * fixed limit on tenants per process. Start and stop of one tenant are serialized by the
- * record's mutex; different tenants start and stop in parallel.
+ * fixed limit on tenants per process. Start and stop of one tenant are
+ * serialized by the record's mutex; different tenants start and stop in
+ * parallel.
  *
  * The manager never calls into the workers: a stop works through the
  * tenant's shared state (draining, then stopped), which workers in any

@@ -63,8 +63,8 @@ static void scan_pass(void)
 			pthread_mutex_lock(&mu);
 			current = NULL;
 			pthread_cond_broadcast(&done_cv);
-			e->next_ns = next_tick(shmrt__os_now_ns(),
-					       e->interval_ns);
+			e->next_ns =
+			    next_tick(shmrt__os_now_ns(), e->interval_ns);
 		}
 	}
 }
@@ -125,7 +125,7 @@ static int thread_ensure(void)
 	pthread_attr_destroy(&at);
 	if (rc != 0)
 		return shmrt__fail(SHMRT_E_SYS, "scanner: pthread_create "
-				   "failed");
+						"failed");
 	thread_on = true;
 	return 0;
 }

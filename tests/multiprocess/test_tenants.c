@@ -64,9 +64,9 @@ static void write_conf(const char *runtime_extra, const char *queue_extra)
 static int h_echo(void *ctx, struct shmrt_job_run *run)
 {
 	(void)ctx;
-	run->out_len = (size_t)snprintf(run->out, run->out_cap, "done:%.*s",
-					(int)run->payload_len,
-					(const char *)run->payload);
+	run->out_len =
+	    (size_t)snprintf(run->out, run->out_cap, "done:%.*s",
+			     (int)run->payload_len, (const char *)run->payload);
 	return SHMRT_HANDLER_OK;
 }
 
@@ -323,12 +323,12 @@ static void test_every_tenant_is_scanned(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_inline_templated_tenants,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_process_templated_tenants,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_every_tenant_is_scanned,
-						setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_inline_templated_tenants,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_process_templated_tenants,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_every_tenant_is_scanned, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
