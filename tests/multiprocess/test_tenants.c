@@ -279,14 +279,19 @@ static void test_process_templated_tenants(void **state)
 }
 
 /*
- * The one scan thread scans every tenant: each tenant's job is leased
- * and abandoned (its worker never completes it), and only a scan ends it
- * (job_timeout_ms passed, attempts used up). Every job must end, in
- * every tenant, within a few scan intervals.
+ * The one scan thread scans every tenant: each tenant's job is leased by
+ * a worker seat that then never completes it (a handler that hangs), and
+ * only a scan ends it (job_timeout_ms passed, attempts used up). Every
+ * job must end, in every tenant, within a few scan intervals. The seats
+ * stay joined until then: a seat that left would leave its record free
+ * for another participant, which is not what a hung worker does.
  */
 static void test_every_tenant_is_scanned(void **state)
 {
 	struct shmrt_job_info info;
+	struct shmrt__backend **bes;
+	struct shmrt__consumer **cs;
+	struct shmrt__be_lease l;
 	char buf[256];
 	uint32_t i;
 
@@ -295,21 +300,20 @@ static void test_every_tenant_is_scanned(void **state)
 	write_conf("scan_interval_ms = 20\n",
 		   "job_timeout_ms = 50\nmax_attempts = 1\n");
 	make_names((uint32_t)tu_scaled(100, 10));
+	bes = calloc(ntenants, sizeof(*bes));
+	cs = calloc(ntenants, sizeof(*cs));
+	assert_non_null(bes);
+	assert_non_null(cs);
 	start_all();
 	enqueue_all();
 	for (i = 0; i < ntenants; i++) {
-		struct shmrt__backend *be = shmrt__backend_lookup(names[i]);
-		struct shmrt__consumer *c;
-		struct shmrt__be_lease l;
-
-		assert_non_null(be);
-		assert_int_equal(be->ops->consumer_open(be, &c), 0);
-		assert_int_equal(be->ops->lease(be, c, 0, buf, sizeof(buf),
-						tu_deadline_ms(5000), &l),
+		bes[i] = shmrt__backend_lookup(names[i]);
+		assert_non_null(bes[i]);
+		assert_int_equal(bes[i]->ops->consumer_open(bes[i], &cs[i]), 0);
+		assert_int_equal(bes[i]->ops->lease(bes[i], cs[i], 0, buf,
+						    sizeof(buf),
+						    tu_deadline_ms(5000), &l),
 				 0);
-		/* Abandoned: the lease is never completed. */
-		be->ops->consumer_close(be, c);
-		shmrt__backend_put(be);
 	}
 	for (i = 0; i < ntenants; i++) {
 		assert_int_equal(shmrt_job_wait(names[i], ids[i], 10000, &info,
@@ -317,6 +321,12 @@ static void test_every_tenant_is_scanned(void **state)
 				 0);
 		assert_int_equal(info.state, SHMRT_JOB_FAILED);
 	}
+	for (i = 0; i < ntenants; i++) {
+		bes[i]->ops->consumer_close(bes[i], cs[i]);
+		shmrt__backend_put(bes[i]);
+	}
+	free(bes);
+	free(cs);
 	stop_all();
 }
 
