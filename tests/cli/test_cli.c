@@ -407,8 +407,10 @@ static void test_templated_tenant(void **state)
 {
 	char id[32], run_out[300], *argv[] = { "shmrt", "run", "-t", NULL,
 					       NULL };
+	char *wargv[] = { "shmrt", "worker", "-t", NULL, "-q", "echo", NULL };
 	char name[64];
 	uint64_t deadline;
+	pid_t w;
 	FILE *f;
 
 	(void)state;
@@ -434,6 +436,9 @@ static void test_templated_tenant(void **state)
 		assert_true(shmrt__os_now_ns() < deadline);
 		shmrt__os_sleep_ns(20000000);
 	}
+	/* A worker started by hand attaches to the templated name too. */
+	wargv[3] = name;
+	w = tu_spawn_cli("/dev/null", "/dev/null", wargv);
 	EXPECT(0, "enqueue", "-t", name, "echo", "--data", "tpl", "--wait");
 	assert_non_null(strstr(r.out, "succeeded\ntpl\n"));
 	assert_int_equal(sscanf(r.out, "%31s", id), 1);
@@ -444,6 +449,7 @@ static void test_templated_tenant(void **state)
 	EXPECT(0, "stop", "-t", name);
 	assert_int_equal(tu_wait_child(runner, 20000), 0);
 	runner = 0;
+	assert_int_equal(tu_wait_child(w, 20000), 0); /* drained, left */
 	unlink(run_out);
 	EXPECT(3, "stat", "-t", name);
 	/* destroy removes what a killed runner of a templated name left. */
