@@ -20,18 +20,23 @@
  *                  mapped segment pages (RssShmem) per tenant, over an
  *                  idle baseline taken before the first start, and
  *                  /dev/shm bytes per tenant (st_blocks of the segments);
- *   threads, fds   of the process, to show neither grows per tenant.
+ *   threads, fds   of the process, to show neither grows per tenant;
+ *   idle CPU       the process's CPU time while this thread sleeps: the
+ *                  one scan thread scanning every tenant;
  *
  * Then every tenant is stopped (the time per stop is a row) and its
  * segment removed.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <shmrt/shmrt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -270,6 +275,44 @@ static void cost_rows(const struct tenants_run *t)
 	bench_note(r, "%u before the first start", t->fds0);
 }
 
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) *
+		   1000000000u +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) *
+		   1000u;
+}
+
+/*
+ * The idle cost of the started tenants: this thread sleeps for `ms`, so
+ * the process's CPU time meanwhile is the scan thread's (every tenant
+ * scanned every scan_interval_ms, 100 by default).
+ */
+static void idle_cpu_row(uint32_t n, uint64_t ms)
+{
+	struct bench_result *r;
+	uint64_t c0 = cpu_ns(), t0 = bench_now_ns(), wall;
+	struct timespec ts;
+	char row[80];
+
+	ts.tv_sec = (time_t)(ms / 1000u);
+	ts.tv_nsec = (long)(ms % 1000u) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	wall = bench_now_ns() - t0;
+	snprintf(row, sizeof(row), "idle CPU (the scan thread), %u tenants", n);
+	r = bench_record_value(G_TENANTS, row, "% CPU",
+			       100.0 * (double)(cpu_ns() - c0) / (double)wall);
+	bench_note(r,
+		   "over %llu ms with nothing to do but the periodic "
+		   "scans",
+		   (unsigned long long)ms);
+}
+
 /* Stop every started tenant; one row, the time per stop. */
 static void stop_all(struct tenants_run *t)
 {
@@ -320,7 +363,7 @@ static int run_setup(struct tenants_run *t, uint32_t max)
 
 /* Each level: start up to it, its cost, its enqueue rounds. */
 static void levels(struct tenants_run *t, const uint32_t *lv, size_t nlv,
-		   uint64_t rounds)
+		   uint64_t rounds, uint64_t idle_ms)
 {
 	char row[80], base[80];
 	struct bench_result *r;
@@ -331,6 +374,7 @@ static void levels(struct tenants_run *t, const uint32_t *lv, size_t nlv,
 		if (start_to(t, lv[i]) != 0)
 			return;
 		cost_rows(t);
+		idle_cpu_row(lv[i], idle_ms);
 		snprintf(row, sizeof(row), "enqueue, %u tenants started",
 			 lv[i]);
 		if ((r = enqueue_rounds(t, rounds, lv[i], row)) == NULL)
@@ -367,7 +411,7 @@ void bench_shmrt_tenants(const struct bench_cfg *c)
 		free(t.seats);
 		return;
 	}
-	levels(&t, lv, 3, bench_n(c, 20, 2000));
+	levels(&t, lv, 3, bench_n(c, 20, 2000), bench_n(c, 100, 2000));
 	stop_all(&t);
 	unlink(t.conf);
 	free(t.names);
