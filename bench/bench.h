@@ -74,6 +74,7 @@ void bench_shmrt_depth(const struct bench_cfg *c);
 void bench_shmrt_keys(const struct bench_cfg *c);
 void bench_shmrt_oversub(const struct bench_cfg *c);
 void bench_shmrt_memory(const struct bench_cfg *c);
+void bench_shmrt_tenants(const struct bench_cfg *c);
 
 /*
  * Baselines that other workloads measure again, interleaved with their

@@ -46,6 +46,8 @@ static const struct workload workloads[] = {
 	{ "keys", bench_shmrt_keys, "shmrt: per-job cost vs lanes, keys" },
 	{ "oversub", bench_shmrt_oversub, "shmrt: oversubscription" },
 	{ "memory", bench_shmrt_memory, "shmrt: memory" },
+	{ "tenants", bench_shmrt_tenants,
+	  "shmrt: 1, 100, 1000 tenants in one process" },
 };
 
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

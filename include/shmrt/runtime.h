@@ -68,9 +68,14 @@ struct shmrt_tenant_info {
  * Start tenant `tenant` from the configuration file `conf_path` (NULL or
  * "": $SHMRT_CONF if set, else ./conf/shmrt.ini if it exists, else the
  * installed ${sysconfdir}/shmrt/shmrt.ini; `shmrt --help` prints that
- * path); `tenant` NULL means the first [tenant] of the file. Order:
- * segment, state, backend; worker threads or processes are started by
- * the workers layer on top (shmrt run).
+ * path): its [tenant NAME] section, or, for a name with no section, the
+ * file's [tenant *] template (any valid name: 1..48 of [A-Za-z0-9._-],
+ * not "." or ".."; there is no limit on how many a process starts).
+ * `tenant` NULL means the first [tenant NAME] of the file (an error when
+ * the file has only the template). Order: segment, state, backend; worker
+ * threads or processes are started by the workers layer on top (shmrt
+ * run). The tenant costs this process no thread and no file descriptor of
+ * its own: one scan thread per process scans every tenant started here.
  *
  * When process mode cannot set up its segment (e.g. /dev/shm/shmrt.NAME
  * is taken by a file that is not a live shmrt segment, or /dev/shm is
@@ -92,8 +97,9 @@ struct shmrt_tenant_info {
  * Idempotent: starting a started tenant returns 0 and changes nothing.
  * Safe from several threads at once; concurrent starts of one tenant make
  * one runtime. Pair with shmrt_tenant_stop.
- * Errors: SHMRT_E_CONF (file, tenant not in it), SHMRT_E_NAME, segment
- * errors (with `fail`), SHMRT_E_NOMEM.
+ * Errors: SHMRT_E_CONF (file; a name with no section and no template),
+ * SHMRT_E_NAME (a name the template cannot serve), segment errors (with
+ * `fail`), SHMRT_E_NOMEM.
  */
 SHMRT_API int shmrt_tenant_start(const char *conf_path, const char *tenant);
 
@@ -101,7 +107,7 @@ SHMRT_API int shmrt_tenant_start(const char *conf_path, const char *tenant);
  * Use a tenant that another process started (process mode): attach to its
  * segment, so this process can enqueue, wait, cancel and run workers. The
  * configuration must be the one the tenant was started with (it names the
- * queues). Idempotent; returns 0 at once if the tenant is already started
+ * queues); a templated name attaches as it starts, through [tenant *]. Idempotent; returns 0 at once if the tenant is already started
  * or attached here. Pair with shmrt_tenant_detach (or stop).
  * Errors: SHMRT_E_NOENT (no such segment) and the other attach refusals
  * of shmrt/error.h.

@@ -29,7 +29,9 @@ struct cli_target {
 
 /*
  * Load the configuration named by -c (or SHMRT_CONF, or the default) and
- * resolve the tenant; prints the error and returns CLI_USAGE on failure.
+ * resolve the tenant (its [tenant NAME] section, or the [tenant *]
+ * template under that name; t->conf is narrowed to it); prints the error
+ * and returns CLI_USAGE on failure.
  */
 int cli_target_load(const char *cmd, struct cli_target *t);
 

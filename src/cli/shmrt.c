@@ -30,8 +30,9 @@ static const char usage[] =
 	"  demo     run the demo workload (the README's main job)\n"
 	"\n"
 	"Every command takes -c FILE and -t TENANT (default: the file's\n"
-	"first tenant). Without -c the configuration is $SHMRT_CONF, else\n"
-	"./conf/shmrt.ini if it exists, else the installed one.\n"
+	"first tenant; with a [tenant *] template, any valid name). Without\n"
+	"-c the configuration is $SHMRT_CONF, else ./conf/shmrt.ini if it\n"
+	"exists, else the installed one.\n"
 	"Run 'shmrt <command> --help' for a command's options;\n"
 	"'shmrt --version' (or -V) prints the version.\n"
 	"Exit status: 0 ok, 1 operation or job failed or timed out, 2 usage\n"
@@ -60,24 +61,20 @@ int cli_target_load(const char *cmd, struct cli_target *t)
 {
 	char err[512];
 	const char *p = shmrt_conf_path(t->conf_arg);
-	uint32_t i;
 
 	if (shmrt_conf_load(p, &t->conf, err, sizeof(err)) != 0 ||
 	    shmrt_conf_apply_env(&t->conf, err, sizeof(err)) != 0) {
 		cli_error(cmd, "%s", err);
 		return CLI_USAGE;
 	}
-	if (t->tenant_arg == NULL) {
-		t->tenant = t->conf.tenant[0].name;
-		return CLI_OK;
+	/* A [tenant NAME] section, or the [tenant *] template's name. */
+	if (shmrt_conf_select_tenant(&t->conf, t->tenant_arg) != 0) {
+		cli_error(cmd, "%s%s", shmrt_last_error(),
+			  t->tenant_arg == NULL ? " with -t NAME" : "");
+		return CLI_USAGE;
 	}
-	for (i = 0; i < t->conf.ntenants; i++)
-		if (strcmp(t->conf.tenant[i].name, t->tenant_arg) == 0) {
-			t->tenant = t->conf.tenant[i].name;
-			return CLI_OK;
-		}
-	cli_error(cmd, "%s has no [tenant %s]", p, t->tenant_arg);
-	return CLI_USAGE;
+	t->tenant = t->conf.tenant[0].name;
+	return CLI_OK;
 }
 
 int cli_target_attach(const char *cmd, struct cli_target *t)

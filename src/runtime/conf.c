@@ -106,6 +106,8 @@ static const struct conf_key queue_keys[] = {
 
 #define ARRAY_LEN(a)  (sizeof(a) / sizeof((a)[0]))
 #define CONF_KEYS_MAX 16
+/* Which keys a [tenant NAME] set is a bit mask (template inheritance). */
+_Static_assert(ARRAY_LEN(tenant_keys) <= 32, "tenant keys");
 _Static_assert(ARRAY_LEN(runtime_keys) <= CONF_KEYS_MAX, "runtime keys");
 _Static_assert(ARRAY_LEN(queue_keys) <= CONF_KEYS_MAX, "queue keys");
 
@@ -136,6 +138,8 @@ struct conf_parse {
 	/* Header lines, for "first defined at line N". */
 	int runtime_line;
 	int tenant_line[SHMRT_CONF_MAX_TENANTS];
+	int template_line; /* [tenant *]; 0 = none */
+	uint32_t tenant_set[SHMRT_CONF_MAX_TENANTS]; /* keys set, bit each */
 	int queue_line[SHMRT_CONF_MAX_QUEUES];
 
 	/* The first error; line 0 = the whole file. */
@@ -386,6 +390,48 @@ static bool queue_close(struct conf_parse *p)
 	return true;
 }
 
+/*
+ * A [tenant NAME] section is over: remember which keys it set, so that
+ * the template fills only the others (template_inherit). The template's
+ * own section records nothing.
+ */
+static void tenant_close(struct conf_parse *p)
+{
+	const struct shmrt_conf_tenant *t = p->obj;
+	ptrdiff_t ti = t - p->conf->tenant;
+	uint32_t set = 0;
+	size_t i;
+
+	if (ti < 0 || ti >= (ptrdiff_t)SHMRT_CONF_MAX_TENANTS)
+		return;
+	for (i = 0; i < p->nkeys; i++)
+		if (p->key_line[i] != 0)
+			set |= 1u << i;
+	p->tenant_set[ti] = set;
+}
+
+/* After the whole file: each [tenant NAME] takes the template's value of
+ * every key it did not set (sections may come before the template). */
+static void template_inherit(struct conf_parse *p)
+{
+	struct shmrt_conf *c = p->conf;
+	uint32_t t;
+	size_t i;
+
+	if (!c->has_template)
+		return;
+	for (t = 0; t < c->ntenants; t++)
+		for (i = 0; i < ARRAY_LEN(tenant_keys); i++) {
+			const struct conf_key *k = &tenant_keys[i];
+
+			if (!(p->tenant_set[t] & (1u << i)))
+				memcpy((char *)&c->tenant[t] + k->off,
+				       (const char *)&c->tenant_template +
+					   k->off,
+				       k->size);
+		}
+}
+
 /* A section is over: check that its required keys were given. */
 static bool section_close(struct conf_parse *p)
 {
@@ -397,6 +443,8 @@ static bool section_close(struct conf_parse *p)
 					  p->label, p->keys[i].name);
 	if (p->kind == SECT_QUEUE)
 		return queue_close(p);
+	if (p->kind == SECT_TENANT)
+		tenant_close(p);
 	return true;
 }
 
@@ -425,12 +473,34 @@ static bool runtime_begin(struct conf_parse *p)
 	return true;
 }
 
+/* [tenant *]: the template every name without its own section gets. */
+static bool template_begin(struct conf_parse *p)
+{
+	struct shmrt_conf_tenant *t = &p->conf->tenant_template;
+
+	if (p->template_line != 0)
+		return conf_error(p, p->lineno,
+				  "duplicate template [tenant *] (first "
+				  "defined at line %d)",
+				  p->template_line);
+	p->template_line = p->lineno;
+	p->conf->has_template = true;
+	memset(t, 0, sizeof(*t));
+	memcpy(t->name, SHMRT_CONF_TENANT_TEMPLATE,
+	       sizeof(SHMRT_CONF_TENANT_TEMPLATE));
+	snprintf(p->label, sizeof(p->label), "[tenant *]");
+	section_enter(p, SECT_TENANT, t, tenant_keys, ARRAY_LEN(tenant_keys));
+	return true;
+}
+
 static bool tenant_begin(struct conf_parse *p, const char *name)
 {
 	struct shmrt_conf *c = p->conf;
 	struct shmrt_conf_tenant *t;
 	uint32_t i;
 
+	if (strcmp(name, SHMRT_CONF_TENANT_TEMPLATE) == 0)
+		return template_begin(p);
 	if (!shmrt__name_valid(name, SHMRT_CONF_TENANT_MAX - 1))
 		return conf_error(p, p->lineno,
 				  "invalid tenant name '%s' (use 1..%d of "
@@ -678,10 +748,11 @@ static int conf_finish(struct conf_parse *p, int rc, char *err, size_t errlen)
 			   rc);
 	}
 	if (!p->failed && section_close(p)) {
-		if (p->conf->ntenants == 0)
+		template_inherit(p);
+		if (p->conf->ntenants == 0 && !p->conf->has_template)
 			conf_error(p, 0,
-				   "no [tenant NAME] section (at least one is "
-				   "required)");
+				   "no [tenant NAME] section or [tenant *] "
+				   "template (at least one is required)");
 		else if (p->conf->nqueues == 0)
 			conf_error(p, 0,
 				   "no [queue NAME] section (at least one is "
@@ -804,6 +875,47 @@ int shmrt_conf_apply_env(struct shmrt_conf *conf, char *err, size_t errlen)
 	if (conf->test_mode)
 		conf->mode = SHMRT_CONF_MODE_INLINE;
 	return 0;
+}
+
+/* Make `t` (a copy) the conf's only tenant. */
+static int select_only(struct shmrt_conf *conf,
+		       const struct shmrt_conf_tenant *t)
+{
+	struct shmrt_conf_tenant keep = *t;
+
+	conf->tenant[0] = keep;
+	conf->ntenants = 1;
+	return 0;
+}
+
+int shmrt_conf_select_tenant(struct shmrt_conf *conf, const char *name)
+{
+	struct shmrt_conf_tenant t;
+	uint32_t i;
+
+	if (name == NULL && conf->ntenants > 0)
+		return select_only(conf, &conf->tenant[0]);
+	if (name == NULL)
+		return shmrt__fail(SHMRT_E_CONF, "%s: no tenant named, and the "
+				   "file has only the [tenant *] template: "
+				   "name the tenant (any valid name)",
+				   conf->path);
+	for (i = 0; i < conf->ntenants && i < SHMRT_CONF_MAX_TENANTS; i++)
+		if (strcmp(conf->tenant[i].name, name) == 0)
+			return select_only(conf, &conf->tenant[i]);
+	if (!conf->has_template)
+		return shmrt__fail(SHMRT_E_CONF, "%s: no [tenant %.64s] "
+				   "section, and no [tenant *] template: add "
+				   "either to serve it",
+				   conf->path, name);
+	if (!shmrt__tenant_name_valid(name))
+		return shmrt__fail(SHMRT_E_NAME, "invalid tenant name '%.64s' "
+				   "(use 1..%d of [A-Za-z0-9._-], not '.' or "
+				   "'..')",
+				   name, SHMRT_CONF_TENANT_MAX - 1);
+	t = conf->tenant_template;
+	memcpy(t.name, name, strlen(name) + 1);
+	return select_only(conf, &t);
 }
 
 int shmrt_conf_queue_index(const struct shmrt_conf *conf, const char *name)

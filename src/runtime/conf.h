@@ -14,6 +14,7 @@
  *   heartbeat_timeout_ms = 0..86400000 (0 = never)      default 30000
  *
  *   [tenant NAME]        NAME: 1..48 of [A-Za-z0-9._-], not "." or ".."
+ *   [tenant *]           the template: what any other valid name gets
  *   group            = 1..31 of [A-Za-z0-9._-]          default "" (none)
  *
  *   [queue NAME]         NAME: 1..31 of [A-Za-z0-9._-]
@@ -36,9 +37,13 @@
  *                      (full queue: the oldest finished jobs give up
  *                      their slots, or enqueue waits / fails FULL)
  *
- * Every tenant gets the same set of queues. At least one tenant and one
- * queue are required; at most SHMRT_CONF_MAX_TENANTS and
- * SHMRT_CONF_MAX_QUEUES. Numbers are plain decimal digits. Comments start
+ * Every tenant gets the same set of queues. At least one [tenant NAME] or
+ * the [tenant *] template, and one queue, are required; at most
+ * SHMRT_CONF_MAX_TENANTS [tenant NAME] sections and SHMRT_CONF_MAX_QUEUES
+ * queues. With a template any valid tenant name can be started, however
+ * many (shmrt_conf_select_tenant); a [tenant NAME] section overrides the
+ * template for that name, and inherits the template's value of each key
+ * it does not set itself. Numbers are plain decimal digits. Comments start
  * a line with ';' or '#'; an inline comment is ';' after whitespace.
  *
  * Lines are limited to SHMRT_CONF_LINE_MAX characters and must not be
@@ -54,7 +59,8 @@
 #include <stdint.h>
 
 #define SHMRT_CONF_MAX_QUEUES  64
-#define SHMRT_CONF_MAX_TENANTS 16
+#define SHMRT_CONF_MAX_TENANTS 16 /* [tenant NAME] sections; not templated */
+#define SHMRT_CONF_TENANT_TEMPLATE "*" /* [tenant *]: the template's name */
 #define SHMRT_CONF_NAME_MAX    32 /* queue names: 1..31 chars [A-Za-z0-9._-] */
 #define SHMRT_CONF_TENANT_MAX  49 /* tenants: 1..48 chars, not "." or ".." */
 #define SHMRT_CONF_HANDLER_MAX 64
@@ -126,6 +132,8 @@ struct shmrt_conf {
 	uint64_t heartbeat_timeout_ms; /* [runtime] heartbeat_timeout_ms */
 	uint32_t ntenants;
 	struct shmrt_conf_tenant tenant[SHMRT_CONF_MAX_TENANTS];
+	bool has_template; /* a [tenant *] section was given */
+	struct shmrt_conf_tenant tenant_template; /* its keys; name "*" */
 	uint32_t nqueues;
 	struct shmrt_conf_queue queue[SHMRT_CONF_MAX_QUEUES];
 };
@@ -197,6 +205,23 @@ const char *shmrt_conf_installed_path(void);
  * concurrent setenv()/unsetenv().
  */
 int shmrt_conf_apply_env(struct shmrt_conf *conf, char *err, size_t errlen);
+
+/*
+ * Narrow a loaded conf to the one tenant `name`: afterwards conf->ntenants
+ * is 1 and conf->tenant[0] is that tenant, so code that takes a tenant
+ * index uses 0. The tenant is its [tenant NAME] section when there is one
+ * (with the template's keys it does not set), else the [tenant *]
+ * template under that name. `name` NULL means the first [tenant NAME]
+ * section.
+ * Returns 0, or with *conf unchanged and a sentence for
+ * shmrt_last_error(): SHMRT_E_CONF for a name with no section and no
+ * template ("PATH: no [tenant x] section, and no [tenant *] template:
+ * add either to serve it"), or for NULL when the file has only the
+ * template (there is no first tenant: a name must be given);
+ * SHMRT_E_NAME for a name the template cannot serve (not 1..48 of
+ * [A-Za-z0-9._-], or "." or ".."). Thread-safe; touches only *conf.
+ */
+int shmrt_conf_select_tenant(struct shmrt_conf *conf, const char *name);
 
 /*
  * The index in conf->queue of the queue called `name`, or -1 when there is

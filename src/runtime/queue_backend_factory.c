@@ -21,7 +21,13 @@
 #include "runtime/rcu_reader.h"
 #include "shm/error_detail.h"
 
-#define CACHE_BUCKETS 64
+/*
+ * Fixed bucket count (no auto-resize: liburcu resizes from a call_rcu
+ * thread). 1,024 buckets keep chains short for a thousand tenants and
+ * cost 16 KiB.
+ */
+#define CACHE_BUCKETS 1024
+#define RESET_BATCH   256 /* backends a reset unlinks per grace period */
 
 static struct cds_lfht *cache;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -201,7 +207,7 @@ int shmrt__backend_forget(const char *tenant)
 void shmrt__backend_factory_reset(void)
 {
 	struct cds_lfht *t = cache_table();
-	struct shmrt__backend *gone[CACHE_BUCKETS * 4];
+	struct shmrt__backend *gone[RESET_BATCH];
 	struct cds_lfht_iter it;
 	struct cds_lfht_node *node;
 	struct shmrt__backend *be;

@@ -559,6 +559,20 @@ static int map_fd(struct shmrt__seg *seg)
 	return 0;
 }
 
+/*
+ * Once mapped, a segment needs no descriptor: the mapping keeps the
+ * object alive, and nothing after create, attach or adopt uses the fd.
+ * Closing it means a tenant costs no file descriptor, so a process can
+ * run thousands of tenants under an ordinary RLIMIT_NOFILE.
+ */
+static void fd_release(struct shmrt__seg *seg)
+{
+	if (seg->fd_open)
+		close(seg->fd);
+	seg->fd = -1;
+	seg->fd_open = false;
+}
+
 int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
 		      struct shmrt__seg *out)
 {
@@ -586,6 +600,7 @@ int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
 	layout_walk(&geo, out, &why);
 	if ((rc = init_contents(out, p, &geo)) != 0)
 		goto fail_unlink;
+	fd_release(out);
 	return 0;
 
 fail_unlink:
@@ -851,7 +866,11 @@ fail:
 
 int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
 {
-	return attach_checked(tenant, NULL, out);
+	int rc = attach_checked(tenant, NULL, out);
+
+	if (rc == 0)
+		fd_release(out);
+	return rc;
 }
 
 /* Whether the file lock is ours before `deadline_ns`. */
@@ -934,6 +953,8 @@ int shmrt__seg_adopt(const char *tenant, const struct shmrt__seg_params *p,
 		return rc;
 	if ((rc = claim_creator(out, tenant)) != 0)
 		shmrt__seg_detach(out);
+	else
+		fd_release(out);
 	return rc;
 }
 

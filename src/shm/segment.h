@@ -85,7 +85,8 @@ struct shmrt__qhandle {
 struct shmrt__seg {
 	unsigned char *base;
 	size_t size;
-	int fd;       /* valid only while fd_open */
+	int fd;       /* valid only while fd_open: during create, attach and
+		       * adopt; closed once mapped (no fd per tenant) */
 	bool fd_open;
 	char shm_name[8 + SHMRT__TENANT_NAME_MAX]; /* "/shmrt.<tenant>" or "" */
 	struct shmrt__seg_header *hdr;

@@ -470,6 +470,80 @@ static void test_demo(void **state)
 	EXPECT(3, "stat");
 }
 
+/*
+ * A tenant that only the [tenant *] template serves: a name in no section
+ * runs, takes jobs from enqueue, answers status, stat and scan, has
+ * worker processes (`shmrt worker -t NAME`, started by the runner), and
+ * stop and destroy reach it. Without -t there is no first tenant.
+ */
+static void test_templated_tenant(void **state)
+{
+	char id[32], run_out[300], *argv[] = { "shmrt", "run", "-t", NULL,
+					       NULL };
+	char *wargv[] = { "shmrt", "worker", "-t", NULL, "-q", "echo", NULL };
+	char name[64];
+	uint64_t deadline;
+	pid_t w;
+	FILE *f;
+
+	(void)state;
+	snprintf(name, sizeof(name), "%s-tpl", tenant);
+	f = fopen(conf_path, "w");
+	assert_non_null(f);
+	fprintf(f, "[runtime]\nmode = process\ndrain_timeout_ms = 3000\n"
+		"[tenant *]\n"
+		"[queue echo]\nhandler = builtin.echo\nworkers = 1\n");
+	fclose(f);
+	EXPECT(2, "stat");
+	assert_non_null(strstr(r.err, "only the [tenant *] template"));
+	assert_non_null(strstr(r.err, "-t NAME"));
+	EXPECT(2, "stat", "-t", "a/b");
+	assert_non_null(strstr(r.err, "invalid tenant name 'a/b'"));
+	EXPECT(3, "stat", "-t", name);
+	argv[3] = name;
+	snprintf(run_out, sizeof(run_out), "%s.run", out_path);
+	runner = tu_spawn_cli(run_out, "/dev/null", argv);
+	deadline = tu_deadline_ms(20000);
+	while (shmrt("stat", "-t", name, "--json", NULL) != 0 ||
+	       strstr(r.out, "\"workers\":[{\"pid\":") == NULL) {
+		assert_true(shmrt__os_now_ns() < deadline);
+		shmrt__os_sleep_ns(20000000);
+	}
+	/* A worker started by hand attaches to the templated name too. */
+	wargv[3] = name;
+	w = tu_spawn_cli("/dev/null", "/dev/null", wargv);
+	EXPECT(0, "enqueue", "-t", name, "echo", "--data", "tpl", "--wait");
+	assert_non_null(strstr(r.out, "succeeded\ntpl\n"));
+	assert_int_equal(sscanf(r.out, "%31s", id), 1);
+	EXPECT(0, "status", "-t", name, id);
+	assert_non_null(strstr(r.out, "succeeded"));
+	EXPECT(0, "scan", "-t", name);
+	EXPECT(1, "destroy", "-t", name); /* it runs */
+	EXPECT(0, "stop", "-t", name);
+	assert_int_equal(tu_wait_child(runner, 20000), 0);
+	runner = 0;
+	assert_int_equal(tu_wait_child(w, 20000), 0); /* drained, left */
+	unlink(run_out);
+	EXPECT(3, "stat", "-t", name);
+	/* destroy removes what a killed runner of a templated name left. */
+	runner = tu_spawn_cli(run_out, "/dev/null", argv);
+	deadline = tu_deadline_ms(20000);
+	while (shmrt("stat", "-t", name, NULL) != 0) {
+		assert_true(shmrt__os_now_ns() < deadline);
+		shmrt__os_sleep_ns(20000000);
+	}
+	kill(runner, SIGKILL);
+	waitpid(runner, NULL, 0);
+	runner = 0;
+	unlink(run_out);
+	deadline = tu_deadline_ms(10000);
+	while (shmrt("destroy", "-t", name, NULL) == 1 &&
+	       shmrt__os_now_ns() < deadline)
+		shmrt__os_sleep_ns(20000000);
+	assert_int_equal(r.status, 0);
+	EXPECT(3, "stat", "-t", name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +567,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_inline, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_demo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_templated_tenant, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -670,9 +670,11 @@ static void test_no_tenant(void **state)
 {
 	(void)state;
 	expect_error("[runtime]\n[queue chat]\nhandler = chat\n",
-		     ": no [tenant NAME] section (at least one is required)");
+		     ": no [tenant NAME] section or [tenant *] "
+		     "template (at least one is required)");
 	expect_error("",
-		     ": no [tenant NAME] section (at least one is required)");
+		     ": no [tenant NAME] section or [tenant *] "
+		     "template (at least one is required)");
 }
 
 static void test_no_queue(void **state)
@@ -882,6 +884,178 @@ static void test_queue_index(void **state)
 	assert_int_equal(shmrt_conf_queue_index(&c, NULL), -1);
 }
 
+/* The shipped file's commented template, uncommented, serves any name. */
+static void test_shipped_template_uncommented(void **state)
+{
+	static struct shmrt_conf c;
+	char path[4096], cmd[8400];
+
+	(void)state;
+	assert_int_equal(find_shipped_conf(path, sizeof(path)), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "sed -e 's/^;\\[tenant \\*\\]$/[tenant *]/' "
+		 "-e 's/^;group = NAME$/group = staff/' '%s' >'%s'",
+		 path, tmppath);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(shmrt_conf_load(tmppath, &c, NULL, 0), 0);
+	unlink(tmppath);
+	assert_true(c.has_template);
+	assert_int_equal(c.ntenants, 1);
+	assert_string_equal(c.tenant[0].group, "staff"); /* inherited */
+	assert_int_equal(shmrt_conf_select_tenant(&c, "customer-4711"), 0);
+	assert_string_equal(c.tenant[0].name, "customer-4711");
+	assert_string_equal(c.tenant[0].group, "staff");
+	assert_int_equal(c.nqueues, 4);
+}
+
+/* ---------------------------------------------------------- tenant template */
+
+#define TEMPLATE_QUEUE "[queue chat]\nhandler = chat\n"
+
+/* Selects `name` in a copy of *c; returns the result, *out the copy. */
+static int select_in(const struct shmrt_conf *c, const char *name,
+		     struct shmrt_conf *out)
+{
+	*out = *c;
+	return shmrt_conf_select_tenant(out, name);
+}
+
+/*
+ * The template serves any valid name; a [tenant NAME] section overrides
+ * it and inherits the keys it does not set, wherever the template sits.
+ */
+static void test_template_serves_any_name(void **state)
+{
+	static struct shmrt_conf c, s;
+
+	(void)state;
+	assert_int_equal(load_text("[tenant demo]\n"
+				   "[tenant own]\ngroup = g2\n"
+				   "[tenant plain]\ngroup =\n" TEMPLATE_QUEUE
+				   "[tenant *]\ngroup = g1\n",
+				   &c, NULL, 0),
+			 0);
+	assert_true(c.has_template);
+	assert_int_equal(c.ntenants, 3);
+	assert_string_equal(c.tenant_template.name, "*");
+	assert_string_equal(c.tenant_template.group, "g1");
+	/* Explicit sections: inherit unset keys, keep the ones they set. */
+	assert_string_equal(c.tenant[0].group, "g1");
+	assert_string_equal(c.tenant[1].group, "g2");
+	assert_string_equal(c.tenant[2].group, "");
+	/* A name in no section gets the template, under its own name. */
+	assert_int_equal(select_in(&c, "acme-42", &s), 0);
+	assert_int_equal(s.ntenants, 1);
+	assert_string_equal(s.tenant[0].name, "acme-42");
+	assert_string_equal(s.tenant[0].group, "g1");
+	assert_int_equal(select_in(&c, "own", &s), 0);
+	assert_string_equal(s.tenant[0].name, "own");
+	assert_string_equal(s.tenant[0].group, "g2");
+	/* NULL: the first [tenant NAME] section. */
+	assert_int_equal(select_in(&c, NULL, &s), 0);
+	assert_string_equal(s.tenant[0].name, "demo");
+	assert_int_equal(s.ntenants, 1);
+}
+
+/* A template alone is a complete file; names it cannot serve are refused. */
+static void test_template_alone(void **state)
+{
+	static struct shmrt_conf c, s;
+	char t48[SHMRT_CONF_TENANT_MAX], t49[SHMRT_CONF_TENANT_MAX + 1];
+	char want[512];
+
+	(void)state;
+	assert_int_equal(load_text("[tenant *]\n" TEMPLATE_QUEUE, &c, NULL, 0),
+			 0);
+	assert_int_equal(c.ntenants, 0);
+	assert_string_equal(c.tenant_template.group, "");
+	assert_int_equal(select_in(&c, fill(t48, sizeof(t48), 'x'), &s), 0);
+	assert_string_equal(s.tenant[0].name, t48);
+	/* No first tenant to default to. */
+	assert_int_equal(select_in(&c, NULL, &s), SHMRT_E_CONF);
+	snprintf(want, sizeof(want),
+		 "%s: no tenant named, and the file has only the [tenant *] "
+		 "template: name the tenant (any valid name)",
+		 tmppath);
+	assert_string_equal(shmrt_last_error(), want);
+	assert_int_equal(select_in(&c, fill(t49, sizeof(t49), 'x'), &s),
+			 SHMRT_E_NAME);
+	assert_int_equal(select_in(&c, "..", &s), SHMRT_E_NAME);
+	assert_int_equal(select_in(&c, "a/b", &s), SHMRT_E_NAME);
+	assert_string_equal(shmrt_last_error(),
+			    "invalid tenant name 'a/b' (use 1..48 of "
+			    "[A-Za-z0-9._-], not '.' or '..')");
+	assert_int_equal(select_in(&c, "", &s), SHMRT_E_NAME);
+	/* A refused select leaves the conf as it was. */
+	s = c;
+	assert_int_equal(shmrt_conf_select_tenant(&s, "a/b"), SHMRT_E_NAME);
+	assert_true(s.has_template);
+	assert_int_equal(s.ntenants, 0);
+}
+
+/* Without a template an unlisted name is refused, saying how to allow it. */
+static void test_no_template_refuses_unlisted(void **state)
+{
+	static struct shmrt_conf c, s;
+	char want[512];
+
+	(void)state;
+	assert_int_equal(load_text(VALID_TAIL, &c, NULL, 0), 0);
+	assert_false(c.has_template);
+	assert_int_equal(select_in(&c, "acme", &s), SHMRT_E_CONF);
+	snprintf(want, sizeof(want),
+		 "%s: no [tenant acme] section, and no [tenant *] template: "
+		 "add either to serve it",
+		 tmppath);
+	assert_string_equal(shmrt_last_error(), want);
+	assert_int_equal(select_in(&c, "demo", &s), 0);
+	assert_string_equal(s.tenant[0].name, "demo");
+}
+
+/* A bad template is reported with its file and line, like any section. */
+static void test_template_errors(void **state)
+{
+	(void)state;
+	expect_error("[tenant *]\n" TEMPLATE_QUEUE "[tenant *]\n",
+		     ":4: duplicate template [tenant *] (first defined at "
+		     "line 1)");
+	expect_error("[tenant *]\ngrop = x\n" TEMPLATE_QUEUE,
+		     ":2: [tenant *] unknown key 'grop'");
+	expect_error(TEMPLATE_QUEUE "[tenant *]\ngroup = a b\n",
+		     ":4: [tenant *] group: 'a b' may use only [A-Za-z0-9._-]");
+	expect_error("[tenant *]\ngroup = a\ngroup = b\n" TEMPLATE_QUEUE,
+		     ":3: [tenant *] duplicate key 'group' (first set at "
+		     "line 2)");
+	expect_error("[tenant a*]\n" TEMPLATE_QUEUE,
+		     ":1: invalid tenant name 'a*' (use 1..48 of "
+		     "[A-Za-z0-9._-], not '.' or '..')");
+	expect_error("[tenant **]\n" TEMPLATE_QUEUE,
+		     ":1: invalid tenant name '**' (use 1..48 of "
+		     "[A-Za-z0-9._-], not '.' or '..')");
+	expect_error("[tenant *]\n",
+		     ": no [queue NAME] section (at least one is required)");
+}
+
+/* The template does not count against SHMRT_CONF_MAX_TENANTS. */
+static void test_template_beside_max_tenants(void **state)
+{
+	static struct shmrt_conf c, s;
+	char text[2048];
+	size_t n = 0;
+	int i;
+
+	(void)state;
+	for (i = 0; i < SHMRT_CONF_MAX_TENANTS; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "[tenant t%d]\n", i);
+	snprintf(text + n, sizeof(text) - n, "[tenant *]\n" TEMPLATE_QUEUE);
+	assert_int_equal(load_text(text, &c, NULL, 0), 0);
+	assert_int_equal(c.ntenants, SHMRT_CONF_MAX_TENANTS);
+	assert_int_equal(select_in(&c, "t15", &s), 0);
+	assert_int_equal(select_in(&c, "t16", &s), 0);
+	assert_string_equal(s.tenant[0].name, "t16");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -925,6 +1099,12 @@ int main(void)
 	    cmocka_unit_test(test_idempotency_keys_errors),
 	    cmocka_unit_test(test_heartbeat_timeout_errors),
 	    cmocka_unit_test(test_semaphore_limit_range),
+	    cmocka_unit_test(test_template_serves_any_name),
+	    cmocka_unit_test(test_template_alone),
+	    cmocka_unit_test(test_no_template_refuses_unlisted),
+	    cmocka_unit_test(test_template_errors),
+	    cmocka_unit_test(test_template_beside_max_tenants),
+	    cmocka_unit_test(test_shipped_template_uncommented),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
