@@ -165,7 +165,7 @@ static void test_usage_and_help(void **state)
 	EXPECT(0, "--help");
 	assert_non_null(strstr(r.out, "usage: shmrt"));
 	/* The configuration's search path, to its installed place. */
-	assert_non_null(strstr(r.out, "$SHMRT_CONF, else\n./conf/shmrt.ini"));
+	assert_non_null(strstr(r.out, "$SHMRT_CONF, else ./conf/shmrt.ini"));
 	assert_non_null(strstr(r.out, "Installed configuration: /"));
 	assert_non_null(strstr(r.out, "/shmrt/shmrt.ini\n"));
 	EXPECT(2, "frobnicate");
