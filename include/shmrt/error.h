@@ -49,7 +49,8 @@ extern "C" {
 	XX(KEYLEN, "lane or idempotency key empty or longer than 64 bytes")   \
 	XX(NOLANE, "queue is not laned, or a laned queue needs a lane key")   \
 	XX(NOSEM, "no such semaphore")                                         \
-	XX(NOHANDLER, "no handler registered for the job's kind")
+	XX(NOHANDLER, "no handler registered for the job's kind")            \
+	XX(BACKEND, "the queue engine (redis) is unreachable or refused")
 
 /* Positions in the table (1-based); internal. */
 enum shmrt__errno_index {

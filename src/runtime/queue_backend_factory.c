@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "runtime/queue_backend_inline.h"
+#include "runtime/queue_backend_redis.h"
 #include "runtime/queue_backend_shm.h"
 #include "runtime/rcu_reader.h"
 #include "shm/error_detail.h"
@@ -132,7 +133,17 @@ static int backend_make(const struct shmrt__backend_spec *spec,
 	bool test_mode = false;
 	int mode = SHMRT_MODE_PROCESS, rc;
 
-	if (spec->attach) {
+	if (spec->conf->backend == SHMRT_CONF_BACKEND_REDIS &&
+	    !spec->force_inline) {
+		/* Attached or not, inline or process mode: the jobs live in
+		 * the server; the mode says where this host's workers run. */
+		name = "redis";
+		rc = shmrt__backend_select(spec->conf, &mode, &test_mode);
+		if (rc == 0)
+			rc = shmrt__backend_redis_open(spec->conf, spec->tenant,
+						       !spec->attach, mode,
+						       test_mode, out);
+	} else if (spec->attach) {
 		rc = shmrt__backend_shm_attach(spec->conf, spec->tenant, out);
 	} else if (spec->force_inline) {
 		name = "inline";
