@@ -71,6 +71,10 @@ struct shmrt__consumer {
 	uint64_t cur_id, cur_tok;
 };
 
+/* Whether this thread's last RB_LOST was a reply timeout (the server is
+ * there but not answering) rather than a closed connection. */
+static __thread bool rb_timed_out;
+
 static struct redis_backend *rb_of(struct shmrt__backend *be)
 {
 	return (struct redis_backend *)(void *)be;
@@ -187,10 +191,32 @@ static void outage_note(struct redis_backend *b, bool down)
 }
 
 /*
+ * Error replies that mean "not now" rather than "no": a server loading
+ * its data after a restart, busy with a script, or a replica that is
+ * read-only or cut off after a failover. Handled as a lost connection:
+ * closed (a new one may reach the new primary) and retried with backoff.
+ */
+static bool transient(const char *err)
+{
+	static const char *const words[] = { "LOADING", "BUSY", "TRYAGAIN",
+					     "MASTERDOWN", "READONLY",
+					     "CLUSTERDOWN" };
+	size_t i, n;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		n = strlen(words[i]);
+		if (strncmp(err, words[i], n) == 0 &&
+		    (err[n] == ' ' || err[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Send argv on *cx (opening it first when NULL) and take the reply. A
- * connection failure closes *cx (NULL after) and returns RB_LOST; an
- * error reply returns SHMRT_E_BACKEND with the server's words, and the
- * connection stays usable.
+ * connection failure or a transient error reply closes *cx (NULL after)
+ * and returns RB_LOST; another error reply returns SHMRT_E_BACKEND with
+ * the server's words, and the connection stays usable.
  */
 static int cmd(struct redis_backend *b, redisContext **cx, int argc,
 	       const char **argv, const size_t *lens, redisReply **out)
@@ -204,10 +230,23 @@ static int cmd(struct redis_backend *b, redisContext **cx, int argc,
 	}
 	r = redisCommandArgv(*cx, argc, argv, lens);
 	if (r == NULL) {
+		/* hiredis reports a reply timeout as EAGAIN. */
+		rb_timed_out = (*cx)->err == REDIS_ERR_IO &&
+			       (errno == EAGAIN || errno == EWOULDBLOCK);
 		shmrt__fail(SHMRT_E_BACKEND, "redis %s: %s: %s", addr_text(b),
 			    argv[0], (*cx)->errstr);
 		redisFree(*cx);
 		*cx = NULL;
+		outage_note(b, true);
+		return RB_LOST;
+	}
+	if (r->type == REDIS_REPLY_ERROR && transient(r->str)) {
+		shmrt__fail(SHMRT_E_BACKEND, "redis %s: %s: %.200s",
+			    addr_text(b), argv[0], r->str);
+		freeReplyObject(r);
+		redisFree(*cx);
+		*cx = NULL;
+		rb_timed_out = false;
 		outage_note(b, true);
 		return RB_LOST;
 	}
@@ -383,25 +422,42 @@ static int named_error(struct redis_backend *b, const redisReply *r,
 /* --------------------------------------------------------- pooled calls */
 
 /*
- * One command on a pooled connection; on a connection failure, one more
- * try on a new connection (the pooled one may predate a server restart).
+ * One command on a pooled connection; when a connection that sat idle
+ * was found closed, one more try on a new one (it may predate a server
+ * restart). The reply is awaited until deadline_ns (0: COMMAND_MS).
  * For commands that are safe to send twice only.
  */
+static int pooled_until(struct redis_backend *b, int argc,
+			const char **argv, const size_t *lens,
+			uint64_t deadline_ns, redisReply **out)
+{
+	redisContext *cx = NULL;
+	uint64_t now = shmrt__os_now_ns(), ms = COMMAND_MS;
+	bool idle;
+	int rc;
+
+	if (deadline_ns != 0)
+		ms = deadline_ns > now + 50000000u
+			 ? (deadline_ns - now) / 1000000u : 50u;
+	pthread_mutex_lock(&b->pool_mu);
+	if ((idle = b->nidle > 0))
+		cx = b->idle[--b->nidle];
+	pthread_mutex_unlock(&b->pool_mu);
+	if (ms < COMMAND_MS && (cx != NULL || (cx = conn_open(b)) != NULL))
+		redisSetTimeout(cx, tv_ms(ms));
+	rc = cmd(b, &cx, argc, argv, lens, out);
+	if (rc == RB_LOST && idle && !rb_timed_out)
+		rc = cmd(b, &cx, argc, argv, lens, out);
+	if (ms < COMMAND_MS && cx != NULL)
+		redisSetTimeout(cx, tv_ms(COMMAND_MS));
+	pool_put(b, cx);
+	return rc;
+}
+
 static int pooled(struct redis_backend *b, int argc, const char **argv,
 		  const size_t *lens, redisReply **out)
 {
-	redisContext *cx = pool_get(b);
-	int rc;
-
-	if (cx == NULL) {
-		outage_note(b, true);
-		return RB_LOST;
-	}
-	rc = cmd(b, &cx, argc, argv, lens, out);
-	if (rc == RB_LOST)
-		rc = cmd(b, &cx, argc, argv, lens, out);
-	pool_put(b, cx);
-	return rc;
+	return pooled_until(b, argc, argv, lens, 0, out);
 }
 
 static int pooled_fcall(struct redis_backend *b, struct fcall *f,
@@ -540,7 +596,8 @@ static int rb_enqueue(struct shmrt__backend *be, uint32_t qi,
 	nonce_make(nonce, sizeof(nonce));
 	enqueue_args(b, qi, req, nonce, &f);
 	for (n = 0;; n++) {
-		rc = pooled_fcall(b, &f, &r);
+		rc = pooled_until(b, f.argc, f.argv, f.lens, req->deadline_ns,
+				  &r);
 		if (rc == 0) {
 			rc = enqueue_reply(b, r, qi, id);
 			freeReplyObject(r);
@@ -659,8 +716,8 @@ static int rb_wait(struct shmrt__backend *be, shmrt_job_id id,
 		if (cx == NULL)
 			cx = pool_get(b);
 		if (rc == 0 && cx != NULL &&
-		    block_done(b, &cx, id, (deadline_ns - now) / 1000000u) !=
-			RB_LOST) {
+		    block_done(b, &cx, id, (deadline_ns - now) / 1000000u) ==
+			0) {
 			n = 0;
 			continue;
 		}

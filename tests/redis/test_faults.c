@@ -1,0 +1,482 @@
+/*
+ * tests/redis/test_faults.c - the redis backend under faults, each
+ * bounded: kill -9 of workers that hold jobs, lanes and permits; a worker
+ * stopped past its lease and resumed; the server stopped or restarted
+ * under running workers; kill -9 of the server with appendonly yes and
+ * appendfsync always.
+ *
+ * Workers are `shmrt worker` processes with the probe handler library
+ * (probe_handlers.c), some in their own mount namespace; only this
+ * process asserts.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <shmrt/error.h>
+#include <shmrt/runtime.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "redis_fixture.h"
+#include "shm/os.h"
+#include "testutil.h"
+
+#define WAIT_MS 30000
+#define MAX_PROBES 4096
+#define MAX_WORKERS 8
+#define MAX_IDS 4096
+
+static struct tu_redis srv;
+static struct tu_probe probes[MAX_PROBES];
+
+struct tenant {
+	const char *name;
+	char conf[128], probe[128], log[128];
+	pid_t worker[MAX_WORKERS];
+	int nworkers;
+};
+
+static int group_setup(void **state)
+{
+	(void)state;
+	unsetenv("SHMRT_MODE");
+	return tu_redis_start(&srv, true);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	tu_redis_destroy(&srv);
+	return 0;
+}
+
+static void tenant_open(struct tenant *t, const char *runtime,
+			const char *queues)
+{
+	memset(t, 0, sizeof(*t));
+	t->name = tu_tenant();
+	snprintf(t->conf, sizeof(t->conf), "%s/%s.ini", srv.dir, t->name);
+	snprintf(t->probe, sizeof(t->probe), "%s/%s.probe", srv.dir, t->name);
+	snprintf(t->log, sizeof(t->log), "%s/%s.log", srv.dir, t->name);
+	setenv("SHMRT_PROBE_FILE", t->probe, 1);
+	tu_redis_conf(&srv, t->conf, t->name, runtime, queues);
+	if (shmrt_tenant_start(t->conf, t->name) != 0)
+		fail_msg("start: %s", shmrt_last_error());
+}
+
+static pid_t worker_add(struct tenant *t, const char *queue, bool host2)
+{
+	pid_t pid = tu_redis_worker(t->conf, t->name, queue, SHMRT_PROBE_SO,
+				    t->log, host2);
+
+	assert_true(pid > 0);
+	t->worker[t->nworkers++] = pid;
+	return pid;
+}
+
+/* Stop the tenant; live workers drain and leave with 0 (killed ones were
+ * reaped already: their pid is 0). */
+static void tenant_close(struct tenant *t)
+{
+	int i, rc = shmrt_tenant_stop(t->name);
+	char log[4096];
+
+	for (i = 0; i < t->nworkers; i++)
+		if (t->worker[i] > 0 &&
+		    tu_wait_child(t->worker[i], WAIT_MS) != 0) {
+			tu_slurp(t->log, log, sizeof(log));
+			fail_msg("worker %d did not drain: %s",
+				 (int)t->worker[i], log);
+		}
+	if (rc != 0)
+		fail_msg("stop: %s", shmrt_last_error());
+}
+
+static shmrt_job_id put(const struct tenant *t, const char *queue,
+			const char *payload, const char *lane)
+{
+	struct shmrt_enqueue_opts o = { 0 };
+	shmrt_job_id id;
+
+	o.lane = lane;
+	if (shmrt_enqueue(t->name, queue, payload, strlen(payload), &o, &id) !=
+	    0)
+		fail_msg("enqueue: %s", shmrt_last_error());
+	return id;
+}
+
+static void wait_state(const struct tenant *t, shmrt_job_id id, int state,
+		       struct shmrt_job_info *info, char *buf, size_t cap)
+{
+	int rc = shmrt_job_wait(t->name, id, WAIT_MS, info, buf, cap - 1);
+
+	if (rc != 0)
+		fail_msg("wait %llu: %s: %s", (unsigned long long)id.v,
+			 shmrt_err_name(rc), shmrt_last_error());
+	assert_int_equal(info->state, state);
+	buf[info->result_len < cap - 1 ? info->result_len : cap - 1] = '\0';
+}
+
+static size_t probes_of(const struct tenant *t)
+{
+	return tu_probe_read(t->probe, probes, MAX_PROBES);
+}
+
+/* The pids that started a job and have not ended it, up to max. */
+static int holders(const struct tenant *t, pid_t *pid, int max)
+{
+	size_t n = probes_of(t), i, j;
+	int k = 0;
+
+	for (i = 0; i < n && k < max; i++) {
+		bool ended = false;
+
+		if (probes[i].kind != 'S')
+			continue;
+		for (j = i + 1; j < n; j++)
+			ended |= probes[j].kind == 'E' &&
+				 probes[j].id == probes[i].id &&
+				 probes[j].token == probes[i].token;
+		if (!ended)
+			pid[k++] = probes[i].pid;
+	}
+	return k;
+}
+
+/* utime + stime of a process, in ms (/proc/PID/stat fields 14, 15). */
+static uint64_t cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	tu_slurp(path, buf, sizeof(buf));
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+				"%*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (ut + st) * 1000u / (uint64_t)(hz > 0 ? hz : 100);
+}
+
+/* --------------------------------------------------------- dead workers */
+
+static bool was_killed(pid_t pid, const pid_t *killed, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (killed[i] == pid)
+			return true;
+	return false;
+}
+
+/*
+ * Per lane, in probe order: a start only after the lane's previous run
+ * ended - at its E line, or, for a run whose worker was killed, at the
+ * kill. Returns the number of violations.
+ */
+static int lane_overlaps(size_t n, const pid_t *killed, int nk,
+			 uint64_t kill_ns)
+{
+	unsigned long long busy_until[3] = { 0 };
+	int bad = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int l = probes[i].lane[0] - 'a';
+
+		if (l < 0 || l > 2)
+			return 1000;
+		if (probes[i].kind == 'S') {
+			bad += probes[i].ns < busy_until[l];
+			busy_until[l] = was_killed(probes[i].pid, killed, nk)
+						? kill_ns
+						: UINT64_MAX;
+		} else {
+			busy_until[l] = probes[i].ns;
+		}
+	}
+	return bad;
+}
+
+/*
+ * kill -9 of two workers while each holds a job, its lane and one of the
+ * queue's two permits: the reaper takes all three back once the lease
+ * (400 ms) expires; every job ends succeeded, completed by a live worker;
+ * no lane ran two jobs at once; the permits were never exceeded.
+ */
+static void test_kill9_workers_holding_jobs_lanes_permits(void **state)
+{
+	static const char *lanes[] = { "a", "b", "c" };
+	struct shmrt_queue_stats st;
+	struct shmrt_job_info info;
+	struct tenant t;
+	shmrt_job_id id[3][6];
+	pid_t killed[2];
+	uint64_t kill_ns, done_ns;
+	char buf[64], want[32];
+	int l, k, nk = 0;
+
+	(void)state;
+	tenant_open(&t, "heartbeat_timeout_ms = 400\nscan_interval_ms = 50\n",
+		    "[queue chat]\nhandler = probe\nlaned = true\n"
+		    "semaphore_limit = 2\n");
+	for (k = 0; k < 6; k++)
+		for (l = 0; l < 3; l++)
+			id[l][k] = put(&t, "chat", "150 ok k", lanes[l]);
+	worker_add(&t, "chat", false);
+	worker_add(&t, "chat", true);
+	worker_add(&t, "chat", true);
+	for (k = 0; k < 500 && nk < 2; k++) {
+		usleep(10000);
+		nk = holders(&t, killed, 2);
+	}
+	assert_int_equal(nk, 2);
+	for (k = 0; k < nk; k++)
+		kill(killed[k], SIGKILL);
+	kill_ns = shmrt__os_now_ns();
+	for (k = 0; k < t.nworkers; k++)
+		if (was_killed(t.worker[k], killed, nk)) {
+			assert_int_equal(tu_wait_child(t.worker[k], WAIT_MS),
+					 128 + SIGKILL);
+			t.worker[k] = 0;
+		}
+	worker_add(&t, "chat", true);
+	for (l = 0; l < 3; l++)
+		for (k = 0; k < 6; k++) {
+			wait_state(&t, id[l][k], SHMRT_JOB_SUCCEEDED, &info,
+				   buf, sizeof(buf));
+			snprintf(want, sizeof(want), "pid=%d ", (int)killed[0]);
+			assert_null(strstr(buf, want));
+			snprintf(want, sizeof(want), "pid=%d ", (int)killed[1]);
+			assert_null(strstr(buf, want));
+		}
+	done_ns = shmrt__os_now_ns();
+	printf("all 18 jobs ended %.0f ms after the kill\n",
+	       (double)(done_ns - kill_ns) / 1e6);
+	assert_int_equal(lane_overlaps(probes_of(&t), killed, nk, kill_ns), 0);
+	assert_int_equal(shmrt_queue_get_stats(t.name, "chat", &st), 0);
+	assert_int_equal(st.reclaimed, 2);
+	assert_int_equal(st.succeeded, 18);
+	tenant_close(&t);
+}
+
+/* ------------------------------------------------------ paused worker */
+
+/*
+ * A worker stopped (SIGSTOP) past its lease loses the job to another
+ * worker; resumed, its completion is refused: the result stays the other
+ * worker's and the job succeeded once.
+ */
+static void test_stopped_worker_is_fenced(void **state)
+{
+	struct shmrt_queue_stats st;
+	struct shmrt_job_info info;
+	struct tenant t;
+	shmrt_job_id id;
+	pid_t w1, w2, held[1];
+	char buf[64], want[32];
+	size_t n, i;
+	int k, ends = 0;
+
+	(void)state;
+	tenant_open(&t, "heartbeat_timeout_ms = 300\nscan_interval_ms = 50\n",
+		    "[queue q]\nhandler = probe\n");
+	w1 = worker_add(&t, "q", true);
+	id = put(&t, "q", "800 ok p", NULL);
+	for (k = 0; k < 500 && holders(&t, held, 1) == 0; k++)
+		usleep(10000);
+	assert_int_equal(holders(&t, held, 1), 1);
+	assert_int_equal(held[0], w1);
+	kill(w1, SIGSTOP);
+	w2 = worker_add(&t, "q", false);
+	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
+	snprintf(want, sizeof(want), "pid=%d ", (int)w2);
+	assert_non_null(strstr(buf, want));
+	assert_int_equal(info.attempt, 2);
+	kill(w1, SIGCONT);
+	for (k = 0; k < 500 && ends < 2; k++) {
+		usleep(10000);
+		n = probes_of(&t);
+		for (i = 0, ends = 0; i < n; i++)
+			ends += probes[i].kind == 'E';
+	}
+	assert_int_equal(ends, 2); /* w1 ran to its end ... */
+	usleep(200000);
+	assert_int_equal(shmrt_job_status(t.name, id, &info, buf,
+					  sizeof(buf) - 1),
+			 0);
+	buf[info.result_len < sizeof(buf) - 1 ? info.result_len
+					       : sizeof(buf) - 1] = '\0';
+	assert_non_null(strstr(buf, want)); /* ... and was refused */
+	assert_int_equal(shmrt_queue_get_stats(t.name, "q", &st), 0);
+	assert_int_equal(st.succeeded, 1);
+	assert_int_equal(st.reclaimed, 1);
+	id = put(&t, "q", "0 ok after", NULL); /* w1 goes on serving */
+	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
+	tenant_close(&t);
+}
+
+/* ------------------------------------------------- server unavailable */
+
+/* While the server is away for `ms`: CPU the workers burn, in ms. */
+static uint64_t outage_cpu(const struct tenant *t, uint64_t ms)
+{
+	uint64_t before = 0, after = 0;
+	int k;
+
+	for (k = 0; k < t->nworkers; k++)
+		before += cpu_ms(t->worker[k]);
+	usleep((useconds_t)(ms * 1000u));
+	for (k = 0; k < t->nworkers; k++)
+		after += cpu_ms(t->worker[k]);
+	return after - before;
+}
+
+/*
+ * The server stopped (SIGSTOP), then restarted: producers get an error
+ * by their timeout, workers back off (no busy loop) and go on when it is
+ * back; nothing crashes, and the tenant drains (every job ends; a job
+ * leased by a reply the outage lost is taken back when its lease ends).
+ */
+static void test_server_unavailable(void **state)
+{
+	struct shmrt_enqueue_opts o = { 0 };
+	struct shmrt_job_info info;
+	struct tenant t;
+	shmrt_job_id id, no;
+	uint64_t t0, took, burnt;
+	char buf[64];
+	int rc;
+
+	(void)state;
+	/* A lease whose reply the outage swallowed is taken back after
+	 * heartbeat_timeout_ms: keep it below the drain timeout. */
+	tenant_open(&t, "heartbeat_timeout_ms = 1500\nscan_interval_ms = 50\n",
+		    "[queue q]\nhandler = probe\n");
+	worker_add(&t, "q", false);
+	worker_add(&t, "q", true);
+	id = put(&t, "q", "0 ok before", NULL);
+	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
+
+	kill(srv.pid, SIGSTOP);
+	o.timeout_ms = 500;
+	t0 = shmrt__os_now_ns();
+	rc = shmrt_enqueue(t.name, "q", "0 ok x", 6, &o, &no);
+	took = (shmrt__os_now_ns() - t0) / 1000000u;
+	printf("enqueue during SIGSTOP: %s after %llu ms\n",
+	       shmrt_err_name(rc), (unsigned long long)took);
+	assert_int_equal(rc, SHMRT_E_BACKEND);
+	assert_true(took < 500 + 2000 + 1000); /* timeout + one reply wait */
+	burnt = outage_cpu(&t, 2000);
+	printf("workers burnt %llu ms CPU in 2 s of SIGSTOP\n",
+	       (unsigned long long)burnt);
+	assert_true(burnt < 300);
+	kill(srv.pid, SIGCONT);
+	id = put(&t, "q", "0 ok after-stop", NULL);
+	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
+
+	tu_redis_stop(&srv);
+	t0 = shmrt__os_now_ns();
+	rc = shmrt_enqueue(t.name, "q", "0 ok x", 6, &o, &no);
+	took = (shmrt__os_now_ns() - t0) / 1000000u;
+	assert_int_equal(rc, SHMRT_E_BACKEND);
+	assert_true(took >= 400 && took < 1500); /* retried until timeout */
+	burnt = outage_cpu(&t, 2000);
+	printf("workers burnt %llu ms CPU in 2 s with the server down\n",
+	       (unsigned long long)burnt);
+	assert_true(burnt < 300);
+	assert_int_equal(tu_redis_restart(&srv), 0);
+	id = put(&t, "q", "0 ok after-restart", NULL);
+	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
+	tenant_close(&t);
+}
+
+/* --------------------------------------------------- server kill -9 */
+
+struct producer {
+	const char *tenant;
+	int stop;
+	uint32_t n;
+	uint32_t errors;
+	shmrt_job_id id[MAX_IDS];
+};
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	shmrt_job_id id;
+
+	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE) && p->n < MAX_IDS) {
+		if (shmrt_enqueue(p->tenant, "q", "0 ok aof", 8, NULL, &id) ==
+		    0)
+			p->id[p->n++] = id;
+		else
+			p->errors++;
+	}
+	return NULL;
+}
+
+/*
+ * kill -9 of the server (appendonly yes, appendfsync always) under a
+ * producer, then a restart: every job whose enqueue returned is there,
+ * and ends once workers come.
+ */
+static void test_server_kill9_keeps_acknowledged_jobs(void **state)
+{
+	struct shmrt_job_info info;
+	struct producer *p = calloc(1, sizeof(*p));
+	struct tenant t;
+	pthread_t th;
+	char buf[64];
+	uint32_t i, before;
+
+	(void)state;
+	assert_non_null(p);
+	tenant_open(&t, "", "[queue q]\nhandler = probe\ncapacity = 100000\n");
+	p->tenant = t.name;
+	assert_int_equal(pthread_create(&th, NULL, produce, p), 0);
+	usleep(300000);
+	before = __atomic_load_n(&p->n, __ATOMIC_RELAXED);
+	tu_redis_kill9(&srv);
+	usleep(300000);
+	__atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	printf("%u jobs acknowledged (%u before the kill), %u enqueues "
+	       "failed\n", p->n, before, p->errors);
+	assert_true(p->n > 0 && p->errors > 0);
+	assert_int_equal(tu_redis_restart(&srv), 0);
+	for (i = 0; i < p->n; i++)
+		if (shmrt_job_status(t.name, p->id[i], &info, NULL, 0) != 0)
+			fail_msg("job %llu, acknowledged, is gone: %s",
+				 (unsigned long long)p->id[i].v,
+				 shmrt_last_error());
+	worker_add(&t, "q", true);
+	worker_add(&t, "q", false);
+	for (i = 0; i < p->n; i++)
+		wait_state(&t, p->id[i], SHMRT_JOB_SUCCEEDED, &info, buf,
+			   sizeof(buf));
+	tenant_close(&t);
+	free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kill9_workers_holding_jobs_lanes_permits),
+		cmocka_unit_test(test_stopped_worker_is_fenced),
+		cmocka_unit_test(test_server_unavailable),
+		cmocka_unit_test(test_server_kill9_keeps_acknowledged_jobs),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
