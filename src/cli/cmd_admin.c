@@ -130,6 +130,48 @@ static bool stop_runner_gone(pid_t pid, uint64_t start, uint64_t deadline)
 	return true;
 }
 
+/* Until deadline: every worker seat, on any host, has left. */
+static bool stop_seats_gone(struct shmrt__backend *be, uint64_t deadline)
+{
+	while (be->ops->peers(be) > 0) {
+		if (shmrt__os_now_ns() >= deadline)
+			return false;
+		shmrt__os_sleep_ns(20000000);
+	}
+	return true;
+}
+
+/*
+ * A tenant whose jobs live in a server (redis): the runner may be on
+ * another host, so its pid means nothing here. Drain and stop through
+ * the engine's state, then wait until the workers of every host left
+ * (the runner leaves when it sees the state).
+ */
+static int stop_engine(struct cli_target *t, struct shmrt__backend *be,
+		       uint64_t drain_ms)
+{
+	uint64_t deadline = shmrt__os_now_ns() + drain_ms * 1000000u;
+	const char *name = be->name; /* static storage */
+	bool drained, gone;
+
+	if (be->ops->state(be) == SHMRT__BE_READY)
+		be->ops->set_state(be, SHMRT__BE_DRAINING);
+	drained = stop_drained(be, deadline);
+	be->ops->set_state(be, SHMRT__BE_STOPPED);
+	gone = stop_seats_gone(be, deadline + 2000000000u);
+	shmrt__backend_put(be);
+	shmrt_tenant_detach(t->tenant);
+	if (!drained)
+		fprintf(stderr, "shmrt stop: jobs were still queued or running "
+			"after %llu ms\n", (unsigned long long)drain_ms);
+	if (!gone)
+		fprintf(stderr, "shmrt stop: workers of tenant %s are still "
+			"registered\n", t->tenant);
+	if (drained && gone)
+		printf("stopped tenant %s (backend %s)\n", t->tenant, name);
+	return drained && gone ? CLI_OK : CLI_FAILED;
+}
+
 /*
  * No participant record is taken here (no enqueue, no scan), so the
  * runner's own stop, which waits for every other participant to leave,
@@ -145,6 +187,8 @@ static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 	uint64_t start;
 
 	memset(&view, 0, sizeof(view));
+	if (be != NULL && strcmp(be->name, "redis") == 0)
+		return stop_engine(t, be, drain_ms);
 	if (be == NULL || shmrt__seg_attach(t->tenant, &view) != 0) {
 		fprintf(stderr, "shmrt stop: %s\n", shmrt_last_error());
 		shmrt__backend_put(be);

@@ -131,12 +131,37 @@ static void workers(const struct shmrt__seg *seg, struct stat_view *v)
 	}
 }
 
-static int collect(const char *tenant, struct stat_view *v)
+/*
+ * A tenant whose jobs live in a server (redis): the counters come from
+ * it; latencies and the worker table are the segment's and are left out
+ * (the engine knows its worker seats, not their pids and states).
+ */
+static int collect_engine(const struct cli_target *t, struct stat_view *v)
+{
+	uint32_t qi;
+	int rc = 0;
+
+	v->tenant = t->tenant;
+	v->nq = t->conf.nqueues;
+	for (qi = 0; qi < v->nq && rc == 0; qi++) {
+		v->q[qi].name = t->conf.queue[qi].name;
+		rc = shmrt_queue_get_stats(t->tenant, v->q[qi].name,
+					   &v->q[qi].c);
+	}
+	return rc;
+}
+
+static int collect(const struct cli_target *t, struct stat_view *v)
 {
 	struct shmrt__seg *seg = &v->seg;
+	struct shmrt_tenant_info ti;
+	const char *tenant = t->tenant;
 	uint32_t qi;
 	int rc;
 
+	if (shmrt_tenant_get_info(tenant, &ti) == 0 &&
+	    strcmp(ti.backend, "redis") == 0)
+		return collect_engine(t, v);
 	if ((rc = shmrt__seg_attach(tenant, seg)) != 0)
 		return rc;
 	v->tenant = tenant;
@@ -306,7 +331,7 @@ int cli_stat(int argc, char **argv)
 	if ((rc = cli_target_load("stat", &t)) != CLI_OK ||
 	    (rc = cli_target_attach("stat", &t)) != CLI_OK)
 		return rc;
-	if ((rc = collect(t.tenant, &v)) != 0) {
+	if ((rc = collect(&t, &v)) != 0) {
 		fprintf(stderr, "shmrt stat: %s\n", shmrt_last_error());
 		shmrt__seg_detach(&v.seg);
 		free(v.w);

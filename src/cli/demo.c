@@ -36,6 +36,7 @@ struct demo {
 	const struct shmrt_conf *conf;
 	const char *tenant;
 	struct shmrt__seg seg; /* read-only view: which worker holds a job */
+	bool engine;	       /* the jobs live in a server (redis), not seg */
 	shmrt_job_id jobs[DEMO_MAX_JOBS];
 	int lane[DEMO_MAX_JOBS]; /* chat: the conversation; -1: not chat */
 	uint32_t njobs;
@@ -107,6 +108,34 @@ static void submit_workload(struct demo *d)
 	       d->deduplicated);
 }
 
+/*
+ * With the jobs in a server, which worker holds which job is not visible
+ * here, but the supervisor starts each queue's workers in queue order,
+ * one queue after another: a queue with as many jobs running as it has
+ * workers has every one of them in the middle of a job.
+ */
+static pid_t engine_busy_worker(struct demo *d, uint32_t *queue)
+{
+	struct shmrt__workers_info wi;
+	struct shmrt_queue_stats c;
+	uint32_t qi, first = 0, n;
+
+	if (shmrt__workers_get_info(d->tenant, &wi) != 0)
+		return 0;
+	for (qi = 0; qi < d->conf->nqueues; first += n, qi++) {
+		n = d->conf->queue[qi].workers;
+		if (n > 0 && first < wi.nworkers && first < 256 &&
+		    wi.pid[first] > 0 &&
+		    shmrt_queue_get_stats(d->tenant, d->conf->queue[qi].name,
+					  &c) == 0 &&
+		    c.running >= n) {
+			*queue = qi;
+			return wi.pid[first];
+		}
+	}
+	return 0;
+}
+
 /* The pid of a worker process that holds a job right now, or 0. */
 /*
  * A worker process whose job has been running for at least a millisecond
@@ -117,6 +146,9 @@ static pid_t busy_worker(struct demo *d, uint32_t *queue)
 	struct shmrt__workers_info wi;
 	uint64_t now = shmrt__os_now_ns();
 	uint32_t i, k;
+
+	if (d->engine)
+		return engine_busy_worker(d, queue);
 
 	if (shmrt__workers_get_info(d->tenant, &wi) != 0)
 		return 0;
@@ -378,6 +410,12 @@ static bool stop_all(struct demo *d)
 		rc = -1;
 	}
 	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", d->tenant);
+	if (d->engine) {
+		printf("[%5.2fs] stopped: workers drained and left, tenant "
+		       "stopped (its finished jobs expire in redis after "
+		       "retention_ms)\n", since(d));
+		return rc == 0;
+	}
 	if (access(path, F_OK) == 0) {
 		fprintf(stderr, "shmrt demo: %s is still there\n", path);
 		rc = -1;
@@ -397,17 +435,23 @@ static int start_all(struct demo *d)
 		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
 		return -1;
 	}
-	if (info.mode != SHMRT_MODE_PROCESS ||
-	    shmrt__seg_attach(d->tenant, &d->seg) != 0) {
+	d->engine = strcmp(info.backend, "redis") == 0;
+	if (d->engine && info.mode == SHMRT_MODE_PROCESS) {
+		printf("[%5.2fs] started tenant %s on backend redis (%s), %u "
+		       "queues\n", since(d), d->tenant, d->conf->redis,
+		       info.nqueues);
+	} else if (info.mode != SHMRT_MODE_PROCESS ||
+		   shmrt__seg_attach(d->tenant, &d->seg) != 0) {
 		fprintf(stderr, "shmrt demo: tenant %s runs %s: the demo "
 			"needs its segment in /dev/shm\n", d->tenant,
 			info.backend);
 		shmrt_tenant_stop(d->tenant);
 		return -1;
+	} else {
+		printf("[%5.2fs] started tenant %s: segment /dev/shm/shmrt.%s, "
+		       "%u queues, %zu KiB\n", since(d), d->tenant, d->tenant,
+		       d->seg.nqueues, d->seg.size / 1024);
 	}
-	printf("[%5.2fs] started tenant %s: segment /dev/shm/shmrt.%s, %u "
-	       "queues, %zu KiB\n", since(d), d->tenant, d->tenant,
-	       d->seg.nqueues, d->seg.size / 1024);
 	if (shmrt__workers_start(d->tenant, NULL) != 0) {
 		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
 		shmrt__seg_detach(&d->seg);

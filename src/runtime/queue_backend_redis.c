@@ -54,6 +54,7 @@ struct redis_backend {
 	int last_state;  /* the state last read: kept through an outage */
 	int outage;      /* 1 while the last call could not reach the server */
 	bool opened;     /* open succeeded: outages are worth a line */
+	int64_t clock_ns; /* server clock (ns) - this host's CLOCK_MONOTONIC */
 };
 
 /* The lease as this backend keeps it inside struct shmrt__be_lease. */
@@ -419,7 +420,25 @@ static int named_error(struct redis_backend *b, const redisReply *r,
 	return protocol_error(b, what);
 }
 
-/* --------------------------------------------------------- pooled calls */
+/* ---------------------------------------------------------------- clock */
+
+/*
+ * Job timestamps come from the server's clock; callers compare them with
+ * this host's CLOCK_MONOTONIC (latencies, the demo's order check), so
+ * they are shifted by the offset measured at open: TIME against the
+ * midpoint of its round trip, the fastest of a few (error: half of that
+ * round trip, tens of microseconds on one host).
+ */
+static uint64_t local_ns(const struct redis_backend *b, uint64_t server_us)
+{
+	int64_t v;
+
+	if (server_us == 0)
+		return 0;
+	v = (int64_t)(server_us * 1000u) - b->clock_ns;
+	return v > 0 ? (uint64_t)v : 1;
+}
+
 
 /*
  * One command on a pooled connection; when a connection that sat idle
@@ -478,6 +497,31 @@ static int pooled_cmd(struct redis_backend *b, redisReply **out, int argc,
 	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	return pooled(b, argc, argv, lens, out);
+}
+
+/*
+ * Job ids: the queue in the top 8 bits (as the shm backend's ids have
+ * it, so callers may read it), the tenant's INCR counter below. The
+ * server knows the counter value ("seq") only.
+ */
+#define SEQ_BITS 56
+#define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
+
+static uint64_t seq_of(shmrt_job_id id)
+{
+	return id.v & SEQ_MASK;
+}
+
+static uint32_t queue_of(shmrt_job_id id)
+{
+	return (uint32_t)(id.v >> SEQ_BITS);
+}
+
+static shmrt_job_id id_make(uint32_t qi, uint64_t seq)
+{
+	shmrt_job_id id = { ((uint64_t)qi << SEQ_BITS) | (seq & SEQ_MASK) };
+
+	return id;
 }
 
 static void key_of(const struct redis_backend *b, char *buf, size_t size,
@@ -559,8 +603,8 @@ static int enqueue_reply(struct redis_backend *b, const redisReply *r,
 	const redisReply *s = elem(r, 0);
 
 	if (str_is(s, "OK") || str_is(s, "EXISTING")) {
-		id->v = rnum(elem(r, 1));
-		if (id->v == 0)
+		*id = id_make(qi, rnum(elem(r, 1)));
+		if (seq_of(*id) == 0)
 			return protocol_error(b, "shmrt_enqueue");
 		return str_is(s, "OK") ? 0 : SHMRT_ENQUEUE_EXISTING;
 	}
@@ -624,7 +668,7 @@ static int rb_status(struct shmrt__backend *be, shmrt_job_id id,
 	uint32_t max = UINT32_MAX;
 	int rc, i;
 
-	key_of(b, key, sizeof(key), "job:", id.v);
+	key_of(b, key, sizeof(key), "job:", seq_of(id));
 	argv[1] = key;
 	for (i = 0; i < 2 + JF_N; i++)
 		lens[i] = strlen(argv[i]);
@@ -632,23 +676,23 @@ static int rb_status(struct shmrt__backend *be, shmrt_job_id id,
 		return public_rc(rc);
 	memset(info, 0, sizeof(*info));
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != JF_N ||
-	    !is_str(elem(r, JF_ST))) {
+	    !is_str(elem(r, JF_ST)) || rnum(elem(r, JF_Q)) != queue_of(id) ||
+	    queue_of(id) >= b->base.conf.nqueues) {
 		freeReplyObject(r);
 		return shmrt__fail(SHMRT_E_NOJOB, "status: tenant %s has no job "
 				   "%" PRIu64 " (unknown or expired)",
 				   b->base.tenant, id.v);
 	}
-	if (rnum(elem(r, JF_Q)) < b->base.conf.nqueues)
-		max = b->base.conf.queue[rnum(elem(r, JF_Q))].slot_size;
+	max = b->base.conf.queue[queue_of(id)].slot_size;
 	info->id = id;
 	info->state = (int)rnum(elem(r, JF_ST));
 	info->attempt = (uint32_t)rnum(elem(r, JF_ATT));
 	info->payload_len = copy_out(elem(r, JF_PL), NULL, 0, max);
 	if (info->state != SHMRT_JOB_QUEUED && info->state != SHMRT_JOB_RUNNING)
 		info->result_len = copy_out(elem(r, JF_RES), buf, bufsize, max);
-	info->enqueue_ns = rnum(elem(r, JF_ENQ)) * 1000u;
-	info->start_ns = rnum(elem(r, JF_START)) * 1000u;
-	info->finish_ns = rnum(elem(r, JF_FIN)) * 1000u;
+	info->enqueue_ns = local_ns(b, rnum(elem(r, JF_ENQ)));
+	info->start_ns = local_ns(b, rnum(elem(r, JF_START)));
+	info->finish_ns = local_ns(b, rnum(elem(r, JF_FIN)));
 	freeReplyObject(r);
 	return 0;
 }
@@ -670,7 +714,7 @@ static int block_done(struct redis_backend *b, redisContext **cx,
 	redisReply *r;
 	int rc, i;
 
-	key_of(b, key, sizeof(key), "done:", id.v);
+	key_of(b, key, sizeof(key), "done:", seq_of(id));
 	snprintf(secs, sizeof(secs), "%.3f", (double)(ms ? ms : 1) / 1000.0);
 	argv[1] = argv[2] = key;
 	argv[5] = secs;
@@ -739,7 +783,8 @@ static int id_call(struct redis_backend *b, const char *fn, shmrt_job_id id,
 	int rc;
 
 	fc_start(&f, b, fn);
-	fc_u64(&f, id.v);
+	fc_u64(&f, seq_of(id));
+	fc_u64(&f, queue_of(id));
 	if ((rc = pooled_fcall(b, &f, &r)) != 0)
 		return public_rc(rc);
 	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
@@ -886,7 +931,7 @@ static int lease_reply(struct redis_backend *b, const redisReply *r,
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 7)
 		return protocol_error(b, "shmrt_lease");
 	memset(out, 0, offsetof(struct shmrt__be_lease, impl));
-	out->id.v = rnum(elem(r, 1));
+	out->id = id_make(qi, rnum(elem(r, 1)));
 	out->token = rnum(elem(r, 2));
 	out->attempt = (uint32_t)rnum(elem(r, 3));
 	out->queue = qi;
@@ -894,9 +939,9 @@ static int lease_reply(struct redis_backend *b, const redisReply *r,
 				    max < bufsize ? max : (uint32_t)bufsize);
 	out->lane_len = copy_out(elem(r, 5), out->lane, sizeof(out->lane),
 				 SHMRT__BE_KEY_MAX);
-	out->enqueue_ns = rnum(elem(r, 6)) * 1000u;
+	out->enqueue_ns = local_ns(b, rnum(elem(r, 6)));
 	impl_of(out)->expires_ns = shmrt__os_now_ns() + lease_span_ns(b, qi);
-	if (out->id.v == 0 || out->token == 0)
+	if (seq_of(out->id) == 0 || out->token == 0)
 		return protocol_error(b, "shmrt_lease");
 	return 0;
 }
@@ -963,7 +1008,7 @@ static int rb_lease(struct shmrt__backend *be, struct shmrt__consumer *c,
 			rc = lease_reply(b, r, qi, buf, bufsize, out);
 			freeReplyObject(r);
 			if (rc == 0)
-				lease_set(c, out->id.v, out->token);
+				lease_set(c, seq_of(out->id), out->token);
 			return rc;
 		}
 		if (rc == SHMRT_E_BACKEND || (rc == 0 && !str_is(elem(r, 0),
@@ -1011,7 +1056,7 @@ static int finish(struct redis_backend *b, struct shmrt__consumer *c,
 	int rc;
 
 	fc_start(&f, b, "shmrt_finish");
-	fc_u64(&f, l->id.v);
+	fc_u64(&f, seq_of(l->id));
 	fc_u64(&f, l->token);
 	fc_str(&f, ok ? "1" : "0");
 	fc_bytes(&f, text, len);
@@ -1081,7 +1126,7 @@ static bool rb_cancel_requested(struct shmrt__backend *be,
 	redisReply *r;
 	bool yes;
 
-	if (job_fields(rb_of(be), l->id.v, "cxl", "tok", &r) != 0)
+	if (job_fields(rb_of(be), seq_of(l->id), "cxl", "tok", &r) != 0)
 		return false;
 	yes = rnum(elem(r, 0)) == 1 && rnum(elem(r, 1)) == l->token;
 	freeReplyObject(r);
@@ -1095,7 +1140,7 @@ static bool rb_lease_valid(struct shmrt__backend *be,
 	redisReply *r;
 	bool yes;
 
-	if (job_fields(rb_of(be), l->id.v, "st", "tok", &r) != 0)
+	if (job_fields(rb_of(be), seq_of(l->id), "st", "tok", &r) != 0)
 		return false;
 	yes = rnum(elem(r, 0)) == SHMRT_JOB_RUNNING &&
 	      rnum(elem(r, 1)) == l->token;
@@ -1159,17 +1204,17 @@ out:
 }
 
 /* One failed-jobs entry; false when the job moved on or expired. */
-static bool failed_entry(struct shmrt__backend *be, uint64_t id,
+static bool failed_entry(struct shmrt__backend *be, shmrt_job_id id,
 			 struct shmrt_failed_job *f)
 {
 	struct shmrt_job_info info;
 
 	memset(f, 0, sizeof(*f));
-	if (rb_status(be, (shmrt_job_id){ id }, &info, f->error,
+	if (rb_status(be, id, &info, f->error,
 		      sizeof(f->error) - 1) != 0 ||
 	    info.state != SHMRT_JOB_FAILED)
 		return false;
-	f->id.v = id;
+	f->id = id;
 	f->attempts = info.attempt;
 	f->finish_ns = info.finish_ns;
 	f->error_len = info.result_len;
@@ -1196,7 +1241,7 @@ static int rb_failed(struct shmrt__backend *be, uint32_t qi,
 		return public_rc(rc);
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < max;
 	     i++)
-		if (failed_entry(be, rnum(r->element[i]), &out[n]))
+		if (failed_entry(be, id_make(qi, rnum(r->element[i])), &out[n]))
 			n++;
 	freeReplyObject(r);
 	return (int)n;
@@ -1271,6 +1316,22 @@ static int set_state(struct redis_backend *b, int state)
 		return public_rc(rc);
 	freeReplyObject(r);
 	__atomic_store_n(&b->last_state, state, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Ready, with the counters from zero. */
+static int tenant_start(struct redis_backend *b)
+{
+	struct fcall f;
+	redisReply *r;
+	int rc;
+
+	fc_start(&f, b, "shmrt_start");
+	fc_u64(&f, b->base.conf.nqueues);
+	if ((rc = pooled_fcall(b, &f, &r)) != 0)
+		return public_rc(rc);
+	freeReplyObject(r);
+	__atomic_store_n(&b->last_state, SHMRT__BE_READY, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -1402,6 +1463,28 @@ static int library_check(struct redis_backend *b)
 	return rc;
 }
 
+static int clock_sync(struct redis_backend *b)
+{
+	uint64_t t0, t1, best = UINT64_MAX, us;
+	redisReply *r;
+	int k, rc;
+
+	for (k = 0; k < 3; k++) {
+		t0 = shmrt__os_now_ns();
+		if ((rc = pooled_cmd(b, &r, 1, "TIME", "", "", "", "", "")) != 0)
+			return public_rc(rc);
+		t1 = shmrt__os_now_ns();
+		us = rnum(elem(r, 0)) * 1000000u + rnum(elem(r, 1));
+		freeReplyObject(r);
+		if (t1 - t0 < best) {
+			best = t1 - t0;
+			b->clock_ns = (int64_t)(us * 1000u) -
+				      (int64_t)(t0 + (t1 - t0) / 2);
+		}
+	}
+	return 0;
+}
+
 static struct redis_backend *backend_new(const struct shmrt_conf *conf,
 					 uint32_t tenant, int mode, bool sync)
 {
@@ -1437,12 +1520,12 @@ int shmrt__backend_redis_open(const struct shmrt_conf *conf, uint32_t tenant,
 		rc = shmrt__fail(SHMRT_E_CONF, "%s: [runtime] redis = '%s' is "
 				 "not HOST:PORT or unix:/PATH", conf->path,
 				 conf->redis);
-	else
-		rc = password_read(b);
+	else if ((rc = password_read(b)) == 0)
+		rc = clock_sync(b);
 	if (rc == 0 && create) {
 		/* A start adopts whatever the tenant holds: its jobs go on. */
 		if ((rc = library_load(b)) == 0)
-			rc = set_state(b, SHMRT__BE_READY);
+			rc = tenant_start(b);
 	} else if (rc == 0) {
 		rc = library_check(b);
 	}

@@ -263,11 +263,11 @@ local function beat(keys, a)
   return 1
 end
 
--- ARGV: id. 0 cancelled, 1 running and told, or an error name.
+-- ARGV: id queue. 0 cancelled, 1 running and told, or an error name.
 local function cancel(keys, a)
   local P, id = keys[1], a[1]
   local j = job_read(P, id)
-  if not j then return 'NOJOB' end
+  if not j or j.q ~= a[2] then return 'NOJOB' end
   if j.st == RUNNING then
     redis.call('HSET', P .. 'job:' .. id, 'cxl', 1)
     return 1
@@ -293,11 +293,11 @@ local function cancel(keys, a)
   return 0
 end
 
--- ARGV: id. Forget a finished job now.
+-- ARGV: id queue. Forget a finished job now.
 local function release(keys, a)
   local P, id = keys[1], a[1]
   local j = job_read(P, id)
-  if not j then return 'NOJOB' end
+  if not j or j.q ~= a[2] then return 'NOJOB' end
   if j.st ~= SUCCEEDED and j.st ~= FAILED and j.st ~= CANCELLED then
     return 'STATE'
   end
@@ -379,6 +379,14 @@ local function retire(keys, a)
   return 1
 end
 
+-- ARGV: nqueues. A runner starts the tenant: ready, with counters from
+-- zero ("since the tenant started"); the jobs it holds go on.
+local function start(keys, a)
+  local P = keys[1]
+  for q = 0, num(a[1]) - 1 do redis.call('DEL', P .. 'stats:' .. q) end
+  return set_state(keys, {'1', a[1]})
+end
+
 local function version()
   return 'shmrt-redis-1'
 end
@@ -392,6 +400,7 @@ redis.register_function('shmrt_release', release)
 redis.register_function('shmrt_reap', reap)
 redis.register_function('shmrt_set_state', set_state)
 redis.register_function('shmrt_retire', retire)
+redis.register_function('shmrt_start', start)
 redis.register_function{function_name = 'shmrt_peers', callback = peers,
                         flags = {'no-writes'}}
 redis.register_function{function_name = 'shmrt_version',

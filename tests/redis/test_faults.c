@@ -328,6 +328,18 @@ static void test_stopped_worker_is_fenced(void **state)
 
 /* ------------------------------------------------- server unavailable */
 
+/* Until n worker seats of the tenant are registered in the server. */
+static void seats_wait(const struct tenant *t, long long n)
+{
+	char cmd[160];
+	int k;
+
+	snprintf(cmd, sizeof(cmd), "ZCARD shmrt:{%s}:workers", t->name);
+	for (k = 0; k < 1000 && tu_redis_num(&srv, cmd) < n; k++)
+		usleep(10000);
+	assert_true(tu_redis_num(&srv, cmd) >= n);
+}
+
 /* While the server is away for `ms`: CPU the workers burn, in ms. */
 static uint64_t outage_cpu(const struct tenant *t, uint64_t ms)
 {
@@ -365,6 +377,7 @@ static void test_server_unavailable(void **state)
 		    "[queue q]\nhandler = probe\n");
 	worker_add(&t, "q", false);
 	worker_add(&t, "q", true);
+	seats_wait(&t, 2); /* both joined before the outage */
 	id = put(&t, "q", "0 ok before", NULL);
 	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
 
