@@ -46,6 +46,8 @@ static const struct workload workloads[] = {
 	{ "keys", bench_shmrt_keys, "shmrt: per-job cost vs lanes, keys" },
 	{ "oversub", bench_shmrt_oversub, "shmrt: oversubscription" },
 	{ "memory", bench_shmrt_memory, "shmrt: memory" },
+	{ "redis-backend", bench_shmrt_redis,
+	  "shmrt on the redis backend, workers on a second host" },
 };
 
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -59,6 +61,7 @@ const struct bench_child_entry bench_child_table[] = {
 	{ "oversub", bench_oversub_child },
 	{ "mutex-ring", bench_mutex_ring_child },
 	{ "rss", bench_rss_child },
+	{ "redis-worker", bench_shmrt_redis_child },
 	{ NULL, NULL },
 };
 
