@@ -2,7 +2,8 @@
 # Installs the Debian packages shmrt builds and tests with. Idempotent:
 # apt-get runs only when a package is missing. Needs root (or sudo).
 set -eu
-pkgs="build-essential cmake pkg-config libck-dev liburcu-dev libcmocka-dev libinih-dev"
+pkgs="build-essential cmake pkg-config libck-dev liburcu-dev libcmocka-dev libinih-dev
+libhiredis-dev redis-server util-linux"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -2,8 +2,9 @@
  * tests/redis/probe_handlers.c - the handler library of the redis tests'
  * worker processes (`shmrt worker --handlers`).
  *
- * probe: the payload is "MS MODE TAG": sleep MS milliseconds, then
- * succeed (MODE ok) or fail with a retry (MODE fail). Each run appends
+ * probe: the payload is "MS[/LATER] MODE TAG": sleep MS milliseconds
+ * (LATER on attempts after the first, when given), then succeed (MODE
+ * ok) or fail with a retry (MODE fail). Each run appends
  * two lines to $SHMRT_PROBE_FILE with one write(2) each on an O_APPEND
  * descriptor (lines of concurrent workers never interleave):
  *   S <start_ns> <pid> <job id> <attempt> <token> <lane|-> <tag>
@@ -62,13 +63,18 @@ static int probe(void *ctx, struct shmrt_job_run *run)
 	char text[128], mode[16] = "ok", tag[32] = "-";
 	size_t n = run->payload_len < sizeof(text) - 1 ? run->payload_len
 						       : sizeof(text) - 1;
-	unsigned ms = 0;
+	unsigned ms = 0, later = 0;
 	int w;
 
 	(void)ctx;
 	memcpy(text, run->payload, n);
 	text[n] = '\0';
-	(void)sscanf(text, "%u %15s %31s", &ms, mode, tag);
+	if (sscanf(text, "%u/%u %15s %31s", &ms, &later, mode, tag) == 4) {
+		if (run->attempt > 1)
+			ms = later;
+	} else {
+		(void)sscanf(text, "%u %15s %31s", &ms, mode, tag);
+	}
 	note('S', run, tag);
 	usleep(ms * 1000u);
 	note('E', run, tag);
