@@ -219,7 +219,7 @@ void bench_shmrt_redis(const struct bench_cfg *c)
 	const char *args[] = { conf, tenant, NULL };
 	struct bench_child peer;
 	struct bench_samples s;
-	uint64_t n = bench_n(c, 2000, 100000), elapsed = 0;
+	uint64_t n = bench_n(c, 2000, 20000), elapsed = 0;
 	int lat_rc = -1, rate_rc = -1;
 
 	bench_group(G_RB, "shmrt on the redis backend: public API, workers in "
