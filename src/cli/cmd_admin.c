@@ -130,6 +130,21 @@ static bool stop_runner_gone(pid_t pid, uint64_t start, uint64_t deadline)
 	return true;
 }
 
+/* What stop says: what outlived the drain (still), or what it stopped. */
+static int stop_said(const struct cli_target *t, uint64_t drain_ms,
+		     bool drained, bool gone, const char *still,
+		     const char *done)
+{
+	if (!drained)
+		fprintf(stderr, "shmrt stop: jobs were still queued or running "
+			"after %llu ms\n", (unsigned long long)drain_ms);
+	if (!gone)
+		fprintf(stderr, "shmrt stop: %s\n", still);
+	if (drained && gone)
+		printf("stopped tenant %s (%s)\n", t->tenant, done);
+	return drained && gone ? CLI_OK : CLI_FAILED;
+}
+
 /* Until deadline: every worker seat, on any host, has left. */
 static bool stop_seats_gone(struct shmrt__backend *be, uint64_t deadline)
 {
@@ -152,6 +167,7 @@ static int stop_engine(struct cli_target *t, struct shmrt__backend *be,
 {
 	uint64_t deadline = shmrt__os_now_ns() + drain_ms * 1000000u;
 	const char *name = be->name; /* static storage */
+	char still[128], done[64];
 	bool drained, gone;
 
 	if (be->ops->state(be) == SHMRT__BE_READY)
@@ -161,15 +177,10 @@ static int stop_engine(struct cli_target *t, struct shmrt__backend *be,
 	gone = stop_seats_gone(be, deadline + 2000000000u);
 	shmrt__backend_put(be);
 	shmrt_tenant_detach(t->tenant);
-	if (!drained)
-		fprintf(stderr, "shmrt stop: jobs were still queued or running "
-			"after %llu ms\n", (unsigned long long)drain_ms);
-	if (!gone)
-		fprintf(stderr, "shmrt stop: workers of tenant %s are still "
-			"registered\n", t->tenant);
-	if (drained && gone)
-		printf("stopped tenant %s (backend %s)\n", t->tenant, name);
-	return drained && gone ? CLI_OK : CLI_FAILED;
+	snprintf(still, sizeof(still), "workers of tenant %s are still "
+		 "registered", t->tenant);
+	snprintf(done, sizeof(done), "backend %s", name);
+	return stop_said(t, drain_ms, drained, gone, still, done);
 }
 
 /*
@@ -182,6 +193,7 @@ static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 	struct shmrt__backend *be = shmrt__backend_lookup(t->tenant);
 	struct shmrt__seg view;
 	uint64_t deadline = shmrt__os_now_ns() + drain_ms * 1000000u;
+	char still[128], done[64];
 	bool drained, gone;
 	pid_t pid;
 	uint64_t start;
@@ -203,16 +215,10 @@ static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 	shmrt__backend_put(be);
 	gone = stop_runner_gone(pid, start, deadline + 2000000000u);
 	shmrt_tenant_detach(t->tenant);
-	if (!drained)
-		fprintf(stderr, "shmrt stop: jobs were still queued or running "
-			"after %llu ms\n", (unsigned long long)drain_ms);
-	if (!gone)
-		fprintf(stderr, "shmrt stop: the runner, pid %d, has not "
-			"exited\n", (int)pid);
-	if (drained && gone)
-		printf("stopped tenant %s (runner pid %d)\n", t->tenant,
-		       (int)pid);
-	return drained && gone ? CLI_OK : CLI_FAILED;
+	snprintf(still, sizeof(still), "the runner, pid %d, has not exited",
+		 (int)pid);
+	snprintf(done, sizeof(done), "runner pid %d", (int)pid);
+	return stop_said(t, drain_ms, drained, gone, still, done);
 }
 
 int cli_stop(int argc, char **argv)

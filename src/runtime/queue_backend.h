@@ -1,11 +1,11 @@
 /*
  * src/runtime/queue_backend.h - the queue backend interface: an ops table.
  *
- * A backend holds one tenant's queues and jobs. Two implement it today:
+ * A backend holds one tenant's queues and jobs. Three implement it:
  * "shm" (queue_backend_shm.c: the cross-process rings in the tenant's
- * /dev/shm segment) and "inline" (queue_backend_inline.c: the same rings
- * on private memory of this process). A backend for several hosts will be
- * a third. Only the backends and the factory that makes them know which
+ * /dev/shm segment), "inline" (queue_backend_inline.c: the same rings on
+ * private memory of this process) and "redis" (queue_backend_redis.c:
+ * the jobs in a Redis server, for workers on several hosts). Only the backends and the factory that makes them know which
  * one is in use: everything above calls through `ops`, and reads the
  * few capabilities a caller needs (sync) from struct shmrt__backend.
  *
@@ -139,6 +139,15 @@ struct shmrt__backend {
 	int published; /* 1 once cached (release; see the factory) */
 	struct cds_lfht_node node;
 };
+
+/*
+ * Fill one failed-jobs entry from job id's status (ops->status): its
+ * attempts, finish time and error text (cut to fit, NUL-terminated).
+ * False when the job is not failed (it moved on, or expired): *f is then
+ * to be ignored. For the backends' `failed` op; any thread.
+ */
+bool shmrt__backend_failed_entry(struct shmrt__backend *be, shmrt_job_id id,
+				 struct shmrt_failed_job *f);
 
 /* The queue index of `name` in be, or SHMRT_E_NOQUEUE (with a detail). */
 int shmrt__backend_queue(const struct shmrt__backend *be, const char *name);

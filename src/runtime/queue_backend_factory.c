@@ -69,6 +69,24 @@ int shmrt__backend_queue(const struct shmrt__backend *be, const char *name)
 	return i;
 }
 
+bool shmrt__backend_failed_entry(struct shmrt__backend *be, shmrt_job_id id,
+				 struct shmrt_failed_job *f)
+{
+	struct shmrt_job_info info;
+	size_t cap = sizeof(f->error) - 1;
+
+	memset(f, 0, sizeof(*f));
+	if (be->ops->status(be, id, &info, f->error, cap) != 0 ||
+	    info.state != SHMRT_JOB_FAILED)
+		return false;
+	f->id = id;
+	f->attempts = info.attempt;
+	f->finish_ns = info.finish_ns;
+	f->error_len = info.result_len;
+	f->error[info.result_len < cap ? info.result_len : cap] = '\0';
+	return true;
+}
+
 int shmrt__backend_select(const struct shmrt_conf *conf, int *mode,
 			  bool *test_mode)
 {

@@ -1104,48 +1104,37 @@ static int rb_fail(struct shmrt__backend *be, struct shmrt__consumer *c,
 	return finish(rb_of(be), c, l, false, err, len, retry != 0);
 }
 
-/* HMGET job:ID f1 f2 into r (an array of two). */
-static int job_fields(struct redis_backend *b, uint64_t id, const char *f1,
-		      const char *f2, redisReply **r)
+/*
+ * Whether the job of l is still under l's lease (its token) and its
+ * `field` is `want`. The server unreachable: no (not known to be).
+ */
+static bool leased_field_is(struct redis_backend *b,
+			    const struct shmrt__be_lease *l, const char *field,
+			    uint64_t want)
 {
 	char key[128];
-	int rc;
+	redisReply *r;
+	bool yes;
 
-	key_of(b, key, sizeof(key), "job:", id);
-	rc = pooled_cmd(b, r, 4, "HMGET", key, f1, f2, "", "");
-	if (rc == 0 && ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 2)) {
-		freeReplyObject(*r);
-		rc = protocol_error(b, "HMGET");
-	}
-	return public_rc(rc);
+	key_of(b, key, sizeof(key), "job:", seq_of(l->id));
+	if (pooled_cmd(b, &r, 4, "HMGET", key, field, "tok", "", "") != 0)
+		return false;
+	yes = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	      rnum(elem(r, 0)) == want && rnum(elem(r, 1)) == l->token;
+	freeReplyObject(r);
+	return yes;
 }
 
 static bool rb_cancel_requested(struct shmrt__backend *be,
 				const struct shmrt__be_lease *l)
 {
-	redisReply *r;
-	bool yes;
-
-	if (job_fields(rb_of(be), seq_of(l->id), "cxl", "tok", &r) != 0)
-		return false;
-	yes = rnum(elem(r, 0)) == 1 && rnum(elem(r, 1)) == l->token;
-	freeReplyObject(r);
-	return yes;
+	return leased_field_is(rb_of(be), l, "cxl", 1);
 }
 
-/* Whether l still holds its job. Unreachable server: not known to hold. */
 static bool rb_lease_valid(struct shmrt__backend *be,
 			   const struct shmrt__be_lease *l)
 {
-	redisReply *r;
-	bool yes;
-
-	if (job_fields(rb_of(be), seq_of(l->id), "st", "tok", &r) != 0)
-		return false;
-	yes = rnum(elem(r, 0)) == SHMRT_JOB_RUNNING &&
-	      rnum(elem(r, 1)) == l->token;
-	freeReplyObject(r);
-	return yes;
+	return leased_field_is(rb_of(be), l, "st", SHMRT_JOB_RUNNING);
 }
 
 /* ----------------------------------------------------------- inspection */
@@ -1203,27 +1192,6 @@ out:
 	return public_rc(rc);
 }
 
-/* One failed-jobs entry; false when the job moved on or expired. */
-static bool failed_entry(struct shmrt__backend *be, shmrt_job_id id,
-			 struct shmrt_failed_job *f)
-{
-	struct shmrt_job_info info;
-
-	memset(f, 0, sizeof(*f));
-	if (rb_status(be, id, &info, f->error,
-		      sizeof(f->error) - 1) != 0 ||
-	    info.state != SHMRT_JOB_FAILED)
-		return false;
-	f->id = id;
-	f->attempts = info.attempt;
-	f->finish_ns = info.finish_ns;
-	f->error_len = info.result_len;
-	f->error[info.result_len < sizeof(f->error) - 1 ? info.result_len
-						      : sizeof(f->error) - 1] =
-	    '\0';
-	return true;
-}
-
 static int rb_failed(struct shmrt__backend *be, uint32_t qi,
 		     struct shmrt_failed_job *out, size_t max)
 {
@@ -1241,7 +1209,9 @@ static int rb_failed(struct shmrt__backend *be, uint32_t qi,
 		return public_rc(rc);
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < max;
 	     i++)
-		if (failed_entry(be, id_make(qi, rnum(r->element[i])), &out[n]))
+		if (shmrt__backend_failed_entry(be, id_make(qi,
+						  rnum(r->element[i])),
+						&out[n]))
 			n++;
 	freeReplyObject(r);
 	return (int)n;

@@ -186,6 +186,20 @@ local function lease(keys, a)
   return {'OK', id, tok, att, j[1], j[2] or '', j[3]}
 end
 
+-- A job ended (its state is written): it leaves the live count, joins
+-- the retained ones until its TTL, its waiters wake, and so does a
+-- worker (a permit or a lane may be free).
+local function job_end(P, id, j, stat, ms)
+  local ret = j.ret > 0 and j.ret or 1
+  redis.call('HINCRBY', P .. 'cnt:' .. j.q, 'live', -1)
+  redis.call('HINCRBY', P .. 'stats:' .. j.q, stat, 1)
+  redis.call('ZADD', P .. 'fin:' .. j.q, ms, id)
+  redis.call('PEXPIRE', P .. 'job:' .. id, ret)
+  redis.call('RPUSH', P .. 'done:' .. id, '1')
+  redis.call('PEXPIRE', P .. 'done:' .. id, ret)
+  wake(P, j.q)
+end
+
 -- A leased job ends its attempt: permit and lease go; then it retries
 -- (back to the queue after its backoff, keeping its lane) or ends, which
 -- frees its lane, wakes its waiters and starts its retention.
@@ -207,19 +221,11 @@ local function settle(P, id, j, ok, text, retry, us)
     end
     return 'RETRY'
   end
-  local st = ok and SUCCEEDED or FAILED
-  redis.call('HSET', jk, 'st', st, 'res', text, 'fin', us, 'ftok', j.tok,
-             'tok', 0)
+  redis.call('HSET', jk, 'st', ok and SUCCEEDED or FAILED, 'res', text,
+             'fin', us, 'ftok', j.tok, 'tok', 0)
   if lane ~= '' then lane_release(P, q, lane) end
-  redis.call('HINCRBY', P .. 'cnt:' .. q, 'live', -1)
-  redis.call('HINCRBY', P .. 'stats:' .. q, ok and 'ok' or 'fail', 1)
-  redis.call('ZADD', P .. 'fin:' .. q, ms, id)
   if not ok then redis.call('ZADD', P .. 'failed:' .. q, ms, id) end
-  local ret = j.ret > 0 and j.ret or 1
-  redis.call('PEXPIRE', jk, ret)
-  redis.call('RPUSH', P .. 'done:' .. id, '1')
-  redis.call('PEXPIRE', P .. 'done:' .. id, ret)
-  wake(P, q) -- a permit or a lane is free
+  job_end(P, id, j, ok and 'ok' or 'fail', ms)
   return 'OK'
 end
 
@@ -279,17 +285,9 @@ local function cancel(keys, a)
   if redis.call('ZREM', P .. 'delayed:' .. j.q, id) == 1 and j.lane ~= '' then
     lane_release(P, j.q, j.lane)
   end
-  local jk = P .. 'job:' .. id
-  redis.call('HSET', jk, 'st', CANCELLED, 'fin', us)
+  redis.call('HSET', P .. 'job:' .. id, 'st', CANCELLED, 'fin', us)
   redis.call('HINCRBY', P .. 'cnt:' .. j.q, 'queued', -1)
-  redis.call('HINCRBY', P .. 'cnt:' .. j.q, 'live', -1)
-  redis.call('HINCRBY', P .. 'stats:' .. j.q, 'cxl', 1)
-  redis.call('ZADD', P .. 'fin:' .. j.q, math.floor(us / 1000), id)
-  local ret = j.ret > 0 and j.ret or 1
-  redis.call('PEXPIRE', jk, ret)
-  redis.call('RPUSH', P .. 'done:' .. id, '1')
-  redis.call('PEXPIRE', P .. 'done:' .. id, ret)
-  wake(P, j.q)
+  job_end(P, id, j, 'cxl', math.floor(us / 1000))
   return 0
 end
 

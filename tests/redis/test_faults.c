@@ -86,8 +86,18 @@ static pid_t worker_add(struct tenant *t, const char *queue, bool host2)
  * reaped already: their pid is 0). */
 static void tenant_close(struct tenant *t)
 {
-	int i, rc = shmrt_tenant_stop(t->name);
-	char log[4096];
+	struct shmrt_queue_stats st;
+	char log[4096], cmd[160];
+	int i, rc;
+
+	memset(&st, 0, sizeof(st));
+	(void)shmrt_queue_get_stats(t->name, "q", &st);
+	rc = shmrt_tenant_stop(t->name);
+	if (rc != 0) {
+		snprintf(cmd, sizeof(cmd), "ZCARD shmrt:{%s}:workers", t->name);
+		printf("at stop: %u queued, %u running; %lld seats\n",
+		       st.queued, st.running, tu_redis_num(&srv, cmd));
+	}
 
 	for (i = 0; i < t->nworkers; i++)
 		if (t->worker[i] > 0 &&
@@ -416,9 +426,12 @@ static void test_server_unavailable(void **state)
 	int rc;
 
 	(void)state;
-	/* A lease whose reply the outage swallowed is taken back after
-	 * heartbeat_timeout_ms: keep it below the drain timeout. */
-	tenant_open(&t, "heartbeat_timeout_ms = 1500\nscan_interval_ms = 50\n",
+	/* A lease whose reply the outage swallowed (a worker's call that
+	 * timed out while the server was stopped runs when it resumes) is
+	 * taken back after heartbeat_timeout_ms: keep it well below the
+	 * drain timeout. */
+	tenant_open(&t, "heartbeat_timeout_ms = 1500\nscan_interval_ms = 50\n"
+			"drain_timeout_ms = 15000\n",
 		    "[queue q]\nhandler = probe\n");
 	worker_add(&t, "q", false);
 	worker_add(&t, "q", true);
