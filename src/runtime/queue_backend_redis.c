@@ -462,8 +462,13 @@ static int pooled_until(struct redis_backend *b, int argc,
 	if ((idle = b->nidle > 0))
 		cx = b->idle[--b->nidle];
 	pthread_mutex_unlock(&b->pool_mu);
-	if (ms < COMMAND_MS && (cx != NULL || (cx = conn_open(b)) != NULL))
+	if (ms < COMMAND_MS) {
+		if (cx == NULL && (cx = conn_open(b)) == NULL) {
+			outage_note(b, true);
+			return RB_LOST;
+		}
 		redisSetTimeout(cx, tv_ms(ms));
+	}
 	rc = cmd(b, &cx, argc, argv, lens, out);
 	if (rc == RB_LOST && idle && !rb_timed_out)
 		rc = cmd(b, &cx, argc, argv, lens, out);
@@ -956,6 +961,8 @@ static int block_wake(struct redis_backend *b, struct shmrt__consumer *c,
 	redisReply *r;
 	int rc, i;
 
+	if (c->cx == NULL)
+		return RB_LOST;
 	key_of(b, key, sizeof(key), "wake:", qi);
 	snprintf(secs, sizeof(secs), "%.3f", (double)(ms ? ms : 1) / 1000.0);
 	argv[1] = key;
