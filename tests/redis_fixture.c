@@ -4,6 +4,12 @@
 #define _GNU_SOURCE
 #include "redis_fixture.h"
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <hiredis/hiredis.h>
@@ -18,6 +24,9 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <shmrt/error.h>
+#include <shmrt/runtime.h>
 
 #include "testutil.h"
 
@@ -269,4 +278,100 @@ size_t tu_probe_read(const char *path, struct tu_probe *out, size_t max)
 	if (f != NULL)
 		fclose(f);
 	return n;
+}
+
+/* ------------------------------------------------- a tenant of a test */
+
+struct tu_redis tu_srv;
+
+static int group_setup(bool aof)
+{
+	unsetenv("SHMRT_MODE");
+	return tu_redis_start(&tu_srv, aof);
+}
+
+int tu_redis_group_setup(void **state)
+{
+	(void)state;
+	return group_setup(false);
+}
+
+int tu_redis_group_setup_aof(void **state)
+{
+	(void)state;
+	return group_setup(true);
+}
+
+int tu_redis_group_teardown(void **state)
+{
+	(void)state;
+	tu_redis_destroy(&tu_srv);
+	return 0;
+}
+
+void tu_rt_open(struct tu_rt *t, const char *runtime, const char *queues)
+{
+	memset(t, 0, sizeof(*t));
+	t->name = tu_tenant();
+	snprintf(t->conf, sizeof(t->conf), "%s/%s.ini", tu_srv.dir, t->name);
+	snprintf(t->probe, sizeof(t->probe), "%s/%s.probe", tu_srv.dir,
+		 t->name);
+	snprintf(t->log, sizeof(t->log), "%s/%s.log", tu_srv.dir, t->name);
+	setenv("SHMRT_PROBE_FILE", t->probe, 1);
+	tu_redis_conf(&tu_srv, t->conf, t->name, runtime, queues);
+	if (shmrt_tenant_start(t->conf, t->name) != 0)
+		fail_msg("start: %s", shmrt_last_error());
+}
+
+pid_t tu_rt_worker(struct tu_rt *t, const char *queue, bool second_host)
+{
+	pid_t pid = tu_redis_worker(t->conf, t->name, queue, SHMRT_PROBE_SO,
+				    t->log, second_host);
+
+	assert_true(pid > 0);
+	assert_true(t->nworkers < TU_RT_WORKERS);
+	t->worker[t->nworkers++] = pid;
+	return pid;
+}
+
+void tu_rt_close(struct tu_rt *t)
+{
+	char log[4096];
+	int i, rc = shmrt_tenant_stop(t->name);
+
+	for (i = 0; i < t->nworkers; i++)
+		if (t->worker[i] > 0 &&
+		    tu_wait_child(t->worker[i], TU_RT_WAIT_MS) != 0) {
+			tu_slurp(t->log, log, sizeof(log));
+			fail_msg("worker %d did not drain: %s",
+				 (int)t->worker[i], log);
+		}
+	if (rc != 0)
+		fail_msg("stop: %s", shmrt_last_error());
+}
+
+shmrt_job_id tu_rt_put(const struct tu_rt *t, const char *queue,
+		       const char *payload, const char *lane)
+{
+	struct shmrt_enqueue_opts o = { 0 };
+	shmrt_job_id id;
+
+	o.lane = lane;
+	if (shmrt_enqueue(t->name, queue, payload, strlen(payload), &o, &id) !=
+	    0)
+		fail_msg("enqueue: %s", shmrt_last_error());
+	return id;
+}
+
+void tu_rt_wait(const struct tu_rt *t, shmrt_job_id id, int state,
+		struct shmrt_job_info *info, char *buf, size_t cap)
+{
+	int rc = shmrt_job_wait(t->name, id, TU_RT_WAIT_MS, info, buf,
+				cap - 1);
+
+	if (rc != 0)
+		fail_msg("wait %llu: %s: %s", (unsigned long long)id.v,
+			 shmrt_err_name(rc), shmrt_last_error());
+	assert_int_equal(info->state, state);
+	buf[info->result_len < cap - 1 ? info->result_len : cap - 1] = '\0';
 }

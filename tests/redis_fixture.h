@@ -10,6 +10,7 @@
 #ifndef SHMRT_REDIS_FIXTURE_H
 #define SHMRT_REDIS_FIXTURE_H
 
+#include <shmrt/job.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -72,5 +73,48 @@ struct tu_probe {
 
 /* Read up to max lines of the probe file; returns how many. */
 size_t tu_probe_read(const char *path, struct tu_probe *out, size_t max);
+
+/* ----------------------------------------------- a tenant of a test */
+
+#define TU_RT_WORKERS 8
+#define TU_RT_WAIT_MS 30000
+
+/* The server the test program shares (tu_redis_group_setup). */
+extern struct tu_redis tu_srv;
+
+/* cmocka group setup and teardown: SHMRT_MODE unset (the workers are
+ * processes; this process is the runner, not test mode) and tu_srv
+ * started without (setup) or with (setup_aof) appendonly. */
+int tu_redis_group_setup(void **state);
+int tu_redis_group_setup_aof(void **state);
+int tu_redis_group_teardown(void **state);
+
+/* One test's tenant on tu_srv: its conf, probe file, log and workers. */
+struct tu_rt {
+	const char *name;
+	char conf[128], probe[128], log[128];
+	pid_t worker[TU_RT_WORKERS];
+	int nworkers; /* a worker the test reaped itself has pid 0 */
+};
+
+/* Write the conf (tu_redis_conf), point SHMRT_PROBE_FILE at the tenant's
+ * probe file and start the tenant here; fails the test on error. */
+void tu_rt_open(struct tu_rt *t, const char *runtime, const char *queues);
+
+/* A worker process on queue (tu_redis_worker with the probe library). */
+pid_t tu_rt_worker(struct tu_rt *t, const char *queue, bool second_host);
+
+/* Stop the tenant: every worker must drain and exit 0, and the stop
+ * succeed (else the test fails, with the workers' log). */
+void tu_rt_close(struct tu_rt *t);
+
+/* Enqueue payload (lane: NULL or a lane key); fails the test on error. */
+shmrt_job_id tu_rt_put(const struct tu_rt *t, const char *queue,
+		       const char *payload, const char *lane);
+
+/* Wait (TU_RT_WAIT_MS) until the job ends in `state`; its result goes
+ * to buf, NUL-terminated. */
+void tu_rt_wait(const struct tu_rt *t, shmrt_job_id id, int state,
+		struct shmrt_job_info *info, char *buf, size_t cap);
 
 #endif /* SHMRT_REDIS_FIXTURE_H */

@@ -269,11 +269,19 @@ local function beat(keys, a)
   return 1
 end
 
+-- The job a client names by id and queue (ARGV 1, 2), or nil: an id
+-- whose queue is not the job's names no job.
+local function job_named(P, a)
+  local j = job_read(P, a[1])
+  if j and j.q == a[2] then return j end
+  return nil
+end
+
 -- ARGV: id queue. 0 cancelled, 1 running and told, or an error name.
 local function cancel(keys, a)
   local P, id = keys[1], a[1]
-  local j = job_read(P, id)
-  if not j or j.q ~= a[2] then return 'NOJOB' end
+  local j = job_named(P, a)
+  if not j then return 'NOJOB' end
   if j.st == RUNNING then
     redis.call('HSET', P .. 'job:' .. id, 'cxl', 1)
     return 1
@@ -294,11 +302,9 @@ end
 -- ARGV: id queue. Forget a finished job now.
 local function release(keys, a)
   local P, id = keys[1], a[1]
-  local j = job_read(P, id)
-  if not j or j.q ~= a[2] then return 'NOJOB' end
-  if j.st ~= SUCCEEDED and j.st ~= FAILED and j.st ~= CANCELLED then
-    return 'STATE'
-  end
+  local j = job_named(P, a)
+  if not j then return 'NOJOB' end
+  if j.st < SUCCEEDED then return 'STATE' end
   redis.call('DEL', P .. 'job:' .. id, P .. 'done:' .. id)
   redis.call('ZREM', P .. 'fin:' .. j.q, id)
   redis.call('ZREM', P .. 'failed:' .. j.q, id)

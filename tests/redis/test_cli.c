@@ -22,22 +22,6 @@
 
 #define CLI_MS 60000
 
-static struct tu_redis srv;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	unsetenv("SHMRT_MODE");
-	return tu_redis_start(&srv, false);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tu_redis_destroy(&srv);
-	return 0;
-}
-
 /* Run the CLI with argv to its end; its stdout into out. Returns its
  * exit status. */
 static int cli(char **argv, char *out, size_t cap)
@@ -45,8 +29,8 @@ static int cli(char **argv, char *out, size_t cap)
 	char o[128], e[128], err[1024];
 	int rc;
 
-	snprintf(o, sizeof(o), "%s/cli.out", srv.dir);
-	snprintf(e, sizeof(e), "%s/cli.err", srv.dir);
+	snprintf(o, sizeof(o), "%s/cli.out", tu_srv.dir);
+	snprintf(e, sizeof(e), "%s/cli.err", tu_srv.dir);
 	rc = tu_wait_child(tu_spawn_cli(o, e, argv), CLI_MS);
 	tu_slurp(o, out, cap);
 	tu_slurp(e, err, sizeof(err));
@@ -92,13 +76,13 @@ static void test_commands_on_redis(void **state)
 	pid_t runner, worker;
 
 	(void)state;
-	snprintf(conf, sizeof(conf), "%s/%s.ini", srv.dir, tenant);
-	snprintf(rlog, sizeof(rlog), "%s/%s.run", srv.dir, tenant);
-	snprintf(rerr, sizeof(rerr), "%s/%s.runerr", srv.dir, tenant);
-	snprintf(wlog, sizeof(wlog), "%s/%s.worker", srv.dir, tenant);
+	snprintf(conf, sizeof(conf), "%s/%s.ini", tu_srv.dir, tenant);
+	snprintf(rlog, sizeof(rlog), "%s/%s.run", tu_srv.dir, tenant);
+	snprintf(rerr, sizeof(rerr), "%s/%s.runerr", tu_srv.dir, tenant);
+	snprintf(wlog, sizeof(wlog), "%s/%s.worker", tu_srv.dir, tenant);
 	/* The runner starts no workers of its own (workers = 0): the only
 	 * worker is on the second host. */
-	tu_redis_conf(&srv, conf, tenant, "heartbeat_timeout_ms = 1000\n",
+	tu_redis_conf(&tu_srv, conf, tenant, "heartbeat_timeout_ms = 1000\n",
 		      "[queue q]\nhandler = probe\nworkers = 0\n");
 	runner = tu_spawn_cli(rlog, rerr, run);
 	assert_true(runner_up(rlog, runner));
@@ -136,12 +120,12 @@ static void test_demo_on_redis(void **state)
 
 	(void)state;
 	assert_non_null(in);
-	snprintf(conf, sizeof(conf), "%s/demo.ini", srv.dir);
+	snprintf(conf, sizeof(conf), "%s/demo.ini", tu_srv.dir);
 	f = fopen(conf, "w");
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), in) != NULL)
 		if (strncmp(line, "redis = ", 8) == 0)
-			fprintf(f, "redis = %s\n", srv.addr);
+			fprintf(f, "redis = %s\n", tu_srv.addr);
 		else
 			fputs(line, f);
 	fclose(in);
@@ -159,5 +143,6 @@ int main(void)
 		cmocka_unit_test(test_demo_on_redis),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_redis_group_setup,
+				      tu_redis_group_teardown);
 }

@@ -29,120 +29,21 @@
 #include "shm/os.h"
 #include "testutil.h"
 
-#define WAIT_MS 30000
+#define WAIT_MS TU_RT_WAIT_MS
 #define MAX_PROBES 4096
-#define MAX_WORKERS 8
+#define MAX_WORKERS TU_RT_WORKERS
 #define MAX_IDS 4096
 
-static struct tu_redis srv;
 static struct tu_probe probes[MAX_PROBES];
 
-struct tenant {
-	const char *name;
-	char conf[128], probe[128], log[128];
-	pid_t worker[MAX_WORKERS];
-	int nworkers;
-};
-
-static int group_setup(void **state)
-{
-	(void)state;
-	unsetenv("SHMRT_MODE");
-	return tu_redis_start(&srv, true);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tu_redis_destroy(&srv);
-	return 0;
-}
-
-static void tenant_open(struct tenant *t, const char *runtime,
-			const char *queues)
-{
-	memset(t, 0, sizeof(*t));
-	t->name = tu_tenant();
-	snprintf(t->conf, sizeof(t->conf), "%s/%s.ini", srv.dir, t->name);
-	snprintf(t->probe, sizeof(t->probe), "%s/%s.probe", srv.dir, t->name);
-	snprintf(t->log, sizeof(t->log), "%s/%s.log", srv.dir, t->name);
-	setenv("SHMRT_PROBE_FILE", t->probe, 1);
-	tu_redis_conf(&srv, t->conf, t->name, runtime, queues);
-	if (shmrt_tenant_start(t->conf, t->name) != 0)
-		fail_msg("start: %s", shmrt_last_error());
-}
-
-static pid_t worker_add(struct tenant *t, const char *queue, bool host2)
-{
-	pid_t pid = tu_redis_worker(t->conf, t->name, queue, SHMRT_PROBE_SO,
-				    t->log, host2);
-
-	assert_true(pid > 0);
-	t->worker[t->nworkers++] = pid;
-	return pid;
-}
-
-/* Stop the tenant; live workers drain and leave with 0 (killed ones were
- * reaped already: their pid is 0). */
-static void tenant_close(struct tenant *t)
-{
-	struct shmrt_queue_stats st;
-	char log[4096], cmd[160];
-	int i, rc;
-
-	memset(&st, 0, sizeof(st));
-	(void)shmrt_queue_get_stats(t->name, "q", &st);
-	rc = shmrt_tenant_stop(t->name);
-	if (rc != 0) {
-		snprintf(cmd, sizeof(cmd), "ZCARD shmrt:{%s}:workers", t->name);
-		printf("at stop: %u queued, %u running; %lld seats\n",
-		       st.queued, st.running, tu_redis_num(&srv, cmd));
-	}
-
-	for (i = 0; i < t->nworkers; i++)
-		if (t->worker[i] > 0 &&
-		    tu_wait_child(t->worker[i], WAIT_MS) != 0) {
-			tu_slurp(t->log, log, sizeof(log));
-			fail_msg("worker %d did not drain: %s",
-				 (int)t->worker[i], log);
-		}
-	if (rc != 0)
-		fail_msg("stop: %s", shmrt_last_error());
-}
-
-static shmrt_job_id put(const struct tenant *t, const char *queue,
-			const char *payload, const char *lane)
-{
-	struct shmrt_enqueue_opts o = { 0 };
-	shmrt_job_id id;
-
-	o.lane = lane;
-	if (shmrt_enqueue(t->name, queue, payload, strlen(payload), &o, &id) !=
-	    0)
-		fail_msg("enqueue: %s", shmrt_last_error());
-	return id;
-}
-
-static void wait_state(const struct tenant *t, shmrt_job_id id, int state,
-		       struct shmrt_job_info *info, char *buf, size_t cap)
-{
-	int rc = shmrt_job_wait(t->name, id, WAIT_MS, info, buf, cap - 1);
-
-	if (rc != 0)
-		fail_msg("wait %llu: %s: %s", (unsigned long long)id.v,
-			 shmrt_err_name(rc), shmrt_last_error());
-	assert_int_equal(info->state, state);
-	buf[info->result_len < cap - 1 ? info->result_len : cap - 1] = '\0';
-}
-
-static size_t probes_of(const struct tenant *t)
+static size_t probes_of(const struct tu_rt *t)
 {
 	return tu_probe_read(t->probe, probes, MAX_PROBES);
 }
 
 /* The pids that started a job and have not ended it, up to max, and
  * (job != NULL) those jobs. */
-static int holders_jobs(const struct tenant *t, pid_t *pid,
+static int holders_jobs(const struct tu_rt *t, pid_t *pid,
 			unsigned long long *job, int max)
 {
 	size_t n = probes_of(t), i, j;
@@ -166,13 +67,13 @@ static int holders_jobs(const struct tenant *t, pid_t *pid,
 	return k;
 }
 
-static int holders(const struct tenant *t, pid_t *pid, int max)
+static int holders(const struct tu_rt *t, pid_t *pid, int max)
 {
 	return holders_jobs(t, pid, NULL, max);
 }
 
 /* The job pid started and has not ended, per the probe file; 0: none. */
-static unsigned long long held_job(const struct tenant *t, pid_t pid)
+static unsigned long long held_job(const struct tu_rt *t, pid_t pid)
 {
 	unsigned long long job[MAX_WORKERS];
 	pid_t h[MAX_WORKERS];
@@ -208,7 +109,7 @@ static uint64_t cpu_ms(pid_t pid)
  * and the stop does not count: it is resumed). Returns how many; job[i]
  * is the job out[i] holds.
  */
-static int hold_and_freeze(const struct tenant *t, pid_t *out,
+static int hold_and_freeze(const struct tu_rt *t, pid_t *out,
 			   unsigned long long *job, int max)
 {
 	pid_t cand[MAX_WORKERS];
@@ -287,7 +188,7 @@ static void test_kill9_workers_holding_jobs_lanes_permits(void **state)
 	static const char *lanes[] = { "a", "b", "c" };
 	struct shmrt_queue_stats st;
 	struct shmrt_job_info info;
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id id[3][6];
 	unsigned long long held[2];
 	pid_t killed[2];
@@ -296,15 +197,15 @@ static void test_kill9_workers_holding_jobs_lanes_permits(void **state)
 	int l, k, nk = 0;
 
 	(void)state;
-	tenant_open(&t, "heartbeat_timeout_ms = 400\nscan_interval_ms = 50\n",
+	tu_rt_open(&t, "heartbeat_timeout_ms = 400\nscan_interval_ms = 50\n",
 		    "[queue chat]\nhandler = probe\nlaned = true\n"
 		    "semaphore_limit = 2\n");
 	for (k = 0; k < 6; k++)
 		for (l = 0; l < 3; l++)
-			id[l][k] = put(&t, "chat", "150 ok k", lanes[l]);
-	worker_add(&t, "chat", false);
-	worker_add(&t, "chat", true);
-	worker_add(&t, "chat", true);
+			id[l][k] = tu_rt_put(&t, "chat", "150 ok k", lanes[l]);
+	tu_rt_worker(&t, "chat", false);
+	tu_rt_worker(&t, "chat", true);
+	tu_rt_worker(&t, "chat", true);
 	nk = hold_and_freeze(&t, killed, held, 2);
 	assert_int_equal(nk, 2);
 	for (k = 0; k < nk; k++)
@@ -316,14 +217,14 @@ static void test_kill9_workers_holding_jobs_lanes_permits(void **state)
 					 128 + SIGKILL);
 			t.worker[k] = 0;
 		}
-	worker_add(&t, "chat", true);
+	tu_rt_worker(&t, "chat", true);
 	for (l = 0; l < 3; l++)
 		for (k = 0; k < 6; k++)
-			wait_state(&t, id[l][k], SHMRT_JOB_SUCCEEDED, &info,
+			tu_rt_wait(&t, id[l][k], SHMRT_JOB_SUCCEEDED, &info,
 				   buf, sizeof(buf));
 	/* The jobs the dead held were completed by live workers. */
 	for (k = 0; k < nk; k++) {
-		wait_state(&t, (shmrt_job_id){ held[k] }, SHMRT_JOB_SUCCEEDED,
+		tu_rt_wait(&t, (shmrt_job_id){ held[k] }, SHMRT_JOB_SUCCEEDED,
 			   &info, buf, sizeof(buf));
 		snprintf(want, sizeof(want), "pid=%d ", (int)killed[k]);
 		assert_null(strstr(buf, want));
@@ -336,13 +237,13 @@ static void test_kill9_workers_holding_jobs_lanes_permits(void **state)
 	assert_int_equal(shmrt_queue_get_stats(t.name, "chat", &st), 0);
 	assert_int_equal(st.reclaimed, 2);
 	assert_int_equal(st.succeeded, 18);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /* ------------------------------------------------------ paused worker */
 
 /* Until the probe file has `n` lines of kind `kind`; how many it has. */
-static int probes_wait(const struct tenant *t, char kind, int n)
+static int probes_wait(const struct tu_rt *t, char kind, int n)
 {
 	size_t m, i;
 	int k, seen = 0;
@@ -368,52 +269,52 @@ static void test_stopped_worker_is_fenced(void **state)
 {
 	struct shmrt_queue_stats st;
 	struct shmrt_job_info info;
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id id;
 	pid_t w1, w2, held[1];
 	char buf[64], want[32];
 
 	(void)state;
-	tenant_open(&t, "heartbeat_timeout_ms = 300\nscan_interval_ms = 50\n",
+	tu_rt_open(&t, "heartbeat_timeout_ms = 300\nscan_interval_ms = 50\n",
 		    "[queue q]\nhandler = probe\n");
-	w1 = worker_add(&t, "q", true);
-	id = put(&t, "q", "300/1500 ok p", NULL);
+	w1 = tu_rt_worker(&t, "q", true);
+	id = tu_rt_put(&t, "q", "300/1500 ok p", NULL);
 	assert_int_equal(probes_wait(&t, 'S', 1), 1);
 	kill(w1, SIGSTOP);
 	assert_int_equal(holders(&t, held, 1), 1);
 	assert_int_equal(held[0], w1);
-	w2 = worker_add(&t, "q", false);
+	w2 = tu_rt_worker(&t, "q", false);
 	assert_int_equal(probes_wait(&t, 'S', 2), 2); /* w2 has it now */
 	kill(w1, SIGCONT);
 	assert_int_equal(probes_wait(&t, 'E', 1), 1); /* w1 ended first */
-	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
+	tu_rt_wait(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
 	snprintf(want, sizeof(want), "pid=%d ", (int)w2);
 	assert_non_null(strstr(buf, want));
 	assert_int_equal(info.attempt, 2);
 	assert_int_equal(shmrt_queue_get_stats(t.name, "q", &st), 0);
 	assert_int_equal(st.succeeded, 1);
 	assert_int_equal(st.reclaimed, 1);
-	id = put(&t, "q", "0 ok after", NULL); /* w1 goes on serving */
-	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
-	tenant_close(&t);
+	id = tu_rt_put(&t, "q", "0 ok after", NULL); /* w1 goes on serving */
+	tu_rt_wait(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
+	tu_rt_close(&t);
 }
 
 /* ------------------------------------------------- server unavailable */
 
 /* Until n worker seats of the tenant are registered in the server. */
-static void seats_wait(const struct tenant *t, long long n)
+static void seats_wait(const struct tu_rt *t, long long n)
 {
 	char cmd[160];
 	int k;
 
 	snprintf(cmd, sizeof(cmd), "ZCARD shmrt:{%s}:workers", t->name);
-	for (k = 0; k < 1000 && tu_redis_num(&srv, cmd) < n; k++)
+	for (k = 0; k < 1000 && tu_redis_num(&tu_srv, cmd) < n; k++)
 		usleep(10000);
-	assert_true(tu_redis_num(&srv, cmd) >= n);
+	assert_true(tu_redis_num(&tu_srv, cmd) >= n);
 }
 
 /* While the server is away for `ms`: CPU the workers burn, in ms. */
-static uint64_t outage_cpu(const struct tenant *t, uint64_t ms)
+static uint64_t outage_cpu(const struct tu_rt *t, uint64_t ms)
 {
 	uint64_t before = 0, after = 0;
 	int k;
@@ -436,7 +337,7 @@ static void test_server_unavailable(void **state)
 {
 	struct shmrt_enqueue_opts o = { 0 };
 	struct shmrt_job_info info;
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id id, no;
 	uint64_t t0, took, burnt;
 	char buf[64];
@@ -447,16 +348,16 @@ static void test_server_unavailable(void **state)
 	 * timed out while the server was stopped runs when it resumes) is
 	 * taken back after heartbeat_timeout_ms: keep it well below the
 	 * drain timeout. */
-	tenant_open(&t, "heartbeat_timeout_ms = 1500\nscan_interval_ms = 50\n"
+	tu_rt_open(&t, "heartbeat_timeout_ms = 1500\nscan_interval_ms = 50\n"
 			"drain_timeout_ms = 15000\n",
 		    "[queue q]\nhandler = probe\n");
-	worker_add(&t, "q", false);
-	worker_add(&t, "q", true);
+	tu_rt_worker(&t, "q", false);
+	tu_rt_worker(&t, "q", true);
 	seats_wait(&t, 2); /* both joined before the outage */
-	id = put(&t, "q", "0 ok before", NULL);
-	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
+	id = tu_rt_put(&t, "q", "0 ok before", NULL);
+	tu_rt_wait(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
 
-	kill(srv.pid, SIGSTOP);
+	kill(tu_srv.pid, SIGSTOP);
 	o.timeout_ms = 500;
 	t0 = shmrt__os_now_ns();
 	rc = shmrt_enqueue(t.name, "q", "0 ok x", 6, &o, &no);
@@ -469,11 +370,11 @@ static void test_server_unavailable(void **state)
 	printf("workers burnt %llu ms CPU in 2 s of SIGSTOP\n",
 	       (unsigned long long)burnt);
 	assert_true(burnt < 300);
-	kill(srv.pid, SIGCONT);
-	id = put(&t, "q", "0 ok after-stop", NULL);
-	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
+	kill(tu_srv.pid, SIGCONT);
+	id = tu_rt_put(&t, "q", "0 ok after-stop", NULL);
+	tu_rt_wait(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
 
-	tu_redis_stop(&srv);
+	tu_redis_stop(&tu_srv);
 	t0 = shmrt__os_now_ns();
 	rc = shmrt_enqueue(t.name, "q", "0 ok x", 6, &o, &no);
 	took = (shmrt__os_now_ns() - t0) / 1000000u;
@@ -483,10 +384,10 @@ static void test_server_unavailable(void **state)
 	printf("workers burnt %llu ms CPU in 2 s with the server down\n",
 	       (unsigned long long)burnt);
 	assert_true(burnt < 300);
-	assert_int_equal(tu_redis_restart(&srv), 0);
-	id = put(&t, "q", "0 ok after-restart", NULL);
-	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
-	tenant_close(&t);
+	assert_int_equal(tu_redis_restart(&tu_srv), 0);
+	id = tu_rt_put(&t, "q", "0 ok after-restart", NULL);
+	tu_rt_wait(&t, id, SHMRT_JOB_SUCCEEDED, &info, buf, sizeof(buf));
+	tu_rt_close(&t);
 }
 
 /* --------------------------------------------------- server kill -9 */
@@ -523,37 +424,37 @@ static void test_server_kill9_keeps_acknowledged_jobs(void **state)
 {
 	struct shmrt_job_info info;
 	struct producer *p = calloc(1, sizeof(*p));
-	struct tenant t;
+	struct tu_rt t;
 	pthread_t th;
 	char buf[64];
 	uint32_t i, before;
 
 	(void)state;
 	assert_non_null(p);
-	tenant_open(&t, "", "[queue q]\nhandler = probe\ncapacity = 100000\n");
+	tu_rt_open(&t, "", "[queue q]\nhandler = probe\ncapacity = 100000\n");
 	p->tenant = t.name;
 	assert_int_equal(pthread_create(&th, NULL, produce, p), 0);
 	usleep(300000);
 	before = __atomic_load_n(&p->n, __ATOMIC_RELAXED);
-	tu_redis_kill9(&srv);
+	tu_redis_kill9(&tu_srv);
 	usleep(300000);
 	__atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
 	printf("%u jobs acknowledged (%u before the kill), %u enqueues "
 	       "failed\n", p->n, before, p->errors);
 	assert_true(p->n > 0 && p->errors > 0);
-	assert_int_equal(tu_redis_restart(&srv), 0);
+	assert_int_equal(tu_redis_restart(&tu_srv), 0);
 	for (i = 0; i < p->n; i++)
 		if (shmrt_job_status(t.name, p->id[i], &info, NULL, 0) != 0)
 			fail_msg("job %llu, acknowledged, is gone: %s",
 				 (unsigned long long)p->id[i].v,
 				 shmrt_last_error());
-	worker_add(&t, "q", true);
-	worker_add(&t, "q", false);
+	tu_rt_worker(&t, "q", true);
+	tu_rt_worker(&t, "q", false);
 	for (i = 0; i < p->n; i++)
-		wait_state(&t, p->id[i], SHMRT_JOB_SUCCEEDED, &info, buf,
+		tu_rt_wait(&t, p->id[i], SHMRT_JOB_SUCCEEDED, &info, buf,
 			   sizeof(buf));
-	tenant_close(&t);
+	tu_rt_close(&t);
 	free(p);
 }
 
@@ -566,5 +467,6 @@ int main(void)
 		cmocka_unit_test(test_server_kill9_keeps_acknowledged_jobs),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_redis_group_setup_aof,
+				      tu_redis_group_teardown);
 }

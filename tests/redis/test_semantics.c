@@ -29,102 +29,13 @@
 #include "shm/os.h"
 #include "testutil.h"
 
-#define WAIT_MS 20000
 #define MAX_PROBES 4096
-#define MAX_WORKERS 8
-
-static struct tu_redis srv;
-
-/* One test's tenant: its conf, probe file and worker processes. */
-struct tenant {
-	const char *name;
-	char conf[128], probe[128], log[128];
-	pid_t worker[MAX_WORKERS];
-	int nworkers;
-};
 
 static struct tu_probe probes[MAX_PROBES];
+/* What the last tu_rt_wait saw. */
+static struct shmrt_job_info winfo;
 
-static int group_setup(void **state)
-{
-	(void)state;
-	/* The workers are processes; the runner here is not in test mode. */
-	unsetenv("SHMRT_MODE");
-	return tu_redis_start(&srv, false);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tu_redis_destroy(&srv);
-	return 0;
-}
-
-static void tenant_open(struct tenant *t, const char *runtime,
-			const char *queues)
-{
-	memset(t, 0, sizeof(*t));
-	t->name = tu_tenant();
-	snprintf(t->conf, sizeof(t->conf), "%s/%s.ini", srv.dir, t->name);
-	snprintf(t->probe, sizeof(t->probe), "%s/%s.probe", srv.dir, t->name);
-	snprintf(t->log, sizeof(t->log), "%s/%s.log", srv.dir, t->name);
-	setenv("SHMRT_PROBE_FILE", t->probe, 1);
-	tu_redis_conf(&srv, t->conf, t->name, runtime, queues);
-	if (shmrt_tenant_start(t->conf, t->name) != 0)
-		fail_msg("start: %s", shmrt_last_error());
-}
-
-static void worker_add(struct tenant *t, const char *queue, bool host2)
-{
-	pid_t pid = tu_redis_worker(t->conf, t->name, queue, SHMRT_PROBE_SO,
-				    t->log, host2);
-
-	assert_true(pid > 0);
-	t->worker[t->nworkers++] = pid;
-}
-
-/* Stop the tenant: its workers, on every host, see it and leave (0). */
-static void tenant_close(struct tenant *t)
-{
-	int i, rc = shmrt_tenant_stop(t->name);
-	char log[4096];
-
-	for (i = 0; i < t->nworkers; i++)
-		if (tu_wait_child(t->worker[i], WAIT_MS) != 0) {
-			tu_slurp(t->log, log, sizeof(log));
-			fail_msg("worker %d did not drain cleanly: %s",
-				 (int)t->worker[i], log);
-		}
-	assert_int_equal(rc, 0);
-}
-
-static shmrt_job_id put(const struct tenant *t, const char *queue,
-			const char *payload, const char *lane)
-{
-	struct shmrt_enqueue_opts o = { 0 };
-	shmrt_job_id id;
-
-	o.lane = lane;
-	if (shmrt_enqueue(t->name, queue, payload, strlen(payload), &o, &id) !=
-	    0)
-		fail_msg("enqueue: %s", shmrt_last_error());
-	return id;
-}
-
-static void wait_state(const struct tenant *t, shmrt_job_id id, int state,
-		       char *buf, size_t cap)
-{
-	struct shmrt_job_info info;
-	int rc = shmrt_job_wait(t->name, id, WAIT_MS, &info, buf, cap - 1);
-
-	if (rc != 0)
-		fail_msg("wait %llu: %s", (unsigned long long)id.v,
-			 shmrt_last_error());
-	assert_int_equal(info.state, state);
-	buf[info.result_len < cap - 1 ? info.result_len : cap - 1] = '\0';
-}
-
-static size_t probes_of(const struct tenant *t)
+static size_t probes_of(const struct tu_rt *t)
 {
 	return tu_probe_read(t->probe, probes, MAX_PROBES);
 }
@@ -139,19 +50,20 @@ static size_t probes_of(const struct tenant *t)
  */
 static void test_job_lifecycle(void **state)
 {
-	struct tenant t;
+	struct tu_rt t;
 	struct shmrt_job_info info;
 	shmrt_job_id a, b;
 	char buf[128], want[64];
 
 	(void)state;
-	tenant_open(&t, "", "[queue q]\nhandler = probe\n");
-	a = put(&t, "q", "400 ok a", NULL);
-	b = put(&t, "q", "0 ok b", NULL);
+	tu_rt_open(&t, "", "[queue q]\nhandler = probe\n");
+	a = tu_rt_put(&t, "q", "400 ok a", NULL);
+	b = tu_rt_put(&t, "q", "0 ok b", NULL);
 	assert_true(b.v > a.v);
 	assert_int_equal(shmrt_job_status(t.name, a, &info, NULL, 0), 0);
 	assert_int_equal(info.state, SHMRT_JOB_QUEUED);
 	assert_int_equal(info.payload_len, 8);
+	assert_int_equal(shmrt_job_release(t.name, a), SHMRT_E_STATE);
 	assert_int_equal(shmrt_job_cancel(t.name, b), 0);
 	assert_int_equal(shmrt_job_cancel(t.name, b), SHMRT_E_STATE);
 	assert_int_equal(shmrt_job_status(t.name, b, &info, NULL, 0), 0);
@@ -160,8 +72,8 @@ static void test_job_lifecycle(void **state)
 					  &info, NULL, 0),
 			 SHMRT_E_NOJOB);
 
-	worker_add(&t, "q", true);
-	wait_state(&t, a, SHMRT_JOB_SUCCEEDED, buf, sizeof(buf));
+	tu_rt_worker(&t, "q", true);
+	tu_rt_wait(&t, a, SHMRT_JOB_SUCCEEDED, &winfo, buf, sizeof(buf));
 	snprintf(want, sizeof(want), "pid=%d ", (int)t.worker[0]);
 	assert_non_null(strstr(buf, want));
 	assert_int_equal(shmrt_job_status(t.name, a, &info, NULL, 0), 0);
@@ -171,25 +83,26 @@ static void test_job_lifecycle(void **state)
 	assert_int_equal(shmrt_job_release(t.name, a), 0);
 	assert_int_equal(shmrt_job_status(t.name, a, &info, NULL, 0),
 			 SHMRT_E_NOJOB);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /* How late wait returns after the job ended, on this host's clock: the
  * probe's E line is written just before the worker completes. */
 static void test_wait_blocks_not_polls(void **state)
 {
-	struct tenant t;
+	struct tu_rt t;
 	char buf[128];
 	uint64_t worst = 0, late;
 	size_t n, i, k;
 	shmrt_job_id id;
 
 	(void)state;
-	tenant_open(&t, "", "[queue q]\nhandler = probe\n");
-	worker_add(&t, "q", false);
+	tu_rt_open(&t, "", "[queue q]\nhandler = probe\n");
+	tu_rt_worker(&t, "q", false);
 	for (k = 0; k < 5; k++) {
-		id = put(&t, "q", "150 ok w", NULL);
-		wait_state(&t, id, SHMRT_JOB_SUCCEEDED, buf, sizeof(buf));
+		id = tu_rt_put(&t, "q", "150 ok w", NULL);
+		tu_rt_wait(&t, id, SHMRT_JOB_SUCCEEDED, &winfo, buf,
+			   sizeof(buf));
 		late = shmrt__os_now_ns();
 		n = probes_of(&t);
 		for (i = 0; i < n; i++)
@@ -201,7 +114,7 @@ static void test_wait_blocks_not_polls(void **state)
 	       (double)worst / 1e6);
 	/* A poll would show up as its tick; blocking costs two round trips. */
 	assert_true(worst < 100000000ull);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /* ----------------------------------------------------------------- lanes */
@@ -215,24 +128,25 @@ static void test_lanes_in_order(void **state)
 	static const char *lanes[] = { "la", "lb", "lc", "ld" };
 	unsigned long long end[4] = { 0 };
 	int next[4] = { 0 }, seen = 0;
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id last[4];
 	char buf[64], p[32];
 	size_t n, i;
 	int k, l;
 
 	(void)state;
-	tenant_open(&t, "", "[queue chat]\nhandler = probe\nlaned = true\n");
-	worker_add(&t, "chat", false);
-	worker_add(&t, "chat", true);
-	worker_add(&t, "chat", true);
+	tu_rt_open(&t, "", "[queue chat]\nhandler = probe\nlaned = true\n");
+	tu_rt_worker(&t, "chat", false);
+	tu_rt_worker(&t, "chat", true);
+	tu_rt_worker(&t, "chat", true);
 	for (k = 0; k < 12; k++)
 		for (l = 0; l < 4; l++) {
 			snprintf(p, sizeof(p), "5 ok %d", k);
-			last[l] = put(&t, "chat", p, lanes[l]);
+			last[l] = tu_rt_put(&t, "chat", p, lanes[l]);
 		}
 	for (l = 0; l < 4; l++)
-		wait_state(&t, last[l], SHMRT_JOB_SUCCEEDED, buf, sizeof(buf));
+		tu_rt_wait(&t, last[l], SHMRT_JOB_SUCCEEDED, &winfo, buf,
+			   sizeof(buf));
 	n = probes_of(&t);
 	assert_int_equal(n, 2 * 12 * 4);
 	for (i = 0; i < n; i++) {
@@ -250,26 +164,26 @@ static void test_lanes_in_order(void **state)
 		}
 	}
 	assert_int_equal(seen, 48);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /* Lanes take turns: one lane's backlog does not starve another. */
 static void test_lanes_take_turns(void **state)
 {
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id b, a;
 	char buf[64];
 	size_t n, i, pos = 0, starts = 0;
 	int k;
 
 	(void)state;
-	tenant_open(&t, "", "[queue chat]\nhandler = probe\nlaned = true\n");
+	tu_rt_open(&t, "", "[queue chat]\nhandler = probe\nlaned = true\n");
 	for (k = 0; k < 20; k++)
-		a = put(&t, "chat", "20 ok a", "A");
-	b = put(&t, "chat", "0 ok b", "B");
-	worker_add(&t, "chat", true);
-	wait_state(&t, b, SHMRT_JOB_SUCCEEDED, buf, sizeof(buf));
-	wait_state(&t, a, SHMRT_JOB_SUCCEEDED, buf, sizeof(buf));
+		a = tu_rt_put(&t, "chat", "20 ok a", "A");
+	b = tu_rt_put(&t, "chat", "0 ok b", "B");
+	tu_rt_worker(&t, "chat", true);
+	tu_rt_wait(&t, b, SHMRT_JOB_SUCCEEDED, &winfo, buf, sizeof(buf));
+	tu_rt_wait(&t, a, SHMRT_JOB_SUCCEEDED, &winfo, buf, sizeof(buf));
 	n = probes_of(&t);
 	for (i = 0; i < n; i++)
 		if (probes[i].kind == 'S' && ++starts &&
@@ -277,7 +191,7 @@ static void test_lanes_take_turns(void **state)
 			pos = starts;
 	/* A's head first, then B (A's next waits behind B in the ring). */
 	assert_int_equal(pos, 2);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /* ------------------------------------------------------------ semaphores */
@@ -298,24 +212,25 @@ static int max_overlap(size_t n)
 /* At most semaphore_limit jobs of the queue run at once, across hosts. */
 static void test_semaphore_caps_across_hosts(void **state)
 {
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id id[24];
 	char buf[64];
 	int k, most;
 
 	(void)state;
-	tenant_open(&t, "", "[queue up]\nhandler = probe\n"
+	tu_rt_open(&t, "", "[queue up]\nhandler = probe\n"
 			    "semaphore_limit = 2\n");
 	for (k = 0; k < 5; k++)
-		worker_add(&t, "up", k % 2 == 1);
+		tu_rt_worker(&t, "up", k % 2 == 1);
 	for (k = 0; k < 24; k++)
-		id[k] = put(&t, "up", "40 ok s", NULL);
+		id[k] = tu_rt_put(&t, "up", "40 ok s", NULL);
 	for (k = 0; k < 24; k++)
-		wait_state(&t, id[k], SHMRT_JOB_SUCCEEDED, buf, sizeof(buf));
+		tu_rt_wait(&t, id[k], SHMRT_JOB_SUCCEEDED, &winfo, buf,
+			   sizeof(buf));
 	most = max_overlap(probes_of(&t));
 	printf("at most %d jobs ran at once (limit 2, 5 workers)\n", most);
 	assert_int_equal(most, 2);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /* ----------------------------------------------------------- idempotency */
@@ -327,23 +242,23 @@ static void test_idempotency_race(void **state)
 			 "--key", "order-17", "--data", "0 ok i", NULL };
 	char out[8][128], err[128], text[8][64];
 	struct shmrt_queue_stats st;
-	struct tenant t;
+	struct tu_rt t;
 	pid_t pid[8];
 	int k;
 
 	(void)state;
-	tenant_open(&t, "", "[queue q]\nhandler = probe\n"
+	tu_rt_open(&t, "", "[queue q]\nhandler = probe\n"
 			    "idempotency_ttl_ms = 60000\n");
 	argv[3] = t.conf;
 	argv[5] = (char *)t.name;
 	for (k = 0; k < 8; k++) {
-		snprintf(out[k], sizeof(out[k]), "%s/%s.out%d", srv.dir,
+		snprintf(out[k], sizeof(out[k]), "%s/%s.out%d", tu_srv.dir,
 			 t.name, k);
-		snprintf(err, sizeof(err), "%s/%s.err", srv.dir, t.name);
+		snprintf(err, sizeof(err), "%s/%s.err", tu_srv.dir, t.name);
 		pid[k] = tu_spawn_cli(out[k], err, argv);
 	}
 	for (k = 0; k < 8; k++)
-		assert_int_equal(tu_wait_child(pid[k], WAIT_MS), 0);
+		assert_int_equal(tu_wait_child(pid[k], TU_RT_WAIT_MS), 0);
 	for (k = 0; k < 8; k++) {
 		tu_slurp(out[k], text[k], sizeof(text[k]));
 		assert_true(atoll(text[k]) > 0);
@@ -356,18 +271,18 @@ static void test_idempotency_race(void **state)
 	assert_int_equal(shmrt_job_cancel(t.name, (shmrt_job_id){
 						     (uint64_t)atoll(text[0]) }),
 			 0);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /* The key lives for idempotency_ttl_ms; then the same key is a new job. */
 static void test_idempotency_ttl(void **state)
 {
 	struct shmrt_enqueue_opts o = { 0 };
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id a, b;
 
 	(void)state;
-	tenant_open(&t, "", "[queue q]\nhandler = probe\n"
+	tu_rt_open(&t, "", "[queue q]\nhandler = probe\n"
 			    "idempotency_ttl_ms = 300\n");
 	o.key = "k";
 	assert_int_equal(shmrt_enqueue(t.name, "q", "x", 1, &o, &a), 0);
@@ -379,7 +294,7 @@ static void test_idempotency_ttl(void **state)
 	assert_true(b.v != a.v);
 	assert_int_equal(shmrt_job_cancel(t.name, a), 0);
 	assert_int_equal(shmrt_job_cancel(t.name, b), 0);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /* ------------------------------------------------------ leases, retries */
@@ -392,20 +307,20 @@ static void test_idempotency_ttl(void **state)
 static void test_heartbeat_keeps_lease(void **state)
 {
 	struct shmrt_job_info info;
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id id;
 	char buf[64];
 
 	(void)state;
-	tenant_open(&t, "heartbeat_timeout_ms = 300\nscan_interval_ms = 50\n",
+	tu_rt_open(&t, "heartbeat_timeout_ms = 300\nscan_interval_ms = 50\n",
 		    "[queue q]\nhandler = probe\n");
-	worker_add(&t, "q", true);
-	id = put(&t, "q", "1200 ok h", NULL);
-	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, buf, sizeof(buf));
+	tu_rt_worker(&t, "q", true);
+	id = tu_rt_put(&t, "q", "1200 ok h", NULL);
+	tu_rt_wait(&t, id, SHMRT_JOB_SUCCEEDED, &winfo, buf, sizeof(buf));
 	assert_int_equal(shmrt_job_status(t.name, id, &info, NULL, 0), 0);
 	assert_int_equal(info.attempt, 1);
 	assert_int_equal(probes_of(&t), 2);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /*
@@ -417,18 +332,18 @@ static void test_retry_backoff_failed_view(void **state)
 {
 	struct shmrt_failed_job f[4];
 	struct shmrt_queue_stats st;
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id id;
 	char buf[64];
 	size_t n;
 
 	(void)state;
-	tenant_open(&t, "", "[queue q]\nhandler = probe\nmax_attempts = 3\n"
+	tu_rt_open(&t, "", "[queue q]\nhandler = probe\nmax_attempts = 3\n"
 			    "retry_backoff_ms = 150\n");
-	worker_add(&t, "q", false);
-	worker_add(&t, "q", true);
-	id = put(&t, "q", "0 fail r", NULL);
-	wait_state(&t, id, SHMRT_JOB_FAILED, buf, sizeof(buf));
+	tu_rt_worker(&t, "q", false);
+	tu_rt_worker(&t, "q", true);
+	id = tu_rt_put(&t, "q", "0 fail r", NULL);
+	tu_rt_wait(&t, id, SHMRT_JOB_FAILED, &winfo, buf, sizeof(buf));
 	n = probes_of(&t);
 	assert_int_equal(n, 6);
 	assert_int_equal(probes[4].attempt, 3);
@@ -445,7 +360,7 @@ static void test_retry_backoff_failed_view(void **state)
 	assert_int_equal(st.failed, 1);
 	assert_int_equal(st.succeeded, 0);
 	assert_int_equal(st.finished, 1);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /* --------------------------------------------------- drain, retention */
@@ -457,25 +372,25 @@ static void test_retry_backoff_failed_view(void **state)
 static void test_drain_seen_by_every_host(void **state)
 {
 	struct shmrt__backend *be;
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id id, no;
 	char buf[64];
 	int k;
 
 	(void)state;
-	tenant_open(&t, "", "[queue q]\nhandler = probe\n");
-	worker_add(&t, "q", false);
-	worker_add(&t, "q", true);
-	id = put(&t, "q", "300 ok d", NULL);
+	tu_rt_open(&t, "", "[queue q]\nhandler = probe\n");
+	tu_rt_worker(&t, "q", false);
+	tu_rt_worker(&t, "q", true);
+	id = tu_rt_put(&t, "q", "300 ok d", NULL);
 	be = shmrt__backend_lookup(t.name);
 	assert_non_null(be);
 	be->ops->set_state(be, SHMRT__BE_DRAINING);
 	shmrt__backend_put(be);
 	assert_int_equal(shmrt_enqueue(t.name, "q", "x", 1, NULL, &no),
 			 SHMRT_E_DRAINING);
-	wait_state(&t, id, SHMRT_JOB_SUCCEEDED, buf, sizeof(buf));
+	tu_rt_wait(&t, id, SHMRT_JOB_SUCCEEDED, &winfo, buf, sizeof(buf));
 	for (k = 0; k < t.nworkers; k++)
-		assert_int_equal(tu_wait_child(t.worker[k], WAIT_MS), 0);
+		assert_int_equal(tu_wait_child(t.worker[k], TU_RT_WAIT_MS), 0);
 	t.nworkers = 0;
 	assert_int_equal(shmrt_tenant_stop(t.name), 0);
 }
@@ -485,19 +400,19 @@ static void test_retention(void **state)
 {
 	struct shmrt_job_info info;
 	struct shmrt_scan_stats sc;
-	struct tenant t;
+	struct tu_rt t;
 	shmrt_job_id id;
 
 	(void)state;
-	tenant_open(&t, "retention_ms = 300\n", "[queue q]\nhandler = probe\n");
-	id = put(&t, "q", "0 ok x", NULL);
+	tu_rt_open(&t, "retention_ms = 300\n", "[queue q]\nhandler = probe\n");
+	id = tu_rt_put(&t, "q", "0 ok x", NULL);
 	assert_int_equal(shmrt_job_cancel(t.name, id), 0);
 	assert_int_equal(shmrt_job_status(t.name, id, &info, NULL, 0), 0);
 	usleep(500000);
 	assert_int_equal(shmrt_job_status(t.name, id, &info, NULL, 0),
 			 SHMRT_E_NOJOB);
 	assert_int_equal(shmrt_scan(t.name, &sc), 0);
-	tenant_close(&t);
+	tu_rt_close(&t);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -509,7 +424,7 @@ static void expect_start_error(const char *runtime, int code,
 	const char *name = tu_tenant();
 	FILE *f;
 
-	snprintf(conf, sizeof(conf), "%s/%s.ini", srv.dir, name);
+	snprintf(conf, sizeof(conf), "%s/%s.ini", tu_srv.dir, name);
 	f = fopen(conf, "w");
 	assert_non_null(f);
 	fprintf(f, "[runtime]\nbackend = redis\n%s\n[tenant %s]\n"
@@ -534,26 +449,26 @@ static void test_errors_name_backend_and_cause(void **state)
 			   "cannot connect to redis 127.0.0.1:1: Connection "
 			   "refused");
 	snprintf(line, sizeof(line), "redis = %s\nredis_password_env = "
-		 "SHMRT_TEST_NO_SUCH_VAR", srv.addr);
+		 "SHMRT_TEST_NO_SUCH_VAR", tu_srv.addr);
 	expect_start_error(line, SHMRT_E_CONF, "SHMRT_TEST_NO_SUCH_VAR, "
 			   "which is not set");
 	setenv("SHMRT_TEST_PW", "wrong", 1);
 	snprintf(line, sizeof(line), "redis = %s\nredis_password_env = "
-		 "SHMRT_TEST_PW", srv.addr);
+		 "SHMRT_TEST_PW", tu_srv.addr);
 	expect_start_error(line, SHMRT_E_BACKEND, "refused the password");
 
 	/* attach before any runner loaded the library */
-	(void)tu_redis_num(&srv, "FUNCTION FLUSH");
+	(void)tu_redis_num(&tu_srv, "FUNCTION FLUSH");
 	name = tu_tenant();
-	snprintf(conf, sizeof(conf), "%s/%s.ini", srv.dir, name);
-	tu_redis_conf(&srv, conf, name, "", "[queue q]\nhandler = probe\n");
+	snprintf(conf, sizeof(conf), "%s/%s.ini", tu_srv.dir, name);
+	tu_redis_conf(&tu_srv, conf, name, "", "[queue q]\nhandler = probe\n");
 	assert_int_equal(shmrt_tenant_attach(conf, name), SHMRT_E_BACKEND);
 	assert_non_null(strstr(shmrt_last_error(), "backend redis"));
 	assert_non_null(strstr(shmrt_last_error(), "library is missing"));
 
 	/* degrade: inline on private memory, said on stderr */
 	name = tu_tenant();
-	snprintf(conf, sizeof(conf), "%s/%s.ini", srv.dir, name);
+	snprintf(conf, sizeof(conf), "%s/%s.ini", tu_srv.dir, name);
 	f = fopen(conf, "w");
 	assert_non_null(f);
 	fprintf(f, "[runtime]\nbackend = redis\nredis = 127.0.0.1:1\n"
@@ -584,5 +499,6 @@ int main(void)
 		cmocka_unit_test(test_errors_name_backend_and_cause),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_redis_group_setup,
+				      tu_redis_group_teardown);
 }
