@@ -321,5 +321,11 @@ int cli_destroy(int argc, char **argv)
 	if ((rc = parse(argc, argv, destroy_usage, more, &t, destroy_opt,
 			&force)) != 0)
 		return rc < 0 ? CLI_OK : rc;
+	if (t.conf.backend == SHMRT_CONF_BACKEND_REDIS) {
+		fprintf(stderr, "shmrt destroy: tenant %s uses backend redis "
+			"(%s): it has no segment; its finished jobs expire "
+			"after retention_ms\n", t.tenant, t.conf.redis);
+		return CLI_FAILED;
+	}
 	return destroy_checked(t.tenant, force);
 }

@@ -27,7 +27,8 @@ static const char stat_usage[] =
 	"reclaimed, deduplicated, and p50/p99 of enqueue-to-start and\n"
 	"enqueue-to-finish over the retained finished jobs; the workers\n"
 	"with pid and state (busy, idle, hung, dead). Read from the mapped\n"
-	"segment without disturbing the workers.\n"
+	"segment without disturbing the workers; with backend = redis, the\n"
+	"counters are read from the server (no worker table, no latencies).\n"
 	"Exit: 0 ok, 1 read failed, 2 usage, 3 cannot attach.\n";
 
 enum fmt { FMT_TEXT, FMT_JSON, FMT_PROM };

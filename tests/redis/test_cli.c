@@ -73,6 +73,8 @@ static void test_commands_on_redis(void **state)
 			 "--prometheus", NULL };
 	char *stop[] = { "shmrt", "stop", "-c", conf, "-t", (char *)tenant,
 			 NULL };
+	char *destroy[] = { "shmrt", "destroy", "-c", conf, "-t",
+			    (char *)tenant, NULL };
 	pid_t runner, worker;
 
 	(void)state;
@@ -103,6 +105,7 @@ static void test_commands_on_redis(void **state)
 	    strstr(out, "queue=\"q\"} 2\n") == NULL)
 		fail_msg("stat: %s", out);
 
+	assert_int_equal(cli(destroy, out, sizeof(out)), 1); /* no segment */
 	assert_int_equal(cli(stop, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "stopped tenant"));
 	assert_int_equal(tu_wait_child(worker, CLI_MS), 0);
