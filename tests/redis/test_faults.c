@@ -407,10 +407,13 @@ static void *produce(void *arg)
 
 	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE) && p->n < MAX_IDS) {
 		if (shmrt_enqueue(p->tenant, "q", "0 ok aof", 8, NULL, &id) ==
-		    0)
-			p->id[p->n++] = id;
-		else
+		    0) {
+			p->id[p->n] = id;
+			/* the main thread reads n while this runs */
+			__atomic_store_n(&p->n, p->n + 1, __ATOMIC_RELEASE);
+		} else {
 			p->errors++;
+		}
 	}
 	return NULL;
 }
