@@ -576,7 +576,7 @@ static int check_enqueue(struct redis_backend *b, uint32_t qi,
 						     : "is not laned: give no "
 						       "lane key");
 	if (req->key != NULL && q->idempotency_ttl_ms == 0)
-		return shmrt__fail(SHMRT_E_KEYS, "enqueue: queue %s has no "
+		return shmrt__fail(SHMRT_E_INVAL, "enqueue: queue %s keeps no "
 				   "idempotency keys (set idempotency_ttl_ms)",
 				   q->name);
 	return 0;
