@@ -48,6 +48,8 @@ static const struct workload workloads[] = {
 	{ "memory", bench_shmrt_memory, "shmrt: memory" },
 	{ "tenants", bench_shmrt_tenants,
 	  "shmrt: 1, 100, 1000 tenants in one process" },
+	{ "redis-backend", bench_shmrt_redis,
+	  "shmrt on the redis backend, workers on a second host" },
 };
 
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -61,6 +63,7 @@ const struct bench_child_entry bench_child_table[] = {
 	{ "oversub", bench_oversub_child },
 	{ "mutex-ring", bench_mutex_ring_child },
 	{ "rss", bench_rss_child },
+	{ "redis-worker", bench_shmrt_redis_child },
 	{ NULL, NULL },
 };
 

@@ -3,10 +3,13 @@
 # apt-get runs only when a package is missing. Needs root (or sudo).
 set -eu
 # python3-*: the Python package (python/), its build and its tests;
-# prometheus: promtool checks `shmrt stat --prometheus` (tests/cli).
+# prometheus: promtool checks `shmrt stat --prometheus` (tests/cli);
+# hiredis, redis-server: the redis backend and its tests; util-linux:
+# unshare, for a worker on a "second host" (tests/redis).
 pkgs="build-essential cmake pkg-config libck-dev liburcu-dev libcmocka-dev libinih-dev
 python3-dev python3-cffi python3-pytest python3-setuptools python3-pip python3-wheel
-prometheus"
+prometheus
+libhiredis-dev redis-server util-linux"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -54,7 +54,8 @@ extern "C" {
 	XX(NOLANE, -32, "queue is not laned, or a laned queue needs a lane key") \
 	XX(NOSEM, -33, "no such semaphore")                                    \
 	XX(NOHANDLER, -34, "no handler registered for the job's kind")         \
-	XX(EXPIRED, -35, "job finished and its result is no longer kept")
+	XX(EXPIRED, -35, "job finished and its result is no longer kept")             \
+	XX(BACKEND, -36, "the queue engine (redis) is unreachable or refused")
 
 /* SHMRT_E_<NAME> is the negative code written in the table. */
 enum shmrt_errno {

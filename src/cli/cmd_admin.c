@@ -142,10 +142,16 @@ static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 	if (!drained)
 		cli_error("stop", "jobs were still queued or running after "
 			  "%llu ms", (unsigned long long)drain_ms);
-	if (!gone)
+	if (!gone && run.pid == 0)
+		cli_error("stop", "workers of tenant %s are still registered",
+			  t->tenant);
+	else if (!gone)
 		cli_error("stop", "the runner, pid %d, has not exited",
 			  (int)pid);
-	if (drained && gone)
+	if (drained && gone && run.pid == 0) /* a server's tenant (redis) */
+		printf("stopped tenant %s (its workers on every host left)\n",
+		       t->tenant);
+	else if (drained && gone)
 		printf("stopped tenant %s (runner pid %d)\n", t->tenant,
 		       (int)pid);
 	return drained && gone ? CLI_OK : CLI_FAILED;
@@ -215,5 +221,11 @@ int cli_destroy(int argc, char **argv)
 	if ((rc = parse(argc, argv, destroy_usage, more, &t, destroy_opt,
 			&force)) != 0)
 		return rc < 0 ? CLI_OK : rc;
+	if (t.conf.backend == SHMRT_CONF_BACKEND_REDIS) {
+		cli_error("destroy", "tenant %s uses backend redis (%s): it "
+			  "has no segment; its finished jobs expire after "
+			  "retention_ms", t.tenant, t.conf.redis);
+		return CLI_FAILED;
+	}
 	return destroy_checked(t.tenant, force);
 }

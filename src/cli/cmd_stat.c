@@ -41,6 +41,7 @@ struct stat_view {
 	uint32_t nq, nw;
 	struct qstat q[SHMRT_CONF_MAX_QUEUES];
 	struct shmrt_worker_info *w;
+	bool no_workers; /* the backend lists no workers (redis) */
 };
 
 static const char *const worker_states[] = { "idle", "busy", "hung", "dead" };
@@ -81,11 +82,19 @@ static int collect(const struct cli_target *t, struct stat_view *v)
 		v->q[qi].name = t->conf.queue[qi].name;
 		rc = shmrt_queue_get_stats(v->tenant, v->q[qi].name,
 					   &v->q[qi].c);
-		if (rc == 0)
-			rc = shmrt_queue_get_latency(v->tenant, v->q[qi].name,
-						     &v->q[qi].lat);
+		/* A backend that keeps no latency figures (redis):
+		 * reported as no data. */
+		if (rc == 0 &&
+		    (rc = shmrt_queue_get_latency(v->tenant, v->q[qi].name,
+						  &v->q[qi].lat)) ==
+			    SHMRT_E_BACKEND)
+			rc = 0;
 	}
-	return rc != 0 ? rc : collect_workers(v);
+	if (rc == 0 && (rc = collect_workers(v)) == SHMRT_E_BACKEND) {
+		v->no_workers = true; /* not listed by this backend */
+		rc = 0;
+	}
+	return rc;
 }
 
 /* "   1.23ms", or "        -" with no data. */
@@ -124,7 +133,10 @@ static void print_text(const struct stat_view *v)
 		text_ms(&q->lat.total, q->lat.total.p99_ns);
 		putchar('\n');
 	}
-	printf("workers %u\n", v->nw);
+	if (v->no_workers)
+		printf("workers: not listed by this backend\n");
+	else
+		printf("workers %u\n", v->nw);
 	for (i = 0; i < v->nw; i++)
 		printf("  pid %-8d %s\n", (int)v->w[i].pid,
 		       worker_state(v->w[i].state));

@@ -40,6 +40,7 @@ struct demo {
 	uint32_t njobs;
 	uint32_t deduplicated; /* enqueues answered with an existing job */
 	uint64_t t0;
+	bool engine; /* the jobs live in a server (redis), not a segment */
 };
 
 static double since(const struct demo *d)
@@ -124,6 +125,34 @@ static bool supervised(const struct shmrt__workers_info *wi, int32_t pid)
  * A worker process whose job has been running for at least a millisecond
  * (so a SIGKILL now lands in the middle of it), and that job's queue.
  */
+/*
+ * With the jobs in a server, which worker holds which job is not visible
+ * here, but the supervisor starts each queue's workers in queue order,
+ * one queue after another: a queue with as many jobs running as it has
+ * workers has every one of them in the middle of a job.
+ */
+static pid_t engine_busy_worker(struct demo *d, uint32_t *queue)
+{
+	struct shmrt__workers_info wi;
+	struct shmrt_queue_stats c;
+	uint32_t qi, first = 0, n;
+
+	if (shmrt__workers_get_info(d->tenant, &wi) != 0)
+		return 0;
+	for (qi = 0; qi < d->conf->nqueues; first += n, qi++) {
+		n = d->conf->queue[qi].workers;
+		if (n > 0 && first < wi.nworkers && first < 256 &&
+		    wi.pid[first] > 0 &&
+		    shmrt_queue_get_stats(d->tenant, d->conf->queue[qi].name,
+					  &c) == 0 &&
+		    c.running >= n) {
+			*queue = qi;
+			return wi.pid[first];
+		}
+	}
+	return 0;
+}
+
 static pid_t busy_worker(struct demo *d, uint32_t *queue)
 {
 	struct shmrt_worker_info w[64];
@@ -131,6 +160,8 @@ static pid_t busy_worker(struct demo *d, uint32_t *queue)
 	uint64_t now = cli_now_ns();
 	int i, n;
 
+	if (d->engine)
+		return engine_busy_worker(d, queue);
 	if (shmrt__workers_get_info(d->tenant, &wi) != 0 ||
 	    (n = shmrt_tenant_workers(d->tenant, w, 64)) < 0)
 		return 0;
@@ -385,6 +416,12 @@ static bool stop_all(struct demo *d)
 		rc = -1;
 	}
 	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", d->tenant);
+	if (d->engine) {
+		printf("[%5.2fs] stopped: workers drained and left, tenant "
+		       "stopped (its finished jobs expire in redis after "
+		       "retention_ms)\n", since(d));
+		return rc == 0;
+	}
 	if (access(path, F_OK) == 0) {
 		cli_error("demo", "%s is still there", path);
 		rc = -1;
@@ -407,15 +444,21 @@ static int start_all(struct demo *d)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", d->tenant);
-	if (info.mode != SHMRT_MODE_PROCESS || stat(path, &st) != 0) {
+	d->engine = strcmp(info.backend, "redis") == 0;
+	if (d->engine && info.mode == SHMRT_MODE_PROCESS) {
+		printf("[%5.2fs] started tenant %s on backend redis (%s), %u "
+		       "queues\n", since(d), d->tenant, d->conf->redis,
+		       info.nqueues);
+	} else if (info.mode != SHMRT_MODE_PROCESS || stat(path, &st) != 0) {
 		cli_error("demo", "tenant %s runs %s: the demo needs its "
 			  "segment in /dev/shm", d->tenant, info.backend);
 		shmrt_tenant_stop(d->tenant);
 		return -1;
+	} else {
+		printf("[%5.2fs] started tenant %s: segment %s, %u queues, "
+		       "%lld KiB\n", since(d), d->tenant, path, info.nqueues,
+		       (long long)st.st_size / 1024);
 	}
-	printf("[%5.2fs] started tenant %s: segment %s, %u queues, %lld "
-	       "KiB\n", since(d), d->tenant, path, info.nqueues,
-	       (long long)st.st_size / 1024);
 	if (shmrt__workers_start(d->tenant, NULL) != 0) {
 		cli_error("demo", "%s", shmrt_last_error());
 		shmrt_tenant_stop(d->tenant);

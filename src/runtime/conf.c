@@ -38,6 +38,8 @@ enum key_type { KEY_NUM, KEY_BOOL, KEY_ENUM, KEY_STR };
 
 #define KEY_REQUIRED  1u /* must be set in every section of its kind */
 #define KEY_NAMECHARS 2u /* when not empty: only [A-Za-z0-9._-] */
+#define KEY_ADDR      4u /* when not empty: a redis address */
+#define KEY_ENVNAME   8u /* when not empty: an environment variable name */
 
 /* One key: where its value goes in the section's struct and what it may be. */
 struct conf_key {
@@ -66,10 +68,12 @@ struct conf_key {
 _Static_assert(sizeof(enum shmrt_conf_mode) == sizeof(int), "mode size");
 _Static_assert(sizeof(enum shmrt_conf_on_error) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum shmrt_conf_retention) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum shmrt_conf_backend) == sizeof(int), "backend");
 
 static const char *const mode_words[2] = { "inline", "process" };
 static const char *const on_error_words[2] = { "fail", "degrade" };
 static const char *const retention_words[2] = { "evict", "strict" };
+static const char *const backend_words[2] = { "shm", "redis" };
 
 static const struct conf_key runtime_keys[] = {
 	WORDS(struct shmrt_conf, mode, mode_words),
@@ -80,6 +84,9 @@ static const struct conf_key runtime_keys[] = {
 	NUM(struct shmrt_conf, drain_timeout_ms, 0, 3600000),
 	NUM(struct shmrt_conf, participants, 1, 4096),
 	NUM(struct shmrt_conf, heartbeat_timeout_ms, 0, 86400000),
+	WORDS(struct shmrt_conf, backend, backend_words),
+	STRING(struct shmrt_conf, redis, KEY_ADDR),
+	STRING(struct shmrt_conf, redis_password_env, KEY_ENVNAME),
 };
 
 static const struct conf_key tenant_keys[] = {
@@ -232,6 +239,18 @@ static int parse_word(const char *s, const char *const *words)
 	return -1;
 }
 
+/* An environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
+static bool env_name_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!(isalpha((unsigned char)s[i]) || s[i] == '_' ||
+		      (i > 0 && isdigit((unsigned char)s[i]))))
+			return false;
+	return i > 0;
+}
+
 /* ------------------------------------------------------------ setting keys */
 
 static bool set_num(struct conf_parse *p, const struct conf_key *k, void *field,
@@ -274,6 +293,18 @@ static bool set_str(struct conf_parse *p, const struct conf_key *k, void *field,
 	if ((k->flags & KEY_NAMECHARS) && !shmrt__name_chars_valid(value))
 		return conf_error(p, p->lineno,
 				  "%s %s: '%s' may use only [A-Za-z0-9._-]",
+				  p->label, k->name, value);
+	if ((k->flags & KEY_ADDR) && n > 0 &&
+	    shmrt_conf_redis_addr_parse(value,
+					&(struct shmrt_conf_redis_addr){0}))
+		return conf_error(p, p->lineno,
+				  "%s %s: '%s' is not HOST:PORT or "
+				  "unix:/PATH",
+				  p->label, k->name, value);
+	if ((k->flags & KEY_ENVNAME) && n > 0 && !env_name_valid(value))
+		return conf_error(p, p->lineno,
+				  "%s %s: '%s' is not an environment variable "
+				  "name ([A-Za-z_][A-Za-z0-9_]*)",
 				  p->label, k->name, value);
 	memcpy(field, value, n + 1);
 	return true;
@@ -749,7 +780,12 @@ static int conf_finish(struct conf_parse *p, int rc, char *err, size_t errlen)
 	}
 	if (!p->failed && section_close(p)) {
 		template_inherit(p);
-		if (p->conf->ntenants == 0 && !p->conf->has_template)
+		if (p->conf->backend == SHMRT_CONF_BACKEND_REDIS &&
+		    p->conf->redis[0] == '\0')
+			conf_error(p, p->runtime_line,
+				   "[runtime] backend = redis needs redis = "
+				   "HOST:PORT or unix:/PATH");
+		else if (p->conf->ntenants == 0 && !p->conf->has_template)
 			conf_error(p, 0,
 				   "no [tenant NAME] section or [tenant *] "
 				   "template (at least one is required)");
@@ -916,6 +952,43 @@ int shmrt_conf_select_tenant(struct shmrt_conf *conf, const char *name)
 	t = conf->tenant_template;
 	memcpy(t.name, name, strlen(name) + 1);
 	return select_only(conf, &t);
+}
+
+/* HOST: 1..253 of [A-Za-z0-9.-]; PORT: 1..65535, digits only. */
+static int tcp_addr_parse(const char *s, struct shmrt_conf_redis_addr *out)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hl = colon != NULL ? (size_t)(colon - s) : 0, i;
+	uint64_t port = 0;
+
+	if (hl == 0 || hl > 253 || parse_uint(colon + 1, &port) != NUM_OK ||
+	    port == 0 || port > 65535)
+		return -1;
+	for (i = 0; i < hl; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '-')
+			return -1;
+	memcpy(out->host, s, hl);
+	out->host[hl] = '\0';
+	out->port = (int)port;
+	return 0;
+}
+
+int shmrt_conf_redis_addr_parse(const char *s,
+				struct shmrt_conf_redis_addr *out)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n == 0 || n >= SHMRT_CONF_REDIS_MAX)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || s[6] == '\0')
+			return -1;
+		memcpy(out->path, s + 5, n - 4);
+		return 0;
+	}
+	return tcp_addr_parse(s, out);
 }
 
 int shmrt_conf_queue_index(const struct shmrt_conf *conf, const char *name)

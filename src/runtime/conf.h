@@ -12,6 +12,12 @@
  *   drain_timeout_ms = 0..3600000                       default 5000
  *   participants     = 1..4096                          default 64
  *   heartbeat_timeout_ms = 0..86400000 (0 = never)      default 30000
+ *   backend          = shm | redis                      default shm
+ *   redis            = HOST:PORT | unix:/PATH           required with redis
+ *                      (HOST 1..253 of [A-Za-z0-9.-], PORT 1..65535)
+ *   redis_password_env = NAME of an environment variable default "" (none)
+ *                      ([A-Za-z_][A-Za-z0-9_]*, at most 63): the password
+ *                      is read from it when connecting, never from the file
  *
  *   [tenant NAME]        NAME: 1..48 of [A-Za-z0-9._-], not "." or ".."
  *   [tenant *]           the template: what any other valid name gets
@@ -82,6 +88,21 @@ enum shmrt_conf_mode {
 	SHMRT_CONF_MODE_PROCESS = 1
 };
 
+enum shmrt_conf_backend {
+	SHMRT_CONF_BACKEND_SHM = 0,
+	SHMRT_CONF_BACKEND_REDIS = 1
+};
+
+#define SHMRT_CONF_REDIS_MAX   256 /* [runtime] redis: the address text */
+#define SHMRT_CONF_ENVNAME_MAX 64  /* [runtime] redis_password_env */
+
+/* A parsed [runtime] redis address: TCP host and port, or a unix path. */
+struct shmrt_conf_redis_addr {
+	char host[SHMRT_CONF_REDIS_MAX]; /* "" for a unix socket */
+	int port;
+	char path[SHMRT_CONF_REDIS_MAX]; /* "" for TCP */
+};
+
 enum shmrt_conf_on_error {
 	SHMRT_CONF_ON_ERROR_FAIL = 0,
 	SHMRT_CONF_ON_ERROR_DEGRADE = 1
@@ -130,6 +151,9 @@ struct shmrt_conf {
 	uint64_t drain_timeout_ms;		/* [runtime] drain_timeout_ms */
 	uint32_t participants;			/* [runtime] participants */
 	uint64_t heartbeat_timeout_ms; /* [runtime] heartbeat_timeout_ms */
+	enum shmrt_conf_backend backend;  /* [runtime] backend */
+	char redis[SHMRT_CONF_REDIS_MAX]; /* [runtime] redis */
+	char redis_password_env[SHMRT_CONF_ENVNAME_MAX];
 	uint32_t ntenants;
 	struct shmrt_conf_tenant tenant[SHMRT_CONF_MAX_TENANTS];
 	bool has_template; /* a [tenant *] section was given */
@@ -228,5 +252,15 @@ int shmrt_conf_select_tenant(struct shmrt_conf *conf, const char *name);
  * none (or name is NULL). Thread-safe; reads *conf only.
  */
 int shmrt_conf_queue_index(const struct shmrt_conf *conf, const char *name);
+
+/*
+ * Parse a [runtime] redis address: "HOST:PORT" (HOST 1..253 characters of
+ * [A-Za-z0-9.-], PORT 1..65535 in plain digits) or "unix:/ABSOLUTE/PATH".
+ * Returns 0 and fills *out, or -1 when `s` is none of these (out is then
+ * partly written). The loader checks the file's value with it, and the
+ * redis backend parses it with it: one home for the format. Thread-safe.
+ */
+int shmrt_conf_redis_addr_parse(const char *s,
+				struct shmrt_conf_redis_addr *out);
 
 #endif /* SHMRT_RUNTIME_CONF_H */

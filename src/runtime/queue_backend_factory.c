@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "runtime/queue_backend_inline.h"
+#include "runtime/queue_backend_redis.h"
 #include "runtime/queue_backend_shm.h"
 #include "runtime/rcu_reader.h"
 #include "shm/error_detail.h"
@@ -74,6 +75,24 @@ int shmrt__backend_queue(const struct shmrt__backend *be, const char *name)
 	return i;
 }
 
+bool shmrt__backend_failed_entry(struct shmrt__backend *be, shmrt_job_id id,
+				 struct shmrt_failed_job *f)
+{
+	struct shmrt_job_info info;
+	size_t cap = sizeof(f->error) - 1;
+
+	memset(f, 0, sizeof(*f));
+	if (be->ops->status(be, id, &info, f->error, cap) != 0 ||
+	    info.state != SHMRT_JOB_FAILED)
+		return false;
+	f->id = id;
+	f->attempts = info.attempt;
+	f->finish_ns = info.finish_ns;
+	f->error_len = info.result_len;
+	f->error[info.result_len < cap ? info.result_len : cap] = '\0';
+	return true;
+}
+
 struct shmrt__backend *shmrt__backend_lookup(const char *tenant)
 {
 	struct cds_lfht *t = cache_table();
@@ -114,7 +133,19 @@ static int backend_make(const struct shmrt__backend_spec *spec,
 	const char *name = "shm";
 	int rc;
 
-	if (spec->attach) {
+	if (spec->conf->backend == SHMRT_CONF_BACKEND_REDIS &&
+	    !spec->force_inline) {
+		/* Attached or not, inline or process mode: the jobs live in
+		 * the server; the mode says where this host's workers run. */
+		int mode = spec->conf->mode == SHMRT_CONF_MODE_INLINE
+				   ? SHMRT_MODE_INLINE
+				   : SHMRT_MODE_PROCESS;
+
+		name = "redis";
+		rc = shmrt__backend_redis_open(spec->conf, spec->tenant,
+					       !spec->attach, mode,
+					       spec->conf->test_mode, out);
+	} else if (spec->attach) {
 		rc = shmrt__backend_shm_attach(spec->conf, spec->tenant, out);
 	} else if (spec->force_inline) {
 		name = "inline";

@@ -331,27 +331,6 @@ static int shm_depth(struct shmrt__backend *be, uint32_t qi,
 	return 0;
 }
 
-/* Fill one failed-jobs entry from job `id`; false if it moved on. */
-static bool failed_entry(const struct shmrt__seg *seg, shmrt_job_id id,
-			 struct shmrt_failed_job *f)
-{
-	struct shmrt_job_info info;
-
-	memset(f, 0, sizeof(*f));
-	if (shmrt__job_status(seg, id, &info, f->error,
-			      sizeof(f->error) - 1) != 0 ||
-	    info.state != SHMRT_JOB_FAILED)
-		return false;
-	f->id = id;
-	f->attempts = info.attempt;
-	f->finish_ns = info.finish_ns;
-	f->error_len = info.result_len;
-	f->error[info.result_len < sizeof(f->error) - 1 ? info.result_len
-						      : sizeof(f->error) - 1] =
-	    '\0';
-	return true;
-}
-
 static int shm_failed(struct shmrt__backend *be, uint32_t qi,
 		      struct shmrt_failed_job *out, size_t max)
 {
@@ -366,8 +345,9 @@ static int shm_failed(struct shmrt__backend *be, uint32_t qi,
 
 		if (shmrt__w_state(w) != SHMRT__S_FAILED)
 			continue;
-		if (failed_entry(seg, shmrt__id_make(qi, i, shmrt__w_gen(w)),
-				 &out[n]))
+		if (shmrt__backend_failed_entry(be, shmrt__id_make(qi, i,
+							shmrt__w_gen(w)),
+						&out[n]))
 			n++;
 	}
 	return (int)n;

@@ -80,6 +80,11 @@ static size_t split(const struct shmrt__be_times *t, size_t n,
 static int latency_of(struct shmrt__backend *be, uint32_t qi,
 		      struct shmrt_queue_latency *lat)
 {
+	if (be->ops->finished_times == NULL)
+		return shmrt__fail(SHMRT_E_BACKEND, "queue_get_latency: "
+				   "backend %s keeps no latency figures",
+				   be->name);
+
 	size_t cap = be->conf.queue[qi].capacity, n;
 	struct shmrt__be_times *t = calloc(cap + 1, sizeof(*t));
 	uint64_t *wait = calloc(cap + 1, sizeof(*wait));
@@ -135,7 +140,10 @@ int shmrt_tenant_workers(const char *tenant, struct shmrt_worker_info *out,
 				   "NULL");
 	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
-	rc = be->ops->workers(be, out, max);
+	rc = be->ops->workers != NULL
+		     ? be->ops->workers(be, out, max)
+		     : shmrt__fail(SHMRT_E_BACKEND, "tenant_workers: backend "
+				   "%s lists no workers", be->name);
 	shmrt__backend_put(be);
 	return rc;
 }

@@ -206,6 +206,85 @@ static void test_heartbeat_timeout_errors(void **state)
 		     "(first set at line 2)");
 }
 
+/* [runtime] backend, redis and redis_password_env. */
+static void test_backend_redis(void **state)
+{
+	struct shmrt_conf c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_text(VALID_TAIL, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.backend, SHMRT_CONF_BACKEND_SHM);
+	assert_string_equal(c.redis, "");
+	assert_int_equal(load_text("[runtime]\nbackend = redis\n"
+				   "redis = db-1.example:6380\n"
+				   "redis_password_env = SHMRT_PW_1\n" VALID_TAIL,
+				   &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.backend, SHMRT_CONF_BACKEND_REDIS);
+	assert_string_equal(c.redis, "db-1.example:6380");
+	assert_string_equal(c.redis_password_env, "SHMRT_PW_1");
+	assert_int_equal(load_text("[runtime]\nbackend = shm\nredis = "
+				   "unix:/run/redis.sock\n" VALID_TAIL,
+				   &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.backend, SHMRT_CONF_BACKEND_SHM);
+}
+
+static void test_backend_redis_errors(void **state)
+{
+	(void)state;
+	expect_error("[runtime]\nbackend = valkey\n" VALID_TAIL,
+		     ":2: [runtime] backend: 'valkey' is not shm or redis");
+	expect_error("[runtime]\nmode = process\nbackend = redis\n"
+		     VALID_TAIL,
+		     ":1: [runtime] backend = redis needs redis = HOST:PORT "
+		     "or unix:/PATH");
+	expect_error("[runtime]\nredis = localhost\n",
+		     ":2: [runtime] redis: 'localhost' is not HOST:PORT or "
+		     "unix:/PATH");
+	expect_error("[runtime]\n\nredis = h:0\n",
+		     ":3: [runtime] redis: 'h:0' is not HOST:PORT or "
+		     "unix:/PATH");
+	expect_error("[runtime]\nredis = h:65536\n",
+		     ":2: [runtime] redis: 'h:65536' is not HOST:PORT or "
+		     "unix:/PATH");
+	expect_error("[runtime]\nredis = h_x:1\n",
+		     ":2: [runtime] redis: 'h_x:1' is not HOST:PORT or "
+		     "unix:/PATH");
+	expect_error("[runtime]\nredis = unix:run/r.sock\n",
+		     ":2: [runtime] redis: 'unix:run/r.sock' is not "
+		     "HOST:PORT or unix:/PATH");
+	expect_error("[runtime]\nredis_password_env = 1PW\n",
+		     ":2: [runtime] redis_password_env: '1PW' is not an "
+		     "environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+	expect_error("[runtime]\nredis_password_env = PW-X\n",
+		     ":2: [runtime] redis_password_env: 'PW-X' is not an "
+		     "environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+}
+
+static void test_redis_addr_parse(void **state)
+{
+	struct shmrt_conf_redis_addr a;
+
+	(void)state;
+	assert_int_equal(shmrt_conf_redis_addr_parse("127.0.0.1:6379", &a), 0);
+	assert_string_equal(a.host, "127.0.0.1");
+	assert_int_equal(a.port, 6379);
+	assert_string_equal(a.path, "");
+	assert_int_equal(shmrt_conf_redis_addr_parse("unix:/tmp/r.sock", &a),
+			 0);
+	assert_string_equal(a.path, "/tmp/r.sock");
+	assert_string_equal(a.host, "");
+	assert_int_equal(shmrt_conf_redis_addr_parse(":6379", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse("h:", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse("h:-1", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse("h:12a", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse("unix:", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse("", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse(NULL, &a), -1);
+}
+
 static void test_semaphore_limit_range(void **state)
 {
 	(void)state;
@@ -1105,6 +1184,9 @@ int main(void)
 	    cmocka_unit_test(test_template_errors),
 	    cmocka_unit_test(test_template_beside_max_tenants),
 	    cmocka_unit_test(test_shipped_template_uncommented),
+	    cmocka_unit_test(test_backend_redis),
+	    cmocka_unit_test(test_backend_redis_errors),
+	    cmocka_unit_test(test_redis_addr_parse),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
