@@ -24,24 +24,6 @@ function(shmrt_add_test)
     TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${env};${T_ENV}")
 endfunction()
 
-# A test that is a script (or any command), with a label and a timeout:
-#   shmrt_add_script_test(NAME <name> LABEL <label> TIMEOUT <seconds>
-#                         COMMAND <command> <args...>)
-function(shmrt_add_script_test)
-  cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "COMMAND" ${ARGN})
-  if(NOT T_NAME OR NOT T_COMMAND OR NOT T_LABEL OR NOT T_TIMEOUT)
-    message(FATAL_ERROR
-      "shmrt_add_script_test needs NAME, LABEL, TIMEOUT, COMMAND")
-  endif()
-  add_test(NAME ${T_NAME} COMMAND ${T_COMMAND})
-  set(env "")
-  if(SHMRT_SANITIZER MATCHES "thread")
-    set(env "${SHMRT_TSAN_ENV}")
-  endif()
-  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABEL}"
-    TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${env}")
-endfunction()
-
 # Registers tests/<dir>/test_<name>.c as test <dir>_<name> with label <dir>.
 function(shmrt_add_test_dir DIR LABEL TIMEOUT)
   file(GLOB tests CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/${DIR}/test_*.c)
@@ -63,6 +45,10 @@ function(shmrt_add_command_test)
     message(FATAL_ERROR "shmrt_add_command_test needs NAME, COMMAND, LABEL, TIMEOUT")
   endif()
   add_test(NAME ${T_NAME} COMMAND ${T_COMMAND})
+  set(env "${T_ENV}")
+  if(SHMRT_SANITIZER MATCHES "thread")
+    list(APPEND env "${SHMRT_TSAN_ENV}")
+  endif()
   set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABEL}"
-    TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${T_ENV}")
+    TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${env}")
 endfunction()
