@@ -835,7 +835,7 @@ void shmrt_conf_defaults(struct shmrt_conf *conf)
 	conf->mode = SHMRT_CONF_MODE_PROCESS;
 	conf->on_init_error = SHMRT_CONF_ON_ERROR_FAIL;
 	conf->spin_us = 50;
-	conf->scan_interval_ms = 1000;
+	conf->scan_interval_ms = 2000;
 	conf->retention_ms = 60000;
 	conf->drain_timeout_ms = 5000;
 	conf->participants = 64;

@@ -7,7 +7,7 @@
  *   mode             = inline | process                 default process
  *   on_init_error    = fail | degrade                   default fail
  *   spin_us          = 0..1000000                       default 50
- *   scan_interval_ms = 1..3600000                       default 1000
+ *   scan_interval_ms = 1..3600000                       default 2000
  *   retention_ms     = 0..604800000                     default 60000
  *   drain_timeout_ms = 0..3600000                       default 5000
  *   participants     = 1..4096                          default 64

@@ -296,7 +296,8 @@ static void expire_finished(struct scan_ctx *c, uint32_t qi, uint32_t slot,
 		keyed_skip(c, qi);
 }
 
-static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
+/* Judge one slot; returns the state it was judged in. */
+static uint32_t sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
 	struct shmrt__slot *s = shmrt__slot_at(q, slot);
@@ -343,6 +344,7 @@ static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 	default:
 		break;
 	}
+	return st;
 }
 
 static void free_dead_records(struct scan_ctx *c)
@@ -439,7 +441,7 @@ static void sweep_keyed(struct scan_ctx *c, uint32_t qi)
 
 static void scan_locked(struct scan_ctx *c)
 {
-	uint32_t i, qi, slot;
+	uint32_t i, qi, slot, queued;
 
 	find_dead(c);
 	for (i = 0; i < c->seg->nparticipants; i++) {
@@ -452,9 +454,14 @@ static void scan_locked(struct scan_ctx *c)
 		/* Keyed state first: taking its lock repairs what a dead
 		 * holder left (qstate.h) before the slots are judged. */
 		sweep_keyed(c, qi);
+		queued = 0;
 		for (slot = 0; slot < c->seg->q[qi].capacity; slot++)
-			sweep_slot(c, qi, slot);
-		if (c->seg->q[qi].lanes.nentries == 0)
+			queued += sweep_slot(c, qi, slot) == SHMRT__S_QUEUED;
+		/* Only a QUEUED job can be unnamed: an idle queue costs
+		 * one walk over its slots per scan, not two and the ring's.
+		 * (A job queued after its slot was judged is looked at by
+		 * the next scan.) */
+		if (c->seg->q[qi].lanes.nentries == 0 && queued > 0)
 			sweep_unnamed(c, qi);
 	}
 	/* After the jobs: the permits of the dead, and of the hung that

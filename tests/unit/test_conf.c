@@ -107,7 +107,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
 	assert_int_equal(c.on_init_error, SHMRT_CONF_ON_ERROR_FAIL);
 	assert_int_equal(c.spin_us, 50);
-	assert_int_equal(c.scan_interval_ms, 1000);
+	assert_int_equal(c.scan_interval_ms, 2000);
 	assert_int_equal(c.retention_ms, 60000);
 	assert_int_equal(c.drain_timeout_ms, 5000);
 	assert_int_equal(c.participants, 64);
