@@ -21,6 +21,8 @@ struct bench_cfg {
 	const char *python;	/* the interpreter that has python3-rq */
 	const char *rq_script;	/* bench/rq_job.py */
 	const char *out_dir;	/* JSON, plot data, plot */
+	const char *shmrt_exe;	/* the shmrt command (runner.h) */
+	const char *conf;	/* the default configuration, conf/shmrt.ini */
 };
 
 /* Pick the smoke or the full count. */
@@ -44,7 +46,10 @@ static inline uint64_t bench_n(const struct bench_cfg *c, uint64_t smoke,
 #define R_RING_MPMC2   "ck_ring MPMC, 1 -> 2"
 #define R_REDIS_SINGLE "redis LPUSH/BRPOP, 1 client each"
 #define R_REDIS_PIPE   "redis LPUSH/BRPOP, pipelined x64"
-#define R_RQ_RATE      "rq burst worker (python3-rq)"
+#define R_REDIS_BEST   "redis, best configuration above"
+#define R_RQ_RATE      "rq burst Worker (forks a work horse per job)"
+#define R_RQ_SIMPLE    "rq burst SimpleWorker (no fork)"
+#define R_RQ_BEST      "rq, best configuration above"
 
 #define G_LATENCY	  "shmrt latency"
 #define R_LAT_SPIN_FLOOR  "spin floor, measured alongside"
@@ -55,6 +60,24 @@ static inline uint64_t bench_n(const struct bench_cfg *c, uint64_t smoke,
 #define G_TPUT	       "shmrt throughput"
 #define R_TPUT_RING    "ck_ring MPMC 1 -> 1, measured alongside"
 #define R_TPUT_SPIN_1P "1 -> 1 worker, spinning, process"
+
+#define G_API	      "shmrt throughput, public API"
+#define R_API_RING    "ck_ring MPMC 1 -> 1, measured alongside"
+#define R_API_1W      "1 -> 1 worker process"
+#define R_API_2W      "1 -> 2 worker processes"
+#define R_API_LANED1  "1 -> 1 worker process, 50 lanes"
+#define R_API_LANED2  "1 -> 2 worker processes, 50 lanes"
+#define R_API_FIRE    "1 -> 1 worker process, fire-and-forget"
+
+#define G_WAKE		"shmrt idle-tenant latency"
+#define R_WAKE_START1	"enqueue->start, 1 worker asleep"
+#define R_WAKE_START6	"enqueue->start, 6 workers asleep"
+#define R_WAKE_SEEN1	"enqueue->result seen, 1 worker asleep"
+#define R_WAKE_SEEN6	"enqueue->result seen, 6 workers asleep"
+
+#define G_IDLE	      "idle tenant"
+#define R_IDLE_WAKE   "default tenant idle: wakeups"
+#define R_IDLE_CPU    "default tenant idle: CPU"
 
 #define G_DEPTH "shmrt cost vs depth"
 #define G_LANES "shmrt cost vs lanes"
@@ -70,6 +93,9 @@ void bench_redis(const struct bench_cfg *c);
 void bench_rq(const struct bench_cfg *c);
 void bench_shmrt_latency(const struct bench_cfg *c);
 void bench_shmrt_throughput(const struct bench_cfg *c);
+void bench_shmrt_api(const struct bench_cfg *c);
+void bench_shmrt_wake(const struct bench_cfg *c);
+void bench_shmrt_idle(const struct bench_cfg *c);
 void bench_shmrt_depth(const struct bench_cfg *c);
 void bench_shmrt_keys(const struct bench_cfg *c);
 void bench_shmrt_oversub(const struct bench_cfg *c);
@@ -95,5 +121,6 @@ int bench_worker_child(int argc, char **argv);
 int bench_oversub_child(int argc, char **argv);
 int bench_mutex_ring_child(int argc, char **argv);
 int bench_rss_child(int argc, char **argv);
+int bench_exec_child(int argc, char **argv);
 
 #endif /* SHMRT_BENCH_H */
