@@ -59,7 +59,6 @@ static inline uint64_t bench_n(const struct bench_cfg *c, uint64_t smoke,
 
 #define G_TPUT	       "shmrt throughput"
 #define R_TPUT_RING    "ck_ring MPMC 1 -> 1, measured alongside"
-#define R_TPUT_SPIN_1P "1 -> 1 worker, spinning, process"
 
 #define G_API	      "shmrt throughput, public API"
 #define R_API_RING    "ck_ring MPMC 1 -> 1, measured alongside"
@@ -122,5 +121,6 @@ int bench_oversub_child(int argc, char **argv);
 int bench_mutex_ring_child(int argc, char **argv);
 int bench_rss_child(int argc, char **argv);
 int bench_exec_child(int argc, char **argv);
+int bench_tick_child(int argc, char **argv);
 
 #endif /* SHMRT_BENCH_H */

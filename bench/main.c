@@ -72,6 +72,7 @@ const struct bench_child_entry bench_child_table[] = {
 	{ "mutex-ring", bench_mutex_ring_child },
 	{ "rss", bench_rss_child },
 	{ "exec", bench_exec_child },
+	{ "tick", bench_tick_child },
 	{ NULL, NULL },
 };
 

@@ -6,9 +6,10 @@ python3-rq is installed for) against the redis-server of scripts/bench.sh:
 
     rq_job.py bench PORT JOBS LATENCY_JOBS
 
-1. throughput: enqueue JOBS no-op jobs, then run a burst worker (the
-   default rq Worker, which forks a work horse per job) until the queue is
-   empty;
+1. throughput: enqueue JOBS no-op jobs, then run a burst worker until
+   the queue is empty: the default rq Worker (which forks a work horse
+   per job), then again with SimpleWorker (runs jobs in its own process,
+   no fork: RQ at its best);
 2. latency: start a worker process, then enqueue one job at a time and
    poll its status until it is finished.
 
@@ -16,7 +17,8 @@ It prints lines for the benchmark to parse, and nothing else on stdout:
 
     skip REASON          python3-rq is not usable: the benchmark skips rq
     enqueue_rate JOBS/S
-    worker_rate JOBS/S
+    worker_rate JOBS/S         the forking Worker
+    simple_worker_rate JOBS/S  SimpleWorker
     start_ns NS          per latency job: enqueued_at -> started_at (rq's
                          own timestamps, microsecond resolution)
     result_ns NS         per latency job: enqueue call -> finished seen
@@ -76,20 +78,29 @@ def wait_for(predicate, seconds, what):
         time.sleep(0.0002)
 
 
-def throughput(conn, queue, jobs):
-    from rq import Worker
-
+def burst(conn, queue, jobs, worker_class):
+    """Enqueue jobs, drain them with a burst worker; the two rates."""
     t0 = time.monotonic()
     enqueued = [queue.enqueue("rq_job.noop", result_ttl=600)
                 for _ in range(jobs)]
     t1 = time.monotonic()
-    Worker([queue], connection=conn).work(burst=True, logging_level="WARNING")
+    worker_class([queue], connection=conn).work(burst=True,
+                                                logging_level="WARNING")
     t2 = time.monotonic()
     finished = sum(1 for j in enqueued if j.get_status() == "finished")
     if finished != jobs:
         raise RuntimeError("%d of %d rq jobs finished" % (finished, jobs))
-    emit("enqueue_rate", "%.3f" % (jobs / (t1 - t0)))
-    emit("worker_rate", "%.3f" % (jobs / (t2 - t1)))
+    return jobs / (t1 - t0), jobs / (t2 - t1)
+
+
+def throughput(conn, queue, jobs):
+    from rq import SimpleWorker, Worker
+
+    enqueue_rate, rate = burst(conn, queue, jobs, Worker)
+    emit("enqueue_rate", "%.3f" % enqueue_rate)
+    emit("worker_rate", "%.3f" % rate)
+    _, rate = burst(conn, queue, jobs, SimpleWorker)
+    emit("simple_worker_rate", "%.3f" % rate)
 
 
 def latency(port, conn, queue, jobs):

@@ -17,12 +17,19 @@
  *
  * Nothing is enqueued. The goal (issue 10, point 3): under 10 wakeups
  * per second in all, and under 0.1% of a vCPU.
+ *
+ * The same readers measure, over the same interval, a calibration
+ * process that knows what it did: it burns 1 ms of CPU time, sleeps
+ * 9 ms, and counts its rounds. Its wakeups must be about its rounds and
+ * its CPU about its rounds in ms, or the row fails: a reader that
+ * miscounts cannot report a quiet tenant.
  */
 #define _GNU_SOURCE
 #include <shmrt/shmrt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -31,7 +38,111 @@
 #include "runner.h"
 #include "shm/os.h"
 
-#define CONF_MAX (64 * 1024)
+#define CONF_MAX   (64 * 1024)
+#define BURN_NS	   1000000ull /* calibration: CPU per round */
+#define NAP_NS	   9000000ull /* calibration: sleep per round */
+#define CHILD_MS   10000
+
+struct tick_shared {
+	uint64_t rounds;
+	uint32_t ready, stop;
+};
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The calibration process: burn BURN_NS of CPU, sleep NAP_NS, count. */
+int bench_tick_child(int argc, char **argv)
+{
+	struct tick_shared *sh = bench_shared_child(0, NULL);
+
+	(void)argc;
+	(void)argv;
+	if (sh == NULL)
+		return BENCH_EX_SETUP;
+	__atomic_store_n(&sh->ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t until = thread_cpu_ns() + BURN_NS;
+
+		while (thread_cpu_ns() < until)
+			;
+		shmrt__os_sleep_ns(NAP_NS);
+		__atomic_fetch_add(&sh->rounds, 1, __ATOMIC_RELEASE);
+	}
+	return BENCH_EX_OK;
+}
+
+struct tick {
+	struct tick_shared *sh;
+	int fd;
+	struct bench_child child;
+	uint64_t rounds[2];
+	struct bench_proc_usage use[2];
+};
+
+static int tick_start(struct tick *t)
+{
+	uint64_t deadline = bench_deadline_ms(CHILD_MS);
+
+	memset(t, 0, sizeof(*t));
+	t->sh = bench_shared_new(sizeof(*t->sh), &t->fd);
+	if (t->sh == NULL || bench_spawn(&t->child, "tick", &t->fd, 1, NULL))
+		return -1;
+	while (!__atomic_load_n(&t->sh->ready, __ATOMIC_ACQUIRE))
+		if (bench_now_ns() > deadline)
+			return -1;
+		else
+			shmrt__os_sleep_ns(1000000);
+	return 0;
+}
+
+/* Sample i (0 or 1): the child's own count, then what /proc says. */
+static int tick_sample(struct tick *t, int i)
+{
+	t->rounds[i] = __atomic_load_n(&t->sh->rounds, __ATOMIC_ACQUIRE);
+	return bench_proc_usage_add(t->child.pid, &t->use[i]);
+}
+
+/*
+ * Whether /proc agreed with the child: at least one voluntary switch
+ * per round (its sleep), not many more (preemptions on a busy
+ * machine), and about BURN_NS of CPU per round.
+ */
+static int tick_check(const struct tick *t, double secs)
+{
+	double k = (double)(t->rounds[1] - t->rounds[0]);
+	double ctxt = (double)(t->use[1].ctxt - t->use[0].ctxt);
+	double cpu = (double)(t->use[1].run_ns - t->use[0].run_ns);
+	struct bench_result *r;
+	int ok = k > 0 && ctxt >= k - 2 && ctxt <= 3 * k + 20 &&
+		 cpu >= 0.8 * k * (double)BURN_NS &&
+		 cpu <= 1.6 * k * (double)BURN_NS + 2e6;
+
+	r = bench_record_value(G_IDLE, "calibration: 1 ms CPU, 9 ms sleep",
+			       "/s", ctxt / secs);
+	bench_note(r, "its own count: %.0f rounds/s; CPU %.2f%%, expected "
+		      "%.2f%%: readers %s",
+		   k / secs, cpu / 1e9 / secs * 100,
+		   k * (double)BURN_NS / 1e9 / secs * 100,
+		   ok ? "agree" : "DISAGREE");
+	return ok ? 0 : -1;
+}
+
+static void tick_stop(struct tick *t)
+{
+	if (t->sh != NULL)
+		__atomic_store_n(&t->sh->stop, 1, __ATOMIC_RELEASE);
+	if (t->child.pid > 0)
+		bench_child_wait(&t->child, CHILD_MS);
+	if (t->sh != NULL)
+		bench_shared_free(t->sh, sizeof(*t->sh), t->fd);
+	t->sh = NULL;
+}
 
 /* Worker processes a configuration asks for: [queue] workers, default 1. */
 static int conf_workers(const char *text)
@@ -104,6 +215,7 @@ void bench_shmrt_idle(const struct bench_cfg *c)
 	uint64_t settle_ms = bench_n(c, 200, 1000);
 	uint64_t interval_ms = bench_n(c, 500, 5000);
 	struct idle_usage a, b;
+	struct tick t;
 	struct brun r;
 	char *conf = malloc(CONF_MAX);
 
@@ -125,21 +237,28 @@ void bench_shmrt_idle(const struct bench_cfg *c)
 	free(conf);
 	shmrt_tenant_detach(r.tenant);
 	r.attached = 0;
+	if (tick_start(&t) != 0)
+		bench_record_failure(G_IDLE, "calibration", "did not start");
 	shmrt__os_sleep_ns(settle_ms * 1000000ull);
 	bench_progress("idle tenant: %llu ms idle",
 		       (unsigned long long)interval_ms);
-	if (sample(&r, &a) == 0) {
+	if (t.child.pid > 0 && tick_sample(&t, 0) == 0 && sample(&r, &a) == 0) {
 		shmrt__os_sleep_ns(interval_ms * 1000000ull);
-		if (sample(&r, &b) == 0)
-			record(&r, &a, &b);
-		else
+		if (sample(&r, &b) != 0 || tick_sample(&t, 1) != 0)
 			bench_record_failure(G_IDLE, R_IDLE_WAKE,
 					     "a process of the tenant exited "
 					     "while it was idle");
+		else if (tick_check(&t, (double)(b.t_ns - a.t_ns) / 1e9) != 0)
+			bench_record_failure(G_IDLE, R_IDLE_WAKE,
+					     "the /proc readers disagree with "
+					     "the calibration process");
+		else
+			record(&r, &a, &b);
 	} else {
 		bench_record_failure(G_IDLE, R_IDLE_WAKE,
 				     "a process of the tenant is gone");
 	}
+	tick_stop(&t);
 	if (brun_stop(&r) != 0)
 		bench_record_failure(G_IDLE, "shmrt run",
 				     "did not stop cleanly");
