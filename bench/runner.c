@@ -166,7 +166,10 @@ int brun_start(struct brun *r, const char *shmrt_exe, const char *conf_text,
 	}
 	if (workers_up(r, nworkers, deadline) != 0) {
 		snprintf(r->why, sizeof(r->why),
-			 "%d of %d worker processes up and asleep after %d ms",
+			 r->nworkers == nworkers
+				 ? "%d of %d worker processes up, but not all "
+				   "asleep after %d ms"
+				 : "%d of %d worker processes up after %d ms",
 			 r->nworkers, nworkers, START_MS);
 		brun_stop(r);
 		return -1;
