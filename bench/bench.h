@@ -111,6 +111,32 @@ int bench_floor_measure(int futex, uint64_t n, struct bench_samples *s);
 /* Move n entries through ck_ring 1 -> ncons; the elapsed ns. */
 int bench_ring_measure(int mpmc, int ncons, uint64_t n, uint64_t *elapsed);
 
+/*
+ * The raw ring (ck_ring MPMC 1 -> 1) measured once per round of another
+ * workload, beside its configurations: add one round of n entries
+ * (`what` names the workload in the progress line), then record the
+ * rate over all rounds as row `row` of `group` (a failed row if a round
+ * broke).
+ */
+struct bench_ring_rounds {
+	uint64_t entries, ns;
+	int rounds, failed;
+};
+void bench_ring_round(struct bench_ring_rounds *rr, const char *what,
+		      uint64_t n);
+void bench_ring_record(const struct bench_ring_rounds *rr, const char *group,
+		       const char *row);
+
+/*
+ * Record a shmrt throughput row of `group`: jobs over ns, with its ratios
+ * to the raw ring measured alongside (`ring_row` of the same group) and
+ * to the best configurations of Redis and RQ.
+ */
+struct bench_result;
+struct bench_result *bench_record_shmrt_rate(const char *group,
+					     const char *row, uint64_t jobs,
+					     uint64_t ns, const char *ring_row);
+
 /* ------------------------------------------------------ child entries */
 int bench_floors_child(int argc, char **argv);
 int bench_ipc_child(int argc, char **argv);

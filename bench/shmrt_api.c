@@ -217,14 +217,10 @@ static void cfg_record(const struct api_cfg *a)
 		bench_record_failure(G_API, a->row, "%s", a->why);
 		return;
 	}
-	r = bench_record_rate(G_API, a->row,
-			      (double)a->jobs / ((double)a->ns / 1e9));
-	bench_ref(r, G_API, R_API_RING, "ck MPMC");
+	r = bench_record_shmrt_rate(G_API, a->row, a->jobs, a->ns, R_API_RING);
 	if (a->laned)
 		bench_ref(r, G_API, a->workers == 1 ? R_API_1W : R_API_2W,
 			  "unlaned");
-	bench_ref(r, G_TPUT_BASE, R_REDIS_BEST, "redis best");
-	bench_ref(r, G_TPUT_BASE, R_RQ_BEST, "rq best");
 	if (a->producer == API_WAITING)
 		bench_note(r, "waits for each job and releases it, %d in "
 			      "flight", WINDOW);
@@ -240,30 +236,22 @@ void bench_shmrt_api(const struct bench_cfg *c)
 		{ R_API_FIRE, 1, 0, API_FIRE, 0, 0, "", 0 },
 	};
 	const size_t ncfg = sizeof(cfg) / sizeof(cfg[0]);
-	uint64_t rounds = bench_n(c, 1, 5), r, elapsed, ring_ns = 0;
+	uint64_t rounds = bench_n(c, 1, 5), r;
 	uint64_t n = bench_n(c, 10000, 2000000) / rounds;
+	struct bench_ring_rounds ring;
 	size_t i;
-	int ring_failed = 0;
 
 	bench_group(G_API, "shmrt throughput through the public API: "
 			   "shmrt run, worker processes, handler "
 			   "builtin.echo, 64-byte jobs, default conf "
 			   "(capacity 4096); the raw ring in the same rounds");
+	memset(&ring, 0, sizeof(ring));
 	for (r = 0; r < rounds; r++) {
-		bench_progress("shmrt public API: ck_ring MPMC, round %llu",
-			       (unsigned long long)r + 1);
-		if (!ring_failed && bench_ring_measure(1, 1, n, &elapsed) == 0)
-			ring_ns += elapsed;
-		else
-			ring_failed = 1;
+		bench_ring_round(&ring, "shmrt public API", n);
 		for (i = 0; i < ncfg; i++)
 			cfg_round(&cfg[i], c->shmrt_exe, n);
 	}
-	if (ring_failed)
-		bench_record_failure(G_API, R_API_RING, "ring run broke");
-	else
-		bench_record_rate(G_API, R_API_RING,
-				  (double)(n * rounds) / ((double)ring_ns / 1e9));
+	bench_ring_record(&ring, G_API, R_API_RING);
 	for (i = 0; i < ncfg; i++)
 		cfg_record(&cfg[i]);
 }

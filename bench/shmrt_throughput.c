@@ -98,19 +98,26 @@ static void cfg_round(struct tput_cfg *t, uint64_t n)
 	}
 }
 
-static void cfg_record(const struct tput_cfg *t)
+struct bench_result *bench_record_shmrt_rate(const char *group,
+					     const char *row, uint64_t jobs,
+					     uint64_t ns, const char *ring_row)
 {
 	struct bench_result *r;
 
-	if (t->why[0] != '\0' || t->ns == 0) {
-		bench_record_failure(G_TPUT, t->row, "%s", t->why);
-		return;
-	}
-	r = bench_record_rate(G_TPUT, t->row,
-			      (double)t->jobs / ((double)t->ns / 1e9));
-	bench_ref(r, G_TPUT, R_TPUT_RING, "ck MPMC");
+	r = bench_record_rate(group, row, (double)jobs / ((double)ns / 1e9));
+	bench_ref(r, group, ring_row, "ck MPMC");
 	bench_ref(r, G_TPUT_BASE, R_REDIS_BEST, "redis best");
 	bench_ref(r, G_TPUT_BASE, R_RQ_BEST, "rq best");
+	return r;
+}
+
+static void cfg_record(const struct tput_cfg *t)
+{
+	if (t->why[0] != '\0' || t->ns == 0)
+		bench_record_failure(G_TPUT, t->row, "%s", t->why);
+	else
+		bench_record_shmrt_rate(G_TPUT, t->row, t->jobs, t->ns,
+					R_TPUT_RING);
 }
 
 /*
@@ -122,9 +129,9 @@ void bench_shmrt_throughput(const struct bench_cfg *c)
 {
 	uint64_t rounds = bench_n(c, 1, 5), r;
 	uint64_t n = bench_n(c, 20000, 2000000) / rounds;
-	uint64_t ring_ns = 0, elapsed;
+	struct bench_ring_rounds ring;
 	struct tput_cfg cfg[8];
-	int i, ring_failed = 0;
+	int i;
 
 	bench_group(G_TPUT, "engine only (internal API, not what an "
 			    "application gets: see the public API table): 1 "
@@ -143,21 +150,13 @@ void bench_shmrt_throughput(const struct bench_cfg *c)
 			 t->spin ? "spinning" : "sleeping",
 			 t->inline_mode ? "inline" : "process");
 	}
+	memset(&ring, 0, sizeof(ring));
 	for (r = 0; r < rounds; r++) {
-		bench_progress("shmrt throughput: ck_ring MPMC, round %llu",
-			       (unsigned long long)r + 1);
-		if (!ring_failed && bench_ring_measure(1, 1, n, &elapsed) == 0)
-			ring_ns += elapsed;
-		else
-			ring_failed = 1;
+		bench_ring_round(&ring, "shmrt throughput", n);
 		for (i = 0; i < 8; i++)
 			cfg_round(&cfg[i], n);
 	}
-	if (ring_failed)
-		bench_record_failure(G_TPUT, R_TPUT_RING, "ring run broke");
-	else
-		bench_record_rate(G_TPUT, R_TPUT_RING,
-				  (double)(n * rounds) / ((double)ring_ns / 1e9));
+	bench_ring_record(&ring, G_TPUT, R_TPUT_RING);
 	for (i = 0; i < 8; i++)
 		cfg_record(&cfg[i]);
 }
