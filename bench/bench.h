@@ -56,6 +56,7 @@ static inline uint64_t bench_n(const struct bench_cfg *c, uint64_t smoke,
 #define R_LAT_FUTEX_FLOOR "futex floor, measured alongside"
 #define R_LAT_SPIN_START  "enqueue->start, spinning worker, process"
 #define R_LAT_SLEEP_START "enqueue->start, sleeping worker, process"
+#define R_LAT_PUB_SPIN	  "enqueue->start, spinning worker, public API"
 
 #define G_TPUT	       "shmrt throughput"
 #define R_TPUT_RING    "ck_ring MPMC 1 -> 1, measured alongside"

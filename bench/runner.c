@@ -120,15 +120,18 @@ static int all_asleep(const struct brun *r)
 	return 1;
 }
 
-/* Wait for exactly `n` children, then for SETTLE_N asleep checks. */
-static int workers_up(struct brun *r, int n, uint64_t deadline)
+/*
+ * Wait for exactly `n` children, then (asleep) for SETTLE_N consecutive
+ * checks that find them all asleep.
+ */
+static int workers_up(struct brun *r, int n, int asleep, uint64_t deadline)
 {
 	int settled = 0;
 
 	while (bench_now_ns() < deadline) {
 		r->nworkers = bench_proc_children(r->runner.pid, r->workers,
 						  BRUN_MAX_WORKERS);
-		if (r->nworkers == n && all_asleep(r)) {
+		if (r->nworkers == n && (!asleep || all_asleep(r))) {
 			if (++settled == SETTLE_N)
 				return 0;
 		} else {
@@ -140,7 +143,7 @@ static int workers_up(struct brun *r, int n, uint64_t deadline)
 }
 
 int brun_start(struct brun *r, const char *shmrt_exe, const char *conf_text,
-	       int nworkers)
+	       int nworkers, unsigned flags)
 {
 	uint64_t deadline = bench_deadline_ms(START_MS);
 
@@ -164,7 +167,7 @@ int brun_start(struct brun *r, const char *shmrt_exe, const char *conf_text,
 		brun_stop(r);
 		return -1;
 	}
-	if (workers_up(r, nworkers, deadline) != 0) {
+	if (workers_up(r, nworkers, flags & BRUN_ASLEEP, deadline) != 0) {
 		snprintf(r->why, sizeof(r->why),
 			 r->nworkers == nworkers
 				 ? "%d of %d worker processes up, but not all "

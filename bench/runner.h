@@ -35,16 +35,19 @@ struct brun {
 	char why[200]; /* why start failed */
 };
 
+/* brun_start: wait until every worker sleeps (not for spinning ones). */
+#define BRUN_ASLEEP 1
+
 /*
  * Write `conf_text` (the [runtime] and [queue] sections; no [tenant]
  * section) plus a [tenant] section of a fresh name, start `shmrt_exe run`
  * on it, attach this process, and wait (bounded) until the runner has
- * `nworkers` worker processes and all of them sleep. Returns 0, or -1
- * with r->why set (whatever started is stopped again). Pair with
- * brun_stop.
+ * `nworkers` worker processes and, with BRUN_ASLEEP in flags, all of
+ * them sleep. Returns 0, or -1 with r->why set (whatever started is
+ * stopped again). Pair with brun_stop.
  */
 int brun_start(struct brun *r, const char *shmrt_exe, const char *conf_text,
-	       int nworkers);
+	       int nworkers, unsigned flags);
 
 /*
  * The text of the configuration file `path` without its [tenant]

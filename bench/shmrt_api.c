@@ -173,7 +173,7 @@ static void cfg_round(struct api_cfg *a, const char *exe, uint64_t n)
 		return;
 	bench_progress("shmrt public API: %s", a->row);
 	conf_text(a, conf, sizeof(conf));
-	if (brun_start(&r, exe, conf, a->workers) != 0) {
+	if (brun_start(&r, exe, conf, a->workers, BRUN_ASLEEP) != 0) {
 		snprintf(a->why, sizeof(a->why), "%s", r.why);
 		return;
 	}

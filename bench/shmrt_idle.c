@@ -229,7 +229,8 @@ void bench_shmrt_idle(const struct bench_cfg *c)
 		return;
 	}
 	bench_progress("idle tenant: starting %s", c->conf);
-	if (brun_start(&r, c->shmrt_exe, conf, conf_workers(conf)) != 0) {
+	if (brun_start(&r, c->shmrt_exe, conf, conf_workers(conf),
+		       BRUN_ASLEEP) != 0) {
 		bench_record_failure(G_IDLE, R_IDLE_WAKE, "%s", r.why);
 		free(conf);
 		return;

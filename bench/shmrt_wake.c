@@ -161,7 +161,7 @@ void bench_shmrt_wake(const struct bench_cfg *c)
 			       "worker(s)", w[s].workers);
 		if (brun_start(&w[s].run, c->shmrt_exe,
 			       side_conf(w[s].workers, conf, sizeof(conf)),
-			       w[s].workers) != 0)
+			       w[s].workers, BRUN_ASLEEP) != 0)
 			snprintf(w[s].why, sizeof(w[s].why), "%s",
 				 w[s].run.why);
 		else
