@@ -46,6 +46,7 @@ static inline uint64_t bench_n(const struct bench_cfg *c, uint64_t smoke,
 #define R_RING_MPMC2   "ck_ring MPMC, 1 -> 2"
 #define R_REDIS_SINGLE "redis LPUSH/BRPOP, 1 client each"
 #define R_REDIS_PIPE   "redis LPUSH/BRPOP, pipelined x64"
+#define R_REDIS_BEST1  "redis, best with one job per command"
 #define R_REDIS_BEST   "redis, best configuration above"
 #define R_RQ_RATE      "rq burst Worker (forks a work horse per job)"
 #define R_RQ_SIMPLE    "rq burst SimpleWorker (no fork)"
@@ -114,24 +115,27 @@ int bench_ring_measure(int mpmc, int ncons, uint64_t n, uint64_t *elapsed);
 
 /*
  * The raw ring (ck_ring MPMC 1 -> 1) measured once per round of another
- * workload, beside its configurations: add one round of n entries
- * (`what` names the workload in the progress line), then record the
- * rate over all rounds as row `row` of `group` (a failed row if a round
- * broke).
+ * workload, beside its configurations: add one round (`what` names the
+ * workload in the progress line), then record the rate over all rounds
+ * as row `row` of `group` (a failed row if a round broke). A round moves
+ * BENCH_RING_ROUND entries (smoke: 20,000): at tens of millions a second
+ * a shorter one is a few milliseconds, which one preemption halves.
  */
+#define BENCH_RING_ROUND 4000000
 struct bench_ring_rounds {
 	uint64_t entries, ns;
 	int rounds, failed;
 };
-void bench_ring_round(struct bench_ring_rounds *rr, const char *what,
-		      uint64_t n);
+void bench_ring_round(struct bench_ring_rounds *rr, const struct bench_cfg *c,
+		      const char *what);
 void bench_ring_record(const struct bench_ring_rounds *rr, const char *group,
 		       const char *row);
 
 /*
  * Record a shmrt throughput row of `group`: jobs over ns, with its ratios
  * to the raw ring measured alongside (`ring_row` of the same group) and
- * to the best configurations of Redis and RQ.
+ * to the best configurations of Redis (batched, and one job per
+ * command) and RQ.
  */
 struct bench_result;
 struct bench_result *bench_record_shmrt_rate(const char *group,

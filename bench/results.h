@@ -15,7 +15,7 @@
 
 #include "stats.h"
 
-#define BENCH_MAX_REFS	 4
+#define BENCH_MAX_REFS	 6
 #define BENCH_CDF_POINTS 240
 
 enum bench_kind {

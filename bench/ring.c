@@ -205,10 +205,10 @@ int bench_ring_measure(int mpmc, int ncons, uint64_t n, uint64_t *elapsed)
 	return rc;
 }
 
-void bench_ring_round(struct bench_ring_rounds *rr, const char *what,
-		      uint64_t n)
+void bench_ring_round(struct bench_ring_rounds *rr, const struct bench_cfg *c,
+		      const char *what)
 {
-	uint64_t elapsed = 0;
+	uint64_t elapsed = 0, n = bench_n(c, 20000, BENCH_RING_ROUND);
 
 	rr->rounds++;
 	bench_progress("%s: ck_ring MPMC, round %d", what, rr->rounds);

@@ -141,7 +141,7 @@ static void record(const char *text, uint64_t lat_jobs)
 
 void bench_rq(const struct bench_cfg *c)
 {
-	uint64_t jobs = bench_n(c, 20, 1000), lat_jobs = bench_n(c, 5, 200);
+	uint64_t jobs = bench_n(c, 20, 500), lat_jobs = bench_n(c, 5, 200);
 	struct rq_out o = { NULL, 0 };
 	const char *why = NULL;
 

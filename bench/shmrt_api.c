@@ -247,7 +247,7 @@ void bench_shmrt_api(const struct bench_cfg *c)
 			   "(capacity 4096); the raw ring in the same rounds");
 	memset(&ring, 0, sizeof(ring));
 	for (r = 0; r < rounds; r++) {
-		bench_ring_round(&ring, "shmrt public API", n);
+		bench_ring_round(&ring, c, "shmrt public API");
 		for (i = 0; i < ncfg; i++)
 			cfg_round(&cfg[i], c->shmrt_exe, n);
 	}

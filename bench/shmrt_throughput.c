@@ -107,6 +107,7 @@ struct bench_result *bench_record_shmrt_rate(const char *group,
 	r = bench_record_rate(group, row, (double)jobs / ((double)ns / 1e9));
 	bench_ref(r, group, ring_row, "ck MPMC");
 	bench_ref(r, G_TPUT_BASE, R_REDIS_BEST, "redis best");
+	bench_ref(r, G_TPUT_BASE, R_REDIS_BEST1, "redis best 1/cmd");
 	bench_ref(r, G_TPUT_BASE, R_RQ_BEST, "rq best");
 	return r;
 }
@@ -152,7 +153,7 @@ void bench_shmrt_throughput(const struct bench_cfg *c)
 	}
 	memset(&ring, 0, sizeof(ring));
 	for (r = 0; r < rounds; r++) {
-		bench_ring_round(&ring, "shmrt throughput", n);
+		bench_ring_round(&ring, c, "shmrt throughput");
 		for (i = 0; i < 8; i++)
 			cfg_round(&cfg[i], n);
 	}
