@@ -80,6 +80,10 @@ static inline uint64_t bench_n(const struct bench_cfg *c, uint64_t smoke,
 #define R_IDLE_WAKE   "default tenant idle: wakeups"
 #define R_IDLE_CPU    "default tenant idle: CPU"
 
+#define G_RB	  "shmrt redis backend"
+#define R_RB_LAT  "enqueue->start, redis backend, worker on host 2"
+#define R_RB_TPUT "redis backend, 4 producers -> 4 workers on host 2"
+
 #define G_DEPTH "shmrt cost vs depth"
 #define G_LANES "shmrt cost vs lanes"
 #define G_IDEM	"shmrt cost vs idempotency fill"
@@ -101,6 +105,8 @@ void bench_shmrt_depth(const struct bench_cfg *c);
 void bench_shmrt_keys(const struct bench_cfg *c);
 void bench_shmrt_oversub(const struct bench_cfg *c);
 void bench_shmrt_memory(const struct bench_cfg *c);
+void bench_shmrt_tenants(const struct bench_cfg *c);
+void bench_shmrt_redis(const struct bench_cfg *c);
 
 /*
  * Baselines that other workloads measure again, interleaved with their
@@ -153,5 +159,6 @@ int bench_mutex_ring_child(int argc, char **argv);
 int bench_rss_child(int argc, char **argv);
 int bench_exec_child(int argc, char **argv);
 int bench_tick_child(int argc, char **argv);
+int bench_shmrt_redis_child(int argc, char **argv);
 
 #endif /* SHMRT_BENCH_H */

@@ -58,6 +58,10 @@ static const struct workload workloads[] = {
 	{ "keys", bench_shmrt_keys, "shmrt: per-job cost vs lanes, keys" },
 	{ "oversub", bench_shmrt_oversub, "shmrt: oversubscription" },
 	{ "memory", bench_shmrt_memory, "shmrt: memory" },
+	{ "tenants", bench_shmrt_tenants,
+	  "shmrt: 1, 100, 1000 tenants in one process" },
+	{ "redis-backend", bench_shmrt_redis,
+	  "shmrt on the redis backend, workers on a second host" },
 };
 
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
@@ -73,6 +77,7 @@ const struct bench_child_entry bench_child_table[] = {
 	{ "rss", bench_rss_child },
 	{ "exec", bench_exec_child },
 	{ "tick", bench_tick_child },
+	{ "redis-worker", bench_shmrt_redis_child },
 	{ NULL, NULL },
 };
 

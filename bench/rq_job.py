@@ -5,6 +5,7 @@ shmrt_bench starts this script with /usr/bin/python3 (the interpreter
 python3-rq is installed for) against the redis-server of scripts/bench.sh:
 
     rq_job.py bench PORT JOBS LATENCY_JOBS
+    rq_job.py worker PORT QUEUE MAX_JOBS [Worker|SimpleWorker]
 
 1. throughput: enqueue JOBS no-op jobs, then run a burst worker until
    the queue is empty: the default rq Worker (which forks a work horse
@@ -26,6 +27,10 @@ It prints lines for the benchmark to parse, and nothing else on stdout:
 
 Every process it starts dies with its parent (PR_SET_PDEATHSIG), and
 every wait has a deadline.
+
+bench/python_bench.py imports it too, to measure rq with SimpleWorker
+(jobs run in the worker process itself) beside the forking Worker:
+measure_throughput and measure_latency take the worker class.
 """
 import ctypes
 import os
@@ -60,13 +65,20 @@ def emit(key, value):
     print("%s %s" % (key, value), flush=True)
 
 
-def run_worker(port, qname, max_jobs):
+def worker_class(name):
+    """rq's Worker (forks a work horse per job) or SimpleWorker."""
+    import rq
+
+    return getattr(rq, name)
+
+
+def run_worker(port, qname, max_jobs, cls_name="Worker"):
     from redis import Redis
-    from rq import Queue, Worker
+    from rq import Queue
 
     conn = Redis(host="127.0.0.1", port=port, socket_timeout=CALL_TIMEOUT_S)
     queue = Queue(qname, connection=conn)
-    Worker([queue], connection=conn).work(
+    worker_class(cls_name)([queue], connection=conn).work(
         burst=False, max_jobs=max_jobs, logging_level="WARNING")
 
 
@@ -78,14 +90,15 @@ def wait_for(predicate, seconds, what):
         time.sleep(0.0002)
 
 
-def burst(conn, queue, jobs, worker_class):
-    """Enqueue jobs, drain them with a burst worker; the two rates."""
+def measure_throughput(conn, queue, jobs, cls_name="Worker"):
+    """Enqueue `jobs` no-op jobs, then run a burst worker of class
+    cls_name until the queue is empty: (enqueue jobs/s, worker jobs/s)."""
     t0 = time.monotonic()
     enqueued = [queue.enqueue("rq_job.noop", result_ttl=600)
                 for _ in range(jobs)]
     t1 = time.monotonic()
-    worker_class([queue], connection=conn).work(burst=True,
-                                                logging_level="WARNING")
+    worker_class(cls_name)([queue], connection=conn).work(
+        burst=True, logging_level="WARNING")
     t2 = time.monotonic()
     finished = sum(1 for j in enqueued if j.get_status() == "finished")
     if finished != jobs:
@@ -94,16 +107,16 @@ def burst(conn, queue, jobs, worker_class):
 
 
 def throughput(conn, queue, jobs):
-    from rq import SimpleWorker, Worker
-
-    enqueue_rate, rate = burst(conn, queue, jobs, Worker)
+    enqueue_rate, worker_rate = measure_throughput(conn, queue, jobs)
     emit("enqueue_rate", "%.3f" % enqueue_rate)
-    emit("worker_rate", "%.3f" % rate)
-    _, rate = burst(conn, queue, jobs, SimpleWorker)
-    emit("simple_worker_rate", "%.3f" % rate)
+    emit("worker_rate", "%.3f" % worker_rate)
+    _, simple_rate = measure_throughput(conn, queue, jobs, "SimpleWorker")
+    emit("simple_worker_rate", "%.3f" % simple_rate)
 
 
-def latency(port, conn, queue, jobs):
+def measure_latency(port, queue, jobs, cls_name="Worker"):
+    """A worker process of class cls_name, then one job at a time: a list
+    of (enqueued_at -> started_at, enqueue call -> finished seen), in ns."""
     from rq import Worker
 
     env = dict(os.environ, PYTHONPATH=os.path.dirname(
@@ -111,7 +124,8 @@ def latency(port, conn, queue, jobs):
     total = WARMUP_JOBS + jobs
     worker = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "worker", str(port),
-         queue.name, str(total)], env=env)
+         queue.name, str(total), cls_name], env=env)
+    samples = []
     try:
         wait_for(lambda: len(Worker.all(queue=queue)) > 0, WORKER_START_S,
                  "the rq worker to register")
@@ -125,13 +139,20 @@ def latency(port, conn, queue, jobs):
             if i < WARMUP_JOBS:
                 continue
             start = (job.started_at - job.enqueued_at).total_seconds()
-            emit("start_ns", "%d" % (start * 1e9))
-            emit("result_ns", "%d" % ((t_seen - t_enqueue) * 1e9))
+            samples.append((int(start * 1e9),
+                            int((t_seen - t_enqueue) * 1e9)))
         worker.wait(timeout=CALL_TIMEOUT_S)
     finally:
         if worker.poll() is None:
             worker.kill()
             worker.wait(timeout=CALL_TIMEOUT_S)
+    return samples
+
+
+def latency(port, conn, queue, jobs):
+    for start_ns, result_ns in measure_latency(port, queue, jobs):
+        emit("start_ns", "%d" % start_ns)
+        emit("result_ns", "%d" % result_ns)
 
 
 def bench(port, jobs, latency_jobs):
@@ -155,8 +176,8 @@ def bench(port, jobs, latency_jobs):
 
 def main(argv):
     die_with_parent()
-    if len(argv) == 5 and argv[1] == "worker":
-        run_worker(int(argv[2]), argv[3], int(argv[4]))
+    if len(argv) in (5, 6) and argv[1] == "worker":
+        run_worker(int(argv[2]), argv[3], int(argv[4]), *argv[5:])
         return 0
     if len(argv) == 5 and argv[1] == "bench":
         return bench(int(argv[2]), int(argv[3]), int(argv[4]))

@@ -67,10 +67,12 @@ static int succeeded(const char *tenant, uint64_t *out)
 static int enqueue(const char *tenant, uint64_t i, int laned,
 		   shmrt_job_id *id)
 {
-	struct shmrt_enqueue_opts o = { NULL, NULL, FULL_MS };
+	struct shmrt_enqueue_opts o;
 	unsigned char pl[PAYLOAD];
 	char lane[16];
 
+	memset(&o, 0, sizeof(o));
+	o.timeout_ms = FULL_MS;
 	memset(pl, 'j', sizeof(pl));
 	memcpy(pl, &i, sizeof(i));
 	if (laned) {

@@ -40,20 +40,20 @@
 #define ASLEEP_MS   100
 
 /*
- * Wait (bounded) until the worker sleeps in the kernel: it has flagged
- * the queue's event count, and its task state is S. The flag alone is
- * raised just before the futex call, and a job enqueued in between would
- * be caught without a wakeup. Returns 0 on a timeout: the caller then
- * stops looking at the task state (e.g. /proc hides it) and trusts the
- * flag alone, instead of paying the timeout on every job.
+ * Wait (bounded) until the worker sleeps in the kernel: it has counted
+ * itself a sleeper of the queue (waitq.h), and its task state is S. The
+ * count alone is raised just before the futex call, and a job enqueued
+ * in between would be caught without a wakeup. Returns 0 on a timeout:
+ * the caller then stops looking at the task state (e.g. /proc hides it)
+ * and trusts the count alone, instead of paying the timeout on every job.
  */
 static int wait_worker_asleep(struct shmrt__seg *seg, pid_t tid, int by_state)
 {
 	uint64_t deadline = bench_deadline_ms(ASLEEP_MS);
-	struct shmrt__ec *ec = &seg->q[0].ctl->jobs_ec;
+	const uint32_t *sleepers = &seg->q[0].ctl->jobs_wq.sleepers;
 
 	while (bench_now_ns() < deadline) {
-		if (shmrt__ec_has_waiters(ec) &&
+		if (__atomic_load_n(sleepers, __ATOMIC_SEQ_CST) != 0 &&
 		    (!by_state || bench_task_sleeping(tid)))
 			return 1;
 		shmrt__os_cpu_relax();

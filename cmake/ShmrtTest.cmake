@@ -4,6 +4,9 @@
 #
 #   shmrt_add_test(NAME <name> SOURCES <files...> LABEL <label>
 #                  TIMEOUT <seconds> [ENV <VAR=value>...])
+# What every test runs with under TSan.
+set(SHMRT_TSAN_ENV "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
+
 function(shmrt_add_test)
   cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;ENV" ${ARGN})
   if(NOT T_NAME OR NOT T_SOURCES OR NOT T_LABEL OR NOT T_TIMEOUT)
@@ -15,7 +18,7 @@ function(shmrt_add_test)
   add_test(NAME ${T_NAME} COMMAND ${T_NAME})
   set(env "SHMRT_MODE=inline;SHMRT_TEST_TENANT_PREFIX=t${T_NAME}")
   if(SHMRT_SANITIZER MATCHES "thread")
-    list(APPEND env "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
+    list(APPEND env "${SHMRT_TSAN_ENV}")
   endif()
   set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABEL}"
     TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${env};${T_ENV}")
@@ -30,4 +33,22 @@ function(shmrt_add_test_dir DIR LABEL TIMEOUT)
     shmrt_add_test(NAME ${DIR}_${name} SOURCES ${src}
       ${PROJECT_SOURCE_DIR}/tests/testutil.c LABEL ${LABEL} TIMEOUT ${TIMEOUT})
   endforeach()
+endfunction()
+
+# A test that runs a command (a script, pytest) rather than a C program:
+#
+#   shmrt_add_command_test(NAME <name> LABEL <label> TIMEOUT <seconds>
+#                          COMMAND <argv...> [ENV <VAR=value>...])
+function(shmrt_add_command_test)
+  cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "COMMAND;ENV" ${ARGN})
+  if(NOT T_NAME OR NOT T_COMMAND OR NOT T_LABEL OR NOT T_TIMEOUT)
+    message(FATAL_ERROR "shmrt_add_command_test needs NAME, COMMAND, LABEL, TIMEOUT")
+  endif()
+  add_test(NAME ${T_NAME} COMMAND ${T_COMMAND})
+  set(env "${T_ENV}")
+  if(SHMRT_SANITIZER MATCHES "thread")
+    list(APPEND env "${SHMRT_TSAN_ENV}")
+  endif()
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABEL}"
+    TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${env}")
 endfunction()

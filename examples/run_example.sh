@@ -6,6 +6,7 @@
 set -eu
 shmrt=$1 embedder=$2 lib=$3
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/runner.sh"
 dir=$(mktemp -d)
 tenant="example-$$"
 runner=""
@@ -19,14 +20,7 @@ sed "s/^\[tenant example\]/[tenant $tenant]/" "$here/example.ini" >"$dir/example
 export SHMRT_CONF="$dir/example.ini"
 unset SHMRT_MODE
 
-"$shmrt" run --handlers "$lib" >"$dir/run.out" 2>&1 &
-runner=$!
-i=0
-until "$shmrt" stat >/dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || { echo "runner did not start"; cat "$dir/run.out"; exit 1; }
-	sleep 0.1
-done
+runner_start "$shmrt" "$dir/run.out" --handlers "$lib"
 
 out=$("$embedder" "$dir/example.ini" "$tenant" upper hello "shared memory")
 echo "$out"

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shm/job.h"
 #include "shm/os.h"
 
 const char *tu_tenant(void)
@@ -207,4 +208,32 @@ void tu_shared_free(void *p, size_t size)
 uint64_t tu_deadline_ms(uint64_t ms)
 {
 	return shmrt__os_now_ns() + ms * 1000000u;
+}
+
+int tu_release_finished(struct shmrt__seg *seg, shmrt_job_id id)
+{
+	int rc = shmrt__job_release(seg, id);
+
+	return rc == SHMRT_E_EXPIRED ? 0 : rc;
+}
+
+const char *tu_write_conf(char *path, size_t cap, const char *runtime,
+			  const char *queues)
+{
+	const char *tenant = tu_tenant();
+	FILE *f;
+
+	snprintf(path, cap, "/tmp/%s.ini", tenant);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "[runtime]\n%s[tenant %s]\n%s", runtime, tenant, queues);
+	assert_int_equal(fclose(f), 0);
+	return tenant;
+}
+
+void tu_copy_payload(struct shmrt_job_run *run)
+{
+	run->out_len = run->payload_len < run->out_cap ? run->payload_len
+						       : run->out_cap;
+	memcpy(run->out, run->payload, run->out_len);
 }

@@ -8,10 +8,13 @@
 #ifndef SHMRT_TESTUTIL_H
 #define SHMRT_TESTUTIL_H
 
+#include <shmrt/job.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include <shmrt/runtime.h>
 
 #include "shm/segment.h"
 
@@ -56,6 +59,14 @@ bool tu_aborted(const struct tu_verdict *v);
 __attribute__((noreturn)) void tu_child_exit(struct tu_verdict *v, int rc,
 					     int ok, int aborted);
 
+/*
+ * Release a job this caller just completed: 0 once its slot is free,
+ * whether by this release or because a producer already evicted it for
+ * new work (SHMRT_E_EXPIRED: finished jobs give up their slots when the
+ * queue is full, evict.h). Any other result is returned as is.
+ */
+int tu_release_finished(struct shmrt__seg *seg, shmrt_job_id id);
+
 /* Wait for `pid` until `timeout_ms`; on timeout SIGKILL it and return -1.
  * Otherwise returns its exit status (128 + signal if killed by one). */
 int tu_wait_child(pid_t pid, int timeout_ms);
@@ -97,5 +108,17 @@ uint64_t tu_pick_seed(void);
 
 /* now + ms, on CLOCK_MONOTONIC, in nanoseconds (for deadline arguments). */
 uint64_t tu_deadline_ms(uint64_t ms);
+
+/*
+ * A configuration for a fresh tenant (tu_tenant): writes
+ * "[runtime]\n<runtime>[tenant NAME]\n<queues>" to /tmp/NAME.ini, its
+ * path into path[0..cap). Asserts that it was written; returns NAME
+ * (tu_tenant's static storage).
+ */
+const char *tu_write_conf(char *path, size_t cap, const char *runtime,
+			  const char *queues);
+
+/* A handler's body that copies the payload into the result (cut to fit). */
+void tu_copy_payload(struct shmrt_job_run *run);
 
 #endif /* SHMRT_TESTUTIL_H */

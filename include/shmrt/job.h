@@ -13,8 +13,8 @@ extern "C" {
 
 /*
  * A job id names one job for life: its queue, its slot and the slot's
- * generation. Once the slot is reused, the old id gets SHMRT_E_NOJOB, never
- * another job's data. 0 is never a valid id.
+ * generation. Once the job's slot is freed or reused, the old id gets
+ * SHMRT_E_EXPIRED, never another job's data. 0 is never a valid id.
  */
 typedef struct shmrt_job_id {
 	uint64_t v;
@@ -39,6 +39,7 @@ struct shmrt_job_info {
 	uint64_t enqueue_ns;  /* CLOCK_MONOTONIC timestamps; 0 = not yet */
 	uint64_t start_ns;
 	uint64_t finish_ns;
+	uint64_t reserved[4]; /* written as 0; room to grow (shmrt.h) */
 };
 
 /* "queued", "running", ...; "unknown" for other values. Static storage. */

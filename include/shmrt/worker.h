@@ -68,8 +68,11 @@ SHMRT_API int shmrt_handlers_load(const char *path);
  * calling thread: lease jobs, run their handlers, complete or fail them,
  * heartbeat (also while a handler runs), until the tenant drains and the
  * queue is empty, or *stop (may be NULL; read atomically) becomes
- * non-zero. Many threads may run it at once. Returns 0 when it left, or
- * SHMRT_E_NOENT, SHMRT_E_NOQUEUE, SHMRT_E_NOPART, SHMRT_E_NOMEM.
+ * non-zero. A worker that has nothing to do sleeps until a job or a state
+ * change (drain, stop) wakes it, and looks at *stop between jobs and at
+ * least every 2 seconds while idle. Many threads may run it at once.
+ * Returns 0 when it left, or SHMRT_E_NOENT, SHMRT_E_NOQUEUE,
+ * SHMRT_E_NOPART, SHMRT_E_NOMEM.
  */
 SHMRT_API int shmrt_worker_run(const char *tenant, const char *queue,
 			       const int *stop);

@@ -9,7 +9,10 @@
 #define SHMRT_CLI_H
 
 #include <shmrt/job.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "runtime/conf.h"
@@ -26,7 +29,9 @@ struct cli_target {
 
 /*
  * Load the configuration named by -c (or SHMRT_CONF, or the default) and
- * resolve the tenant; prints the error and returns CLI_USAGE on failure.
+ * resolve the tenant (its [tenant NAME] section, or the [tenant *]
+ * template under that name; t->conf is narrowed to it); prints the error
+ * and returns CLI_USAGE on failure.
  */
 int cli_target_load(const char *cmd, struct cli_target *t);
 
@@ -34,7 +39,36 @@ int cli_target_load(const char *cmd, struct cli_target *t);
  * with the reason on stderr. Pair with shmrt_tenant_detach. */
 int cli_target_attach(const char *cmd, struct cli_target *t);
 
-/* Print the usage to stderr and return CLI_USAGE. */
+/*
+ * Every message of the command goes through these (src/cli/message.c).
+ *
+ * cli_error writes "shmrt CMD: MESSAGE\n" (cmd NULL: "shmrt: ...") to
+ * stderr, the formatted message escaped and cut as cli_write_escaped
+ * does, so a name, path, key or file content inside it can neither
+ * drive the terminal nor flood it.
+ */
+void cli_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* cli_error with a va_list. */
+void cli_verror(const char *cmd, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+/*
+ * Write s[0..len) to f for a terminal: printable ASCII and valid UTF-8
+ * of printable code points pass, every other byte (controls, escape,
+ * C1 controls, invalid UTF-8) is written as \xNN. Past `max` bytes it is
+ * cut, with "...(cut: LEN bytes in all)". Reads at most min(len, max)
+ * bytes of s.
+ */
+void cli_write_escaped(FILE *f, const char *s, size_t len, size_t max);
+
+/* The length (2..4) of the valid UTF-8 sequence of a code point from
+ * U+00A0 up at s[0..n), or 0 (ASCII, invalid, overlong, surrogate, C1). */
+size_t cli_utf8_seq(const unsigned char *s, size_t n);
+
+/* Print the message (as cli_error) and the usage to stderr; returns
+ * CLI_USAGE. */
 int cli_usage_error(const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -44,8 +78,15 @@ bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* Job ids are printed and read as decimal numbers. */
 bool cli_parse_id(const char *s, shmrt_job_id *id);
 
-/* Write s[0..len) as a JSON string (quoted, escaped) to stdout. */
+/* Write s[0..len) as a JSON string (quoted, escaped) to stdout: valid
+ * UTF-8 as is, control characters escaped, each invalid byte as U+FFFD. */
 void cli_json_string(const char *s, size_t len);
+
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+uint64_t cli_now_ns(void);
+
+/* Sleep ms milliseconds (restarted after a signal). */
+void cli_sleep_ms(uint32_t ms);
 
 int cli_run(int argc, char **argv);
 int cli_worker(int argc, char **argv);

@@ -10,11 +10,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "runtime/queue_backend_factory.h"
-#include "runtime/queue_runtime.h"
-#include "shm/os.h"
-#include "shm/participant.h"
-#include "shm/segment.h"
 
 static const char scan_usage[] =
 	"usage: shmrt scan [-c FILE] [-t TENANT]\n"
@@ -90,7 +85,7 @@ int cli_scan(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	rc = shmrt_scan(t.tenant, &st);
 	if (rc != 0)
-		fprintf(stderr, "shmrt scan: %s\n", shmrt_last_error());
+		cli_error("scan", "%s", shmrt_last_error());
 	else
 		printf("dead participants %u\njobs requeued     %u\n"
 		       "jobs failed       %u\nring cells fixed  %u\n"
@@ -108,64 +103,55 @@ static int stop_opt(int c, const char *arg, void *ctx)
 	return c == 'd' && cli_parse_u64(arg, 86400000u, ctx) ? 0 : -1;
 }
 
-/* Until deadline: no job queued or running. */
-static bool stop_drained(struct shmrt__backend *be, uint64_t deadline)
+/* Until deadline_ns: the tenant's runner has exited. */
+static bool stop_runner_gone(const char *tenant, uint64_t deadline_ns,
+			     int32_t *pid)
 {
-	while (shmrt__qrt_busy(be) > 0) {
-		if (shmrt__os_now_ns() >= deadline)
-			return false;
-		shmrt__os_sleep_ns(5000000);
-	}
-	return true;
-}
+	struct shmrt_tenant_runner run;
 
-/* Until deadline: the segment's creator (the runner) has exited. */
-static bool stop_runner_gone(pid_t pid, uint64_t start, uint64_t deadline)
-{
-	while (shmrt__os_proc_alive(pid, start)) {
-		if (shmrt__os_now_ns() >= deadline)
+	while (shmrt_tenant_get_runner(tenant, &run) == 0 && run.alive) {
+		*pid = run.pid;
+		if (cli_now_ns() >= deadline_ns)
 			return false;
-		shmrt__os_sleep_ns(5000000);
+		cli_sleep_ms(5);
 	}
 	return true;
 }
 
 /*
- * No participant record is taken here (no enqueue, no scan), so the
- * runner's own stop, which waits for every other participant to leave,
- * does not wait for us.
+ * shmrt_tenant_drain takes no participant record, so the runner's own
+ * stop, which waits for every other participant to leave, does not wait
+ * for us.
  */
 static int stop_tenant(struct cli_target *t, uint64_t drain_ms)
 {
-	struct shmrt__backend *be = shmrt__backend_lookup(t->tenant);
-	struct shmrt__seg view;
-	uint64_t deadline = shmrt__os_now_ns() + drain_ms * 1000000u;
+	struct shmrt_tenant_runner run;
 	bool drained, gone;
-	pid_t pid;
-	uint64_t start;
+	int32_t pid;
 
-	memset(&view, 0, sizeof(view));
-	if (be == NULL || shmrt__seg_attach(t->tenant, &view) != 0) {
-		fprintf(stderr, "shmrt stop: %s\n", shmrt_last_error());
-		shmrt__backend_put(be);
+	if (shmrt_tenant_get_runner(t->tenant, &run) != 0) {
+		cli_error("stop", "%s", shmrt_last_error());
+		shmrt_tenant_detach(t->tenant);
 		return CLI_NOATTACH;
 	}
-	shmrt__seg_creator(&view, &pid, &start);
-	shmrt__seg_detach(&view);
-	if (be->ops->state(be) == SHMRT__BE_READY)
-		be->ops->set_state(be, SHMRT__BE_DRAINING);
-	drained = stop_drained(be, deadline);
-	be->ops->set_state(be, SHMRT__BE_STOPPED);
-	shmrt__backend_put(be);
-	gone = stop_runner_gone(pid, start, deadline + 2000000000u);
+	pid = run.pid;
+	drained = shmrt_tenant_drain(t->tenant, (uint32_t)drain_ms) == 0;
+	gone = stop_runner_gone(t->tenant, cli_now_ns() + drain_ms * 1000000u +
+						   2000000000u, &pid);
 	shmrt_tenant_detach(t->tenant);
 	if (!drained)
-		fprintf(stderr, "shmrt stop: jobs were still queued or running "
-			"after %llu ms\n", (unsigned long long)drain_ms);
-	if (!gone)
-		fprintf(stderr, "shmrt stop: the runner, pid %d, has not "
-			"exited\n", (int)pid);
-	if (drained && gone)
+		cli_error("stop", "jobs were still queued or running after "
+			  "%llu ms", (unsigned long long)drain_ms);
+	if (!gone && run.pid == 0)
+		cli_error("stop", "workers of tenant %s are still registered",
+			  t->tenant);
+	else if (!gone)
+		cli_error("stop", "the runner, pid %d, has not exited",
+			  (int)pid);
+	if (drained && gone && run.pid == 0) /* a server's tenant (redis) */
+		printf("stopped tenant %s (its workers on every host left)\n",
+		       t->tenant);
+	else if (drained && gone)
 		printf("stopped tenant %s (runner pid %d)\n", t->tenant,
 		       (int)pid);
 	return drained && gone ? CLI_OK : CLI_FAILED;
@@ -202,60 +188,24 @@ static int destroy_opt(int c, const char *arg, void *ctx)
 	return 0;
 }
 
-/* Live participants other than none of ours (we never join). */
-static uint32_t live_participants(const struct shmrt__seg *seg)
-{
-	uint32_t i, n = 0;
-
-	for (i = 0; i < seg->nparticipants; i++) {
-		uint64_t owner = __atomic_load_n(&seg->parts[i].owner,
-						 __ATOMIC_ACQUIRE);
-
-		n += owner != 0 && shmrt__part_owner_alive(owner);
-	}
-	return n;
-}
-
 static int destroy_checked(const char *tenant, bool force)
 {
-	struct shmrt__seg seg;
-	pid_t pid = 0;
-	uint64_t start = 0;
-	int rc;
-	bool creator;
-	uint32_t live;
+	int rc = shmrt_tenant_destroy(tenant, force);
 
-	memset(&seg, 0, sizeof(seg));
-	rc = shmrt__seg_attach(tenant, &seg);
+	if (rc == 0) {
+		printf("removed /dev/shm/shmrt.%s\n", tenant);
+		return CLI_OK;
+	}
 	if (rc == SHMRT_E_NOENT) {
-		fprintf(stderr, "shmrt destroy: no segment for tenant %s\n",
-			tenant);
+		cli_error("destroy", "no segment for tenant %s", tenant);
 		return CLI_NOATTACH;
 	}
-	if (rc != 0 && !force) {
-		fprintf(stderr, "shmrt destroy: %s (--force removes it)\n",
-			shmrt_last_error());
-		return CLI_NOATTACH;
-	}
-	if (rc == 0)
-		shmrt__seg_creator(&seg, &pid, &start);
-	creator = rc == 0 && pid != 0 && shmrt__os_proc_alive(pid, start);
-	live = rc == 0 ? live_participants(&seg) : 0;
-	if (rc == 0 && (creator || live > 0) && !force) {
-		fprintf(stderr, "shmrt destroy: tenant %s is running (creator "
-			"pid %d %s, %u live participants): stop it first, "
-			"or --force\n", tenant, (int)pid,
-			creator ? "alive" : "gone", live);
-		shmrt__seg_detach(&seg);
+	if (rc == SHMRT_E_BUSY || rc == SHMRT_E_SYS) {
+		cli_error("destroy", "%s", shmrt_last_error());
 		return CLI_FAILED;
 	}
-	shmrt__seg_detach(&seg);
-	if (shmrt__seg_destroy(tenant) != 0) {
-		fprintf(stderr, "shmrt destroy: %s\n", shmrt_last_error());
-		return CLI_FAILED;
-	}
-	printf("removed /dev/shm/shmrt.%s\n", tenant);
-	return CLI_OK;
+	cli_error("destroy", "%s (--force removes it)", shmrt_last_error());
+	return CLI_NOATTACH;
 }
 
 int cli_destroy(int argc, char **argv)
@@ -271,5 +221,11 @@ int cli_destroy(int argc, char **argv)
 	if ((rc = parse(argc, argv, destroy_usage, more, &t, destroy_opt,
 			&force)) != 0)
 		return rc < 0 ? CLI_OK : rc;
+	if (t.conf.backend == SHMRT_CONF_BACKEND_REDIS) {
+		cli_error("destroy", "tenant %s uses backend redis (%s): it "
+			  "has no segment; its finished jobs expire after "
+			  "retention_ms", t.tenant, t.conf.redis);
+		return CLI_FAILED;
+	}
 	return destroy_checked(t.tenant, force);
 }

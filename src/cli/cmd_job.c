@@ -2,6 +2,7 @@
  * src/cli/cmd_job.c - `shmrt enqueue` and `shmrt status`: one job.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <shmrt/error.h>
 #include <shmrt/runtime.h>
@@ -35,18 +36,35 @@ static const char status_usage[] =
 
 #define MAX_PAYLOAD (1u << 20)
 
-/* Read at most MAX_PAYLOAD + 1 bytes (one more says "too big"). */
+/*
+ * Read at most MAX_PAYLOAD + 1 bytes (one more says "too big"). A file
+ * that cannot be opened or read (a directory, no permission, an I/O
+ * error) is an error, said on stderr: NULL, and nothing is enqueued.
+ */
 static char *read_payload(const char *path, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	char *buf;
+	char *buf = NULL;
+	int err = 0;
 
-	if (f == NULL)
+	if (f == NULL) {
+		cli_error("enqueue", "--data-file %s: %s", path,
+			  strerror(errno));
 		return NULL;
-	if ((buf = malloc(MAX_PAYLOAD + 1)) != NULL)
-		*len = fread(buf, 1, MAX_PAYLOAD + 1, f);
+	}
+	errno = 0;
+	if ((buf = malloc(MAX_PAYLOAD + 1)) == NULL)
+		err = ENOMEM;
+	else if ((*len = fread(buf, 1, MAX_PAYLOAD + 1, f)), ferror(f))
+		err = errno != 0 ? errno : EIO;
 	if (f != stdin)
 		fclose(f);
+	if (err != 0) {
+		cli_error("enqueue", "--data-file %s: %s", path,
+			  strerror(err));
+		free(buf);
+		return NULL;
+	}
 	return buf;
 }
 
@@ -70,8 +88,7 @@ static int enqueue_wait(const char *tenant, shmrt_job_id id,
 
 	if (shmrt_job_wait(tenant, id, (uint32_t)timeout, &info, buf,
 			   sizeof(buf)) != 0) {
-		fprintf(stderr, "shmrt enqueue: wait for %llu: %s\n",
-			(unsigned long long)id.v, shmrt_last_error());
+		cli_error("enqueue", "%s", shmrt_last_error());
 		return CLI_FAILED;
 	}
 	return print_outcome(&info, buf, sizeof(buf));
@@ -93,10 +110,8 @@ static int enqueue_run(struct cli_target *t, struct enqueue_args *a)
 	int rc;
 
 	if (a->data_file != NULL &&
-	    (payload = file = read_payload(a->data_file, &len)) == NULL) {
-		perror(a->data_file);
+	    (payload = file = read_payload(a->data_file, &len)) == NULL)
 		return CLI_FAILED;
-	}
 	if ((rc = cli_target_attach("enqueue", t)) != CLI_OK) {
 		free(file);
 		return rc;
@@ -105,14 +120,14 @@ static int enqueue_run(struct cli_target *t, struct enqueue_args *a)
 	rc = shmrt_enqueue(t->tenant, a->queue, payload, len, &a->o, &id);
 	free(file);
 	if (rc < 0) {
-		fprintf(stderr, "shmrt enqueue: %s\n", shmrt_last_error());
+		cli_error("enqueue", "%s", shmrt_last_error());
 		rc = CLI_FAILED;
 	} else {
 		printf("%llu\n", (unsigned long long)id.v);
 		if (rc == SHMRT_ENQUEUE_EXISTING)
-			fprintf(stderr, "shmrt enqueue: key '%s' names the "
-				"existing job %llu\n", a->o.key,
-				(unsigned long long)id.v);
+			cli_error("enqueue", "key '%s' names the existing "
+				  "job %llu", a->o.key,
+				  (unsigned long long)id.v);
 		fflush(stdout);
 		rc = a->wait ? enqueue_wait(t->tenant, id, a->timeout) : CLI_OK;
 	}
@@ -203,9 +218,11 @@ static void status_text(const struct shmrt_job_info *info, const char *buf,
 	if (info->finish_ns)
 		printf("took      %.3f ms\n",
 		       (double)(info->finish_ns - info->enqueue_ns) / 1e6);
-	printf("%s %.*s\n",
-	       info->state == SHMRT_JOB_FAILED ? "error    " : "result   ",
-	       (int)n, buf);
+	/* A person reads this view: the bytes are escaped (--json, too). */
+	fputs(info->state == SHMRT_JOB_FAILED ? "error     " : "result    ",
+	      stdout);
+	cli_write_escaped(stdout, buf, n, n);
+	putchar('\n');
 }
 
 int cli_status(int argc, char **argv)
@@ -241,7 +258,7 @@ int cli_status(int argc, char **argv)
 	    (rc = cli_target_attach("status", &t)) != CLI_OK)
 		return rc;
 	if (shmrt_job_status(t.tenant, id, &info, buf, sizeof(buf)) != 0) {
-		fprintf(stderr, "shmrt status: %s\n", shmrt_last_error());
+		cli_error("status", "%s", shmrt_last_error());
 		shmrt_tenant_detach(t.tenant);
 		return CLI_FAILED;
 	}

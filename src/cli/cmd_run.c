@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "runtime/queue_backend_factory.h"
 #include "workers/handlers.h"
 #include "workers/workers.h"
 
@@ -35,7 +34,8 @@ static const char run_usage[] =
 	"runner is alive, or whose layout the file no longer matches, is\n"
 	"refused (shmrt destroy --force replaces it, losing its jobs).\n"
 	"  -c, --conf FILE     configuration (default $SHMRT_CONF, then\n"
-	"                      conf/shmrt.ini)\n"
+	"                      ./conf/shmrt.ini, then the installed one:\n"
+	"                      shmrt --help names it)\n"
 	"  -t, --tenant NAME   tenant (default: the file's first)\n"
 	"  --mode MODE         inline (worker threads here, private memory)\n"
 	"                      or process (worker processes; the default of\n"
@@ -43,23 +43,27 @@ static const char run_usage[] =
 	"  --handlers LIB      handler library for the workers\n"
 	"Exit: 0 stopped cleanly, 1 start failed or jobs outlived the drain.\n";
 
-/* Until a signal, or the tenant leaves READY. Returns the signal or 0. */
+/*
+ * Until a signal, or the tenant leaves READY. Returns the signal or 0.
+ * A signal ends the wait at once; a stop by another hand (its workers are
+ * woken by it through the segment) is seen within the 1 s tick, the
+ * runner's only periodic wakeup.
+ */
 static int run_wait(const char *tenant)
 {
-	struct timespec tick = { 0, 100000000 };
-	struct shmrt__backend *be = shmrt__backend_lookup(tenant);
+	struct timespec tick = { 1, 0 };
 	sigset_t set;
 	int sig = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	while (be != NULL && sig <= 0) {
+	while (sig <= 0) {
 		sig = sigtimedwait(&set, NULL, &tick);
-		if (sig <= 0 && be->ops->state(be) != SHMRT__BE_READY)
+		if (sig <= 0 &&
+		    shmrt_tenant_get_state(tenant) != SHMRT_TENANT_READY)
 			break;
 	}
-	shmrt__backend_put(be);
 	return sig > 0 ? sig : 0;
 }
 
@@ -72,17 +76,17 @@ static int run_tenant(struct cli_target *t, const char *handlers)
 
 	if (shmrt__handlers_register() != 0 ||
 	    (handlers != NULL && shmrt_handlers_load(handlers) != 0)) {
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 		return CLI_FAILED;
 	}
 	if (shmrt_tenant_start(t->conf.path, t->tenant) != 0) {
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 		return CLI_FAILED;
 	}
 	memset(&wo, 0, sizeof(wo));
 	wo.process.handlers = handlers;
 	if (shmrt__workers_start(t->tenant, &wo) != 0) {
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 		shmrt_tenant_stop(t->tenant);
 		return CLI_FAILED;
 	}
@@ -101,7 +105,7 @@ static int run_tenant(struct cli_target *t, const char *handlers)
 	if (shmrt_tenant_stop(t->tenant) != 0 && rc == 0)
 		rc = -1;
 	if (rc != 0)
-		fprintf(stderr, "shmrt run: %s\n", shmrt_last_error());
+		cli_error("run", "%s", shmrt_last_error());
 	printf("shmrt run: tenant %s stopped\n", t->tenant);
 	return rc == 0 ? CLI_OK : CLI_FAILED;
 }
@@ -138,8 +142,11 @@ int cli_run(int argc, char **argv)
 	    strcmp(mode, "process") != 0)
 		return cli_usage_error(run_usage, "--mode is inline or "
 				       "process, not '%s'", mode);
-	if (mode != NULL)
-		setenv("SHMRT_MODE", mode, 1); /* still single-threaded */
+	if (mode != NULL) { /* still single-threaded */
+		setenv("SHMRT_MODE", mode, 1);
+		/* Real worker threads, not test mode (runtime.h). */
+		setenv("SHMRT_TEST_MODE", "0", 1);
+	}
 	if ((c = cli_target_load("run", &t)) != CLI_OK)
 		return c;
 	sigemptyset(&set);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "workers/handlers.h"
 #include "workers/worker_process.h"
 
 static const char worker_usage[] =
@@ -16,7 +17,8 @@ static const char worker_usage[] =
 	"more; none: one per queue), until the tenant drains or SIGTERM or\n"
 	"SIGINT arrives (each worker finishes its job first).\n"
 	"  -c, --conf FILE     configuration (default $SHMRT_CONF, then\n"
-	"                      conf/shmrt.ini)\n"
+	"                      ./conf/shmrt.ini, then the installed one:\n"
+	"                      shmrt --help names it)\n"
 	"  -t, --tenant NAME   tenant (default: the file's first)\n"
 	"  -q, --queue NAME    a queue to serve\n"
 	"  --handlers LIB      load handlers from a shared object that\n"
@@ -28,9 +30,9 @@ static int worker_exit(int rc, int stage)
 {
 	if (rc == 0)
 		return CLI_OK;
-	fprintf(stderr, "shmrt worker: %s\n", shmrt_last_error()[0]
-						      ? shmrt_last_error()
-						      : shmrt_strerror(rc));
+	cli_error("worker", "%s",
+		  shmrt_last_error()[0] ? shmrt_last_error()
+					: shmrt_strerror(rc));
 	switch (stage) {
 	case SHMRT__WP_ATTACH: return CLI_NOATTACH;
 	case SHMRT__WP_QUEUE: return CLI_USAGE;
@@ -83,6 +85,8 @@ int cli_worker(int argc, char **argv)
 	wp.conf_path = t.conf.path;
 	wp.tenant = t.tenant;
 	wp.parent = (pid_t)parent;
+	if ((rc = shmrt__handlers_register()) != 0)
+		return worker_exit(rc, SHMRT__WP_HANDLERS);
 	rc = shmrt__worker_process_main(&wp, &stage);
 	return worker_exit(rc, stage);
 }

@@ -20,11 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "shm/job.h"
-#include "shm/os.h"
 #include "workers/handlers.h"
 #include "workers/workers.h"
 
@@ -35,24 +34,25 @@
 struct demo {
 	const struct shmrt_conf *conf;
 	const char *tenant;
-	struct shmrt__seg seg; /* read-only view: which worker holds a job */
 	shmrt_job_id jobs[DEMO_MAX_JOBS];
+	uint32_t queue[DEMO_MAX_JOBS]; /* each job's queue index */
 	int lane[DEMO_MAX_JOBS]; /* chat: the conversation; -1: not chat */
 	uint32_t njobs;
 	uint32_t deduplicated; /* enqueues answered with an existing job */
 	uint64_t t0;
+	bool engine; /* the jobs live in a server (redis), not a segment */
 };
 
 static double since(const struct demo *d)
 {
-	return (double)(shmrt__os_now_ns() - d->t0) / 1e9;
+	return (double)(cli_now_ns() - d->t0) / 1e9;
 }
 
 static void submit(struct demo *d, const char *queue, int lane_no,
 		   const char *key, const void *data, size_t len)
 {
 	char lane[32];
-	struct shmrt_enqueue_opts o = { NULL, key, 5000 };
+	struct shmrt_enqueue_opts o = { .key = key, .timeout_ms = 5000 };
 	int rc;
 
 	if (d->njobs == DEMO_MAX_JOBS)
@@ -63,12 +63,15 @@ static void submit(struct demo *d, const char *queue, int lane_no,
 	}
 	rc = shmrt_enqueue(d->tenant, queue, data, len, &o,
 			   &d->jobs[d->njobs]);
-	if (rc == 0)
+	if (rc == 0) {
+		d->queue[d->njobs] =
+			(uint32_t)shmrt_conf_queue_index(d->conf, queue);
 		d->lane[d->njobs++] = lane_no;
+	}
 	else if (rc == SHMRT_ENQUEUE_EXISTING)
 		d->deduplicated++;
 	else
-		fprintf(stderr, "enqueue %s: %s\n", queue, shmrt_last_error());
+		cli_error("demo", "enqueue %s: %s", queue, shmrt_last_error());
 }
 
 static void submit_workload(struct demo *d)
@@ -107,37 +110,73 @@ static void submit_workload(struct demo *d)
 	       d->deduplicated);
 }
 
-/* The pid of a worker process that holds a job right now, or 0. */
+/* Whether pid is one of the supervisor's worker processes. */
+static bool supervised(const struct shmrt__workers_info *wi, int32_t pid)
+{
+	uint32_t k;
+
+	for (k = 0; k < wi->nworkers && k < 256; k++)
+		if (wi->pid[k] > 0 && (int32_t)wi->pid[k] == pid)
+			return true;
+	return false;
+}
+
 /*
  * A worker process whose job has been running for at least a millisecond
  * (so a SIGKILL now lands in the middle of it), and that job's queue.
  */
-static pid_t busy_worker(struct demo *d, uint32_t *queue)
+/*
+ * With the jobs in a server, which worker holds which job is not visible
+ * here, but the supervisor starts each queue's workers in queue order,
+ * one queue after another: a queue with as many jobs running as it has
+ * workers has every one of them in the middle of a job.
+ */
+static pid_t engine_busy_worker(struct demo *d, uint32_t *queue)
 {
 	struct shmrt__workers_info wi;
-	uint64_t now = shmrt__os_now_ns();
-	uint32_t i, k;
+	struct shmrt_queue_stats c;
+	uint32_t qi, first = 0, n;
 
 	if (shmrt__workers_get_info(d->tenant, &wi) != 0)
 		return 0;
-	for (i = 0; i < d->seg.nparticipants; i++) {
-		const struct shmrt__participant *r = &d->seg.parts[i];
-		uint64_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
-		uint64_t held = __atomic_load_n(&r->held_job, __ATOMIC_RELAXED);
-		shmrt_job_id id = {held};
+	for (qi = 0; qi < d->conf->nqueues; first += n, qi++) {
+		n = d->conf->queue[qi].workers;
+		if (n > 0 && first < wi.nworkers && first < 256 &&
+		    wi.pid[first] > 0 &&
+		    shmrt_queue_get_stats(d->tenant, d->conf->queue[qi].name,
+					  &c) == 0 &&
+		    c.running >= n) {
+			*queue = qi;
+			return wi.pid[first];
+		}
+	}
+	return 0;
+}
+
+static pid_t busy_worker(struct demo *d, uint32_t *queue)
+{
+	struct shmrt_worker_info w[64];
+	struct shmrt__workers_info wi;
+	uint64_t now = cli_now_ns();
+	int i, n;
+
+	if (d->engine)
+		return engine_busy_worker(d, queue);
+	if (shmrt__workers_get_info(d->tenant, &wi) != 0 ||
+	    (n = shmrt_tenant_workers(d->tenant, w, 64)) < 0)
+		return 0;
+	for (i = 0; i < n && i < 64; i++) {
 		struct shmrt_job_info info;
 
-		if (owner == 0 || held == 0 ||
-		    shmrt__job_status(&d->seg, id, &info, NULL, 0) != 0 ||
+		if (w[i].state != SHMRT_WORKER_BUSY ||
+		    !supervised(&wi, w[i].pid) ||
+		    shmrt_job_status(d->tenant, w[i].job, &info, NULL,
+				     0) != 0 ||
 		    info.state != SHMRT_JOB_RUNNING ||
 		    now < info.start_ns + 1000000u)
 			continue;
-		for (k = 0; k < wi.nworkers && k < 256; k++)
-			if (wi.pid[k] > 0 &&
-			    (uint32_t)wi.pid[k] == (uint32_t)(owner >> 32)) {
-				*queue = (uint32_t)(held >> 56);
-				return wi.pid[k];
-			}
+		*queue = (uint32_t)w[i].queue;
+		return (pid_t)w[i].pid;
 	}
 	return 0;
 }
@@ -161,27 +200,26 @@ static uint64_t reclaimed(struct demo *d)
 static void kill_one_worker(struct demo *d)
 {
 	struct shmrt__workers_info wi;
-	uint64_t deadline = shmrt__os_now_ns() + 2000000000u;
+	uint64_t deadline = cli_now_ns() + 2000000000u;
 	uint64_t before = reclaimed(d);
 	uint32_t queue = 0;
 	pid_t pid;
 
-	while ((pid = busy_worker(d, &queue)) == 0 &&
-	       shmrt__os_now_ns() < deadline)
-		shmrt__os_sleep_ns(100000);
+	while ((pid = busy_worker(d, &queue)) == 0 && cli_now_ns() < deadline)
+		cli_sleep_ms(1);
 	if (pid == 0)
 		return;
 	kill(pid, SIGKILL);
 	printf("[%5.2fs] killed worker %d (%s) with SIGKILL in the middle of "
 	       "a job\n", since(d), (int)pid,
 	       queue < d->conf->nqueues ? d->conf->queue[queue].name : "?");
-	deadline = shmrt__os_now_ns() + 3000000000u;
+	deadline = cli_now_ns() + 3000000000u;
 	do {
-		shmrt__os_sleep_ns(5000000);
+		cli_sleep_ms(5);
 		shmrt__workers_get_info(d->tenant, &wi);
 	} while ((wi.restarts == 0 || wi.running < wi.nworkers ||
 		  reclaimed(d) == before) &&
-		 shmrt__os_now_ns() < deadline);
+		 cli_now_ns() < deadline);
 	printf("[%5.2fs] supervisor: %llu restart(s), %u/%u workers "
 	       "running; %llu job(s) taken back from the dead worker\n",
 	       since(d), (unsigned long long)wi.restarts, wi.running,
@@ -215,23 +253,23 @@ static uint64_t ended(struct demo *d, char *line, size_t cap)
 /* Progress every 200 ms until every job ended or the deadline. */
 static void show_progress(struct demo *d)
 {
-	uint64_t deadline = shmrt__os_now_ns() + 60000000000ull, done;
+	uint64_t deadline = cli_now_ns() + 60000000000ull, done;
 	uint64_t next = 0;
 	char line[256];
 
 	for (;;) {
 		done = ended(d, line, sizeof(line));
-		if (done >= d->njobs || shmrt__os_now_ns() >= deadline ||
-		    shmrt__os_now_ns() >= next) {
+		if (done >= d->njobs || cli_now_ns() >= deadline ||
+		    cli_now_ns() >= next) {
 			printf("[%5.2fs] progress: %llu/%u jobs ended (%s )\n",
 			       since(d), (unsigned long long)done, d->njobs,
 			       line + 1);
 			fflush(stdout);
-			next = shmrt__os_now_ns() + 200000000u;
+			next = cli_now_ns() + 200000000u;
 		}
-		if (done >= d->njobs || shmrt__os_now_ns() >= deadline)
+		if (done >= d->njobs || cli_now_ns() >= deadline)
 			return;
-		shmrt__os_sleep_ns(10000000);
+		cli_sleep_ms(10);
 	}
 }
 
@@ -296,7 +334,7 @@ static uint32_t collect(struct demo *d, struct queue_summary *qs,
 
 	for (i = 0; i < d->njobs; i++) {
 		struct shmrt_job_info info;
-		struct queue_summary *s = &qs[d->jobs[i].v >> 56];
+		struct queue_summary *s = &qs[d->queue[i]];
 
 		s->jobs++;
 		if (shmrt_job_wait(d->tenant, d->jobs[i], 1000, &info, result,
@@ -372,14 +410,20 @@ static bool stop_all(struct demo *d)
 	int rc = shmrt__workers_stop(d->tenant);
 
 	if (rc != 0)
-		fprintf(stderr, "shmrt demo: workers: %s\n", shmrt_last_error());
+		cli_error("demo", "workers: %s", shmrt_last_error());
 	if (shmrt_tenant_stop(d->tenant) != 0) {
-		fprintf(stderr, "shmrt demo: stop: %s\n", shmrt_last_error());
+		cli_error("demo", "stop: %s", shmrt_last_error());
 		rc = -1;
 	}
 	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", d->tenant);
+	if (d->engine) {
+		printf("[%5.2fs] stopped: workers drained and left, tenant "
+		       "stopped (its finished jobs expire in redis after "
+		       "retention_ms)\n", since(d));
+		return rc == 0;
+	}
 	if (access(path, F_OK) == 0) {
-		fprintf(stderr, "shmrt demo: %s is still there\n", path);
+		cli_error("demo", "%s is still there", path);
 		rc = -1;
 	}
 	printf("[%5.2fs] stopped: workers drained and left, tenant stopped, "
@@ -391,26 +435,32 @@ static int start_all(struct demo *d)
 {
 	struct shmrt_tenant_info info;
 	struct shmrt__workers_info wi;
+	struct stat st;
+	char path[128];
 
 	if (shmrt_tenant_start(d->conf->path, d->tenant) != 0 ||
 	    shmrt_tenant_get_info(d->tenant, &info) != 0) {
-		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
+		cli_error("demo", "%s", shmrt_last_error());
 		return -1;
 	}
-	if (info.mode != SHMRT_MODE_PROCESS ||
-	    shmrt__seg_attach(d->tenant, &d->seg) != 0) {
-		fprintf(stderr, "shmrt demo: tenant %s runs %s: the demo "
-			"needs its segment in /dev/shm\n", d->tenant,
-			info.backend);
+	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", d->tenant);
+	d->engine = strcmp(info.backend, "redis") == 0;
+	if (d->engine && info.mode == SHMRT_MODE_PROCESS) {
+		printf("[%5.2fs] started tenant %s on backend redis (%s), %u "
+		       "queues\n", since(d), d->tenant, d->conf->redis,
+		       info.nqueues);
+	} else if (info.mode != SHMRT_MODE_PROCESS || stat(path, &st) != 0) {
+		cli_error("demo", "tenant %s runs %s: the demo needs its "
+			  "segment in /dev/shm", d->tenant, info.backend);
 		shmrt_tenant_stop(d->tenant);
 		return -1;
+	} else {
+		printf("[%5.2fs] started tenant %s: segment %s, %u queues, "
+		       "%lld KiB\n", since(d), d->tenant, path, info.nqueues,
+		       (long long)st.st_size / 1024);
 	}
-	printf("[%5.2fs] started tenant %s: segment /dev/shm/shmrt.%s, %u "
-	       "queues, %zu KiB\n", since(d), d->tenant, d->tenant,
-	       d->seg.nqueues, d->seg.size / 1024);
 	if (shmrt__workers_start(d->tenant, NULL) != 0) {
-		fprintf(stderr, "shmrt demo: %s\n", shmrt_last_error());
-		shmrt__seg_detach(&d->seg);
+		cli_error("demo", "%s", shmrt_last_error());
 		shmrt_tenant_stop(d->tenant);
 		return -1;
 	}
@@ -422,12 +472,12 @@ static int start_all(struct demo *d)
 
 static int run_demo(struct demo *d)
 {
-	static struct queue_summary qs[SHMRT__MAX_QUEUES];
+	static struct queue_summary qs[SHMRT_CONF_MAX_QUEUES];
 	static struct lane_check lanes[DEMO_CONVERSATIONS];
 	uint32_t missing, broken;
 	bool stopped;
 
-	d->t0 = shmrt__os_now_ns();
+	d->t0 = cli_now_ns();
 	if (start_all(d) != 0)
 		return CLI_FAILED;
 	submit_workload(d);
@@ -436,7 +486,6 @@ static int run_demo(struct demo *d)
 	missing = collect(d, qs, lanes);
 	print_summary(d, qs);
 	broken = report_order(lanes);
-	shmrt__seg_detach(&d->seg);
 	stopped = stop_all(d);
 	printf("%u jobs unfinished; demo %s\n", missing,
 	       missing == 0 && broken == 0 && stopped ? "passed" : "FAILED");

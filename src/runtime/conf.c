@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "shm/error_detail.h"
 #include "shm/segment.h"
@@ -37,6 +38,8 @@ enum key_type { KEY_NUM, KEY_BOOL, KEY_ENUM, KEY_STR };
 
 #define KEY_REQUIRED  1u /* must be set in every section of its kind */
 #define KEY_NAMECHARS 2u /* when not empty: only [A-Za-z0-9._-] */
+#define KEY_ADDR      4u /* when not empty: a redis address */
+#define KEY_ENVNAME   8u /* when not empty: an environment variable name */
 
 /* One key: where its value goes in the section's struct and what it may be. */
 struct conf_key {
@@ -64,9 +67,13 @@ struct conf_key {
 /* Enum keys are stored as int; the words' index is the enum value. */
 _Static_assert(sizeof(enum shmrt_conf_mode) == sizeof(int), "mode size");
 _Static_assert(sizeof(enum shmrt_conf_on_error) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum shmrt_conf_retention) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum shmrt_conf_backend) == sizeof(int), "backend");
 
 static const char *const mode_words[2] = { "inline", "process" };
 static const char *const on_error_words[2] = { "fail", "degrade" };
+static const char *const retention_words[2] = { "evict", "strict" };
+static const char *const backend_words[2] = { "shm", "redis" };
 
 static const struct conf_key runtime_keys[] = {
 	WORDS(struct shmrt_conf, mode, mode_words),
@@ -77,6 +84,9 @@ static const struct conf_key runtime_keys[] = {
 	NUM(struct shmrt_conf, drain_timeout_ms, 0, 3600000),
 	NUM(struct shmrt_conf, participants, 1, 4096),
 	NUM(struct shmrt_conf, heartbeat_timeout_ms, 0, 86400000),
+	WORDS(struct shmrt_conf, backend, backend_words),
+	STRING(struct shmrt_conf, redis, KEY_ADDR),
+	STRING(struct shmrt_conf, redis_password_env, KEY_ENVNAME),
 };
 
 static const struct conf_key tenant_keys[] = {
@@ -97,11 +107,14 @@ static const struct conf_key queue_keys[] = {
 	NUM(struct shmrt_conf_queue, idempotency_ttl_ms, 0, 604800000),
 	NUM(struct shmrt_conf_queue, lanes, 1, SHMRT__MAX_KEYS),
 	NUM(struct shmrt_conf_queue, idempotency_keys, 1, SHMRT__MAX_KEYS),
+	WORDS(struct shmrt_conf_queue, retention, retention_words),
 };
 /* clang-format on */
 
 #define ARRAY_LEN(a)  (sizeof(a) / sizeof((a)[0]))
 #define CONF_KEYS_MAX 16
+/* Which keys a [tenant NAME] set is a bit mask (template inheritance). */
+_Static_assert(ARRAY_LEN(tenant_keys) <= 32, "tenant keys");
 _Static_assert(ARRAY_LEN(runtime_keys) <= CONF_KEYS_MAX, "runtime keys");
 _Static_assert(ARRAY_LEN(queue_keys) <= CONF_KEYS_MAX, "queue keys");
 
@@ -114,8 +127,9 @@ struct conf_parse {
 	const char *path;
 	struct shmrt_conf *conf;
 	FILE *f;
-	char *buf; /* getline() buffer, freed by the loader */
-	size_t cap;
+	/* The line being read: room for a BOM, the longest line, "\r", one
+	 * byte more (which proves a line too long) and a NUL. */
+	char line[3 + SHMRT_CONF_LINE_MAX + 1 + 1 + 1];
 	int lineno;	/* lines handed to inih so far = the current line */
 	int read_errno; /* errno of a failed read, 0 at EOF */
 
@@ -131,6 +145,8 @@ struct conf_parse {
 	/* Header lines, for "first defined at line N". */
 	int runtime_line;
 	int tenant_line[SHMRT_CONF_MAX_TENANTS];
+	int template_line; /* [tenant *]; 0 = none */
+	uint32_t tenant_set[SHMRT_CONF_MAX_TENANTS]; /* keys set, bit each */
 	int queue_line[SHMRT_CONF_MAX_QUEUES];
 
 	/* The first error; line 0 = the whole file. */
@@ -223,6 +239,18 @@ static int parse_word(const char *s, const char *const *words)
 	return -1;
 }
 
+/* An environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
+static bool env_name_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!(isalpha((unsigned char)s[i]) || s[i] == '_' ||
+		      (i > 0 && isdigit((unsigned char)s[i]))))
+			return false;
+	return i > 0;
+}
+
 /* ------------------------------------------------------------ setting keys */
 
 static bool set_num(struct conf_parse *p, const struct conf_key *k, void *field,
@@ -265,6 +293,18 @@ static bool set_str(struct conf_parse *p, const struct conf_key *k, void *field,
 	if ((k->flags & KEY_NAMECHARS) && !shmrt__name_chars_valid(value))
 		return conf_error(p, p->lineno,
 				  "%s %s: '%s' may use only [A-Za-z0-9._-]",
+				  p->label, k->name, value);
+	if ((k->flags & KEY_ADDR) && n > 0 &&
+	    shmrt_conf_redis_addr_parse(value,
+					&(struct shmrt_conf_redis_addr){0}))
+		return conf_error(p, p->lineno,
+				  "%s %s: '%s' is not HOST:PORT or "
+				  "unix:/PATH",
+				  p->label, k->name, value);
+	if ((k->flags & KEY_ENVNAME) && n > 0 && !env_name_valid(value))
+		return conf_error(p, p->lineno,
+				  "%s %s: '%s' is not an environment variable "
+				  "name ([A-Za-z_][A-Za-z0-9_]*)",
 				  p->label, k->name, value);
 	memcpy(field, value, n + 1);
 	return true;
@@ -381,6 +421,48 @@ static bool queue_close(struct conf_parse *p)
 	return true;
 }
 
+/*
+ * A [tenant NAME] section is over: remember which keys it set, so that
+ * the template fills only the others (template_inherit). The template's
+ * own section records nothing.
+ */
+static void tenant_close(struct conf_parse *p)
+{
+	const struct shmrt_conf_tenant *t = p->obj;
+	ptrdiff_t ti = t - p->conf->tenant;
+	uint32_t set = 0;
+	size_t i;
+
+	if (ti < 0 || ti >= (ptrdiff_t)SHMRT_CONF_MAX_TENANTS)
+		return;
+	for (i = 0; i < p->nkeys; i++)
+		if (p->key_line[i] != 0)
+			set |= 1u << i;
+	p->tenant_set[ti] = set;
+}
+
+/* After the whole file: each [tenant NAME] takes the template's value of
+ * every key it did not set (sections may come before the template). */
+static void template_inherit(struct conf_parse *p)
+{
+	struct shmrt_conf *c = p->conf;
+	uint32_t t;
+	size_t i;
+
+	if (!c->has_template)
+		return;
+	for (t = 0; t < c->ntenants; t++)
+		for (i = 0; i < ARRAY_LEN(tenant_keys); i++) {
+			const struct conf_key *k = &tenant_keys[i];
+
+			if (!(p->tenant_set[t] & (1u << i)))
+				memcpy((char *)&c->tenant[t] + k->off,
+				       (const char *)&c->tenant_template +
+					   k->off,
+				       k->size);
+		}
+}
+
 /* A section is over: check that its required keys were given. */
 static bool section_close(struct conf_parse *p)
 {
@@ -392,6 +474,8 @@ static bool section_close(struct conf_parse *p)
 					  p->label, p->keys[i].name);
 	if (p->kind == SECT_QUEUE)
 		return queue_close(p);
+	if (p->kind == SECT_TENANT)
+		tenant_close(p);
 	return true;
 }
 
@@ -420,12 +504,34 @@ static bool runtime_begin(struct conf_parse *p)
 	return true;
 }
 
+/* [tenant *]: the template every name without its own section gets. */
+static bool template_begin(struct conf_parse *p)
+{
+	struct shmrt_conf_tenant *t = &p->conf->tenant_template;
+
+	if (p->template_line != 0)
+		return conf_error(p, p->lineno,
+				  "duplicate template [tenant *] (first "
+				  "defined at line %d)",
+				  p->template_line);
+	p->template_line = p->lineno;
+	p->conf->has_template = true;
+	memset(t, 0, sizeof(*t));
+	memcpy(t->name, SHMRT_CONF_TENANT_TEMPLATE,
+	       sizeof(SHMRT_CONF_TENANT_TEMPLATE));
+	snprintf(p->label, sizeof(p->label), "[tenant *]");
+	section_enter(p, SECT_TENANT, t, tenant_keys, ARRAY_LEN(tenant_keys));
+	return true;
+}
+
 static bool tenant_begin(struct conf_parse *p, const char *name)
 {
 	struct shmrt_conf *c = p->conf;
 	struct shmrt_conf_tenant *t;
 	uint32_t i;
 
+	if (strcmp(name, SHMRT_CONF_TENANT_TEMPLATE) == 0)
+		return template_begin(p);
 	if (!shmrt__name_valid(name, SHMRT_CONF_TENANT_MAX - 1))
 		return conf_error(p, p->lineno,
 				  "invalid tenant name '%s' (use 1..%d of "
@@ -580,19 +686,26 @@ static bool line_check(struct conf_parse *p, const char *line, size_t len,
 	return section_line(p, start);
 }
 
-/* The next line without its "\n" or "\r\n", and on line 1 without a BOM. */
+/*
+ * The next line without its "\n" or "\r\n", and on line 1 without a BOM.
+ * Reading stops when the buffer is full: a longer line is reported as
+ * too long (line_check) without reading the rest, so a file with no
+ * newline (/dev/zero) costs one buffer, not memory without bound.
+ */
 static char *line_next(struct conf_parse *p, size_t *len)
 {
-	ssize_t n = getline(&p->buf, &p->cap, p->f);
-	char *line = p->buf;
+	char *line = p->line;
+	size_t n = 0;
+	int c = 0;
 
-	if (n < 0) {
+	while (n < sizeof(p->line) - 1 && (c = getc(p->f)) != EOF &&
+	       c != '\n')
+		line[n++] = (char)c;
+	if (n == 0 && c == EOF) {
 		p->read_errno = ferror(p->f) ? errno : 0;
 		return NULL;
 	}
 	p->lineno++;
-	if (n > 0 && line[n - 1] == '\n')
-		n--;
 	if (n > 0 && line[n - 1] == '\r')
 		n--;
 	line[n] = '\0';
@@ -600,7 +713,7 @@ static char *line_next(struct conf_parse *p, size_t *len)
 		line += 3;
 		n -= 3;
 	}
-	*len = (size_t)n;
+	*len = n;
 	return line;
 }
 
@@ -666,10 +779,16 @@ static int conf_finish(struct conf_parse *p, int rc, char *err, size_t errlen)
 			   rc);
 	}
 	if (!p->failed && section_close(p)) {
-		if (p->conf->ntenants == 0)
+		template_inherit(p);
+		if (p->conf->backend == SHMRT_CONF_BACKEND_REDIS &&
+		    p->conf->redis[0] == '\0')
+			conf_error(p, p->runtime_line,
+				   "[runtime] backend = redis needs redis = "
+				   "HOST:PORT or unix:/PATH");
+		else if (p->conf->ntenants == 0 && !p->conf->has_template)
 			conf_error(p, 0,
-				   "no [tenant NAME] section (at least one is "
-				   "required)");
+				   "no [tenant NAME] section or [tenant *] "
+				   "template (at least one is required)");
 		else if (p->conf->nqueues == 0)
 			conf_error(p, 0,
 				   "no [queue NAME] section (at least one is "
@@ -705,7 +824,6 @@ int shmrt_conf_load(const char *path, struct shmrt_conf *conf, char *err,
 	}
 	rc = ini_parse_stream(conf_reader, &p, conf_handler, &p);
 	fclose(p.f);
-	free(p.buf);
 	return conf_finish(&p, rc, err, errlen);
 }
 
@@ -717,7 +835,7 @@ void shmrt_conf_defaults(struct shmrt_conf *conf)
 	conf->mode = SHMRT_CONF_MODE_PROCESS;
 	conf->on_init_error = SHMRT_CONF_ON_ERROR_FAIL;
 	conf->spin_us = 50;
-	conf->scan_interval_ms = 100;
+	conf->scan_interval_ms = 1000;
 	conf->retention_ms = 60000;
 	conf->drain_timeout_ms = 5000;
 	conf->participants = 64;
@@ -746,30 +864,131 @@ const char *shmrt_conf_path(const char *explicit_path)
 	env = getenv("SHMRT_CONF");
 	if (env != NULL && env[0] != '\0')
 		return env;
+	if (access(SHMRT_CONF_DEFAULT_PATH, F_OK) != 0 &&
+	    access(SHMRT_CONF_INSTALLED_PATH, F_OK) == 0)
+		return SHMRT_CONF_INSTALLED_PATH;
 	return SHMRT_CONF_DEFAULT_PATH;
+}
+
+const char *shmrt_conf_installed_path(void)
+{
+	return SHMRT_CONF_INSTALLED_PATH;
+}
+
+/* err and shmrt_last_error() get "VAR: 'value' is not WHAT". */
+static int env_error(const char *var, const char *value, const char *what,
+		     char *err, size_t errlen)
+{
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s: '%s' is not %s", var, value, what);
+	return shmrt__fail(SHMRT_E_CONF, "%s: '%s' is not %s", var, value,
+			   what);
 }
 
 int shmrt_conf_apply_env(struct shmrt_conf *conf, char *err, size_t errlen)
 {
-	const char *env = getenv("SHMRT_MODE");
-	int w;
+	static const char *const test_words[2] = { "0", "1" };
+	const char *mode = getenv("SHMRT_MODE");
+	const char *test = getenv("SHMRT_TEST_MODE");
+	int m = -1, t = -1;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (env == NULL || env[0] == '\0')
-		return 0;
-	w = parse_word(env, mode_words);
-	if (w < 0) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen,
-				 "SHMRT_MODE: '%s' is not inline or process",
-				 env);
-		return shmrt__fail(SHMRT_E_CONF,
-				   "SHMRT_MODE: '%s' is not inline or process",
-				   env);
+	if (mode != NULL && mode[0] != '\0' &&
+	    (m = parse_word(mode, mode_words)) < 0)
+		return env_error("SHMRT_MODE", mode, "inline or process", err,
+				 errlen);
+	if (test != NULL && test[0] != '\0' &&
+	    (t = parse_word(test, test_words)) < 0)
+		return env_error("SHMRT_TEST_MODE", test, "0 or 1", err,
+				 errlen);
+	if (m >= 0) {
+		conf->mode = (enum shmrt_conf_mode)m;
+		conf->test_mode = m == SHMRT_CONF_MODE_INLINE;
 	}
-	conf->mode = (enum shmrt_conf_mode)w;
+	if (t >= 0)
+		conf->test_mode = t == 1;
+	if (conf->test_mode)
+		conf->mode = SHMRT_CONF_MODE_INLINE;
 	return 0;
+}
+
+/* Make `t` (a copy) the conf's only tenant. */
+static int select_only(struct shmrt_conf *conf,
+		       const struct shmrt_conf_tenant *t)
+{
+	struct shmrt_conf_tenant keep = *t;
+
+	conf->tenant[0] = keep;
+	conf->ntenants = 1;
+	return 0;
+}
+
+int shmrt_conf_select_tenant(struct shmrt_conf *conf, const char *name)
+{
+	struct shmrt_conf_tenant t;
+	uint32_t i;
+
+	if (name == NULL && conf->ntenants > 0)
+		return select_only(conf, &conf->tenant[0]);
+	if (name == NULL)
+		return shmrt__fail(SHMRT_E_CONF, "%s: no tenant named, and the "
+				   "file has only the [tenant *] template: "
+				   "name the tenant (any valid name)",
+				   conf->path);
+	for (i = 0; i < conf->ntenants && i < SHMRT_CONF_MAX_TENANTS; i++)
+		if (strcmp(conf->tenant[i].name, name) == 0)
+			return select_only(conf, &conf->tenant[i]);
+	if (!conf->has_template)
+		return shmrt__fail(SHMRT_E_CONF, "%s: no [tenant %.64s] "
+				   "section, and no [tenant *] template: add "
+				   "either to serve it",
+				   conf->path, name);
+	if (!shmrt__tenant_name_valid(name))
+		return shmrt__fail(SHMRT_E_NAME, "invalid tenant name '%.64s' "
+				   "(use 1..%d of [A-Za-z0-9._-], not '.' or "
+				   "'..')",
+				   name, SHMRT_CONF_TENANT_MAX - 1);
+	t = conf->tenant_template;
+	memcpy(t.name, name, strlen(name) + 1);
+	return select_only(conf, &t);
+}
+
+/* HOST: 1..253 of [A-Za-z0-9.-]; PORT: 1..65535, digits only. */
+static int tcp_addr_parse(const char *s, struct shmrt_conf_redis_addr *out)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hl = colon != NULL ? (size_t)(colon - s) : 0, i;
+	uint64_t port = 0;
+
+	if (hl == 0 || hl > 253 || parse_uint(colon + 1, &port) != NUM_OK ||
+	    port == 0 || port > 65535)
+		return -1;
+	for (i = 0; i < hl; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '-')
+			return -1;
+	memcpy(out->host, s, hl);
+	out->host[hl] = '\0';
+	out->port = (int)port;
+	return 0;
+}
+
+int shmrt_conf_redis_addr_parse(const char *s,
+				struct shmrt_conf_redis_addr *out)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n == 0 || n >= SHMRT_CONF_REDIS_MAX)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || s[6] == '\0')
+			return -1;
+		memcpy(out->path, s + 5, n - 4);
+		return 0;
+	}
+	return tcp_addr_parse(s, out);
 }
 
 int shmrt_conf_queue_index(const struct shmrt_conf *conf, const char *name)

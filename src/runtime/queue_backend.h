@@ -1,11 +1,11 @@
 /*
  * src/runtime/queue_backend.h - the queue backend interface: an ops table.
  *
- * A backend holds one tenant's queues and jobs. Two implement it today:
+ * A backend holds one tenant's queues and jobs. Three implement it:
  * "shm" (queue_backend_shm.c: the cross-process rings in the tenant's
- * /dev/shm segment) and "inline" (queue_backend_inline.c: the same rings
- * on private memory of this process). A backend for several hosts will be
- * a third. Only the backends and the factory that makes them know which
+ * /dev/shm segment), "inline" (queue_backend_inline.c: the same rings on
+ * private memory of this process) and "redis" (queue_backend_redis.c:
+ * the jobs in a Redis server, for workers on several hosts). Only the backends and the factory that makes them know which
  * one is in use: everything above calls through `ops`, and reads the
  * few capabilities a caller needs (sync) from struct shmrt__backend.
  *
@@ -59,6 +59,14 @@ struct shmrt__be_lease {
 	_Alignas(8) unsigned char impl[SHMRT__BE_LEASE_IMPL];
 };
 
+/* When one finished job was enqueued, started and finished
+ * (CLOCK_MONOTONIC ns; start_ns 0: it never ran, e.g. cancelled queued). */
+struct shmrt__be_times {
+	uint64_t enqueue_ns;
+	uint64_t start_ns;
+	uint64_t finish_ns;
+};
+
 /* Tenant states as backends report them. */
 enum shmrt__be_state {
 	SHMRT__BE_READY = 1,
@@ -109,10 +117,34 @@ struct shmrt__backend_ops {
 		      struct shmrt_failed_job *out, size_t max);
 	int (*scan)(struct shmrt__backend *be, uint64_t deadline_ns,
 		    struct shmrt_scan_stats *st);
+	/*
+	 * The timestamps of up to `max` finished jobs of queue qi that are
+	 * still retained (succeeded, failed, cancelled), in any order; the
+	 * latency figures (shmrt_queue_get_latency) are computed from them
+	 * above the backend. Returns how many were written. Reads only.
+	 * NULL for a backend that keeps no such figures (redis):
+	 * shmrt_queue_get_latency then fails with SHMRT_E_BACKEND.
+	 */
+	int (*finished_times)(struct shmrt__backend *be, uint32_t qi,
+			      struct shmrt__be_times *out, size_t max);
+	/*
+	 * The tenant's worker seats, in every process: up to `max` written
+	 * to out (NULL when max is 0); returns how many there are. Reads
+	 * only; joins nothing. NULL for a backend that knows its seats but
+	 * not their processes (redis): shmrt_tenant_workers then fails with
+	 * SHMRT_E_BACKEND.
+	 */
+	int (*workers)(struct shmrt__backend *be,
+		       struct shmrt_worker_info *out, size_t max);
 
 	/* Lifecycle, through the shared state (enum shmrt__be_state). */
 	int (*state)(struct shmrt__backend *be);
 	void (*set_state)(struct shmrt__backend *be, int state);
+	/* The process that created the tenant's state, and whether it
+	 * lives (fail closed); *pid 0 when the backend records none (a
+	 * server's tenant, whose runner may be on another host: then
+	 * *alive says whether workers of any host are still registered). */
+	void (*runner)(struct shmrt__backend *be, int32_t *pid, bool *alive);
 	/* Participants attached other than this backend's own seats. */
 	uint32_t (*peers)(struct shmrt__backend *be);
 	/* The creator's last act: remove the tenant's name, if it has one. */
@@ -139,6 +171,15 @@ struct shmrt__backend {
 	int published; /* 1 once cached (release; see the factory) */
 	struct cds_lfht_node node;
 };
+
+/*
+ * Fill one failed-jobs entry from job id's status (ops->status): its
+ * attempts, finish time and error text (cut to fit, NUL-terminated).
+ * False when the job is not failed (it moved on, or expired): *f is then
+ * to be ignored. For the backends' `failed` op; any thread.
+ */
+bool shmrt__backend_failed_entry(struct shmrt__backend *be, shmrt_job_id id,
+				 struct shmrt_failed_job *f);
 
 /* The queue index of `name` in be, or SHMRT_E_NOQUEUE (with a detail). */
 int shmrt__backend_queue(const struct shmrt__backend *be, const char *name);

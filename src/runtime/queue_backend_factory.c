@@ -17,11 +17,18 @@
 #include <string.h>
 
 #include "runtime/queue_backend_inline.h"
+#include "runtime/queue_backend_redis.h"
 #include "runtime/queue_backend_shm.h"
 #include "runtime/rcu_reader.h"
 #include "shm/error_detail.h"
 
-#define CACHE_BUCKETS 64
+/*
+ * Fixed bucket count (no auto-resize: liburcu resizes from a call_rcu
+ * thread). 1,024 buckets keep chains short for a thousand tenants and
+ * cost 16 KiB.
+ */
+#define CACHE_BUCKETS 1024
+#define RESET_BATCH   256 /* backends a reset unlinks per grace period */
 
 static struct cds_lfht *cache;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -68,26 +75,22 @@ int shmrt__backend_queue(const struct shmrt__backend *be, const char *name)
 	return i;
 }
 
-int shmrt__backend_select(const struct shmrt_conf *conf, int *mode,
-			  bool *test_mode)
+bool shmrt__backend_failed_entry(struct shmrt__backend *be, shmrt_job_id id,
+				 struct shmrt_failed_job *f)
 {
-	const char *env = getenv("SHMRT_MODE");
+	struct shmrt_job_info info;
+	size_t cap = sizeof(f->error) - 1;
 
-	*mode = conf->mode == SHMRT_CONF_MODE_INLINE ? SHMRT_MODE_INLINE
-						     : SHMRT_MODE_PROCESS;
-	*test_mode = false;
-	if (env == NULL || env[0] == '\0')
-		return 0;
-	if (strcmp(env, "inline") == 0) {
-		*mode = SHMRT_MODE_INLINE;
-		*test_mode = true;
-	} else if (strcmp(env, "process") == 0) {
-		*mode = SHMRT_MODE_PROCESS;
-	} else {
-		return shmrt__fail(SHMRT_E_CONF, "SHMRT_MODE: '%s' is not "
-				   "inline or process", env);
-	}
-	return 0;
+	memset(f, 0, sizeof(*f));
+	if (be->ops->status(be, id, &info, f->error, cap) != 0 ||
+	    info.state != SHMRT_JOB_FAILED)
+		return false;
+	f->id = id;
+	f->attempts = info.attempt;
+	f->finish_ns = info.finish_ns;
+	f->error_len = info.result_len;
+	f->error[info.result_len < cap ? info.result_len : cap] = '\0';
+	return true;
 }
 
 struct shmrt__backend *shmrt__backend_lookup(const char *tenant)
@@ -128,31 +131,39 @@ static int backend_make(const struct shmrt__backend_spec *spec,
 			struct shmrt__backend **out)
 {
 	const char *name = "shm";
-	char why[512];
-	bool test_mode = false;
-	int mode = SHMRT_MODE_PROCESS, rc;
+	int rc;
 
-	if (spec->attach) {
+	if (spec->conf->backend == SHMRT_CONF_BACKEND_REDIS &&
+	    !spec->force_inline) {
+		/* Attached or not, inline or process mode: the jobs live in
+		 * the server; the mode says where this host's workers run. */
+		int mode = spec->conf->mode == SHMRT_CONF_MODE_INLINE
+				   ? SHMRT_MODE_INLINE
+				   : SHMRT_MODE_PROCESS;
+
+		name = "redis";
+		rc = shmrt__backend_redis_open(spec->conf, spec->tenant,
+					       !spec->attach, mode,
+					       spec->conf->test_mode, out);
+	} else if (spec->attach) {
 		rc = shmrt__backend_shm_attach(spec->conf, spec->tenant, out);
 	} else if (spec->force_inline) {
 		name = "inline";
 		rc = shmrt__backend_inline_open(spec->conf, spec->tenant,
 						false, true, out);
-	} else if ((rc = shmrt__backend_select(spec->conf, &mode,
-					       &test_mode)) != 0) {
-		name = "(none)";
-	} else if (mode == SHMRT_MODE_PROCESS) {
+	} else if (spec->conf->mode == SHMRT_CONF_MODE_PROCESS) {
 		rc = shmrt__backend_shm_create(spec->conf, spec->tenant, out);
 	} else {
 		name = "inline";
 		rc = shmrt__backend_inline_open(spec->conf, spec->tenant,
-						test_mode, false, out);
+						spec->conf->test_mode, false,
+						out);
 	}
 	if (rc == 0)
 		return 0;
-	snprintf(why, sizeof(why), "%s", shmrt_last_error());
 	return shmrt__fail(rc, "backend %s for tenant %s: %s", name,
-			   spec->conf->tenant[spec->tenant].name, why);
+			   spec->conf->tenant[spec->tenant].name,
+			   shmrt_last_error());
 }
 
 int shmrt__backend_get(const struct shmrt__backend_spec *spec,
@@ -227,7 +238,7 @@ int shmrt__backend_forget(const char *tenant)
 void shmrt__backend_factory_reset(void)
 {
 	struct cds_lfht *t = cache_table();
-	struct shmrt__backend *gone[CACHE_BUCKETS * 4];
+	struct shmrt__backend *gone[RESET_BATCH];
 	struct cds_lfht_iter it;
 	struct cds_lfht_node *node;
 	struct shmrt__backend *be;

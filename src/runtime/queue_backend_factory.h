@@ -1,8 +1,9 @@
 /*
  * src/runtime/queue_backend_factory.h - one backend per tenant, cached.
  *
- * The factory picks a tenant's backend (from the configuration's mode,
- * then the SHMRT_MODE override), makes it, and keeps it in a per-process
+ * The factory picks a tenant's backend (from conf->mode and
+ * conf->test_mode, which shmrt_conf_apply_env set from the environment
+ * over the file's [runtime] mode), makes it, and keeps it in a per-process
  * cache keyed by tenant name. Lookups - one per enqueue, status, wait -
  * are lock-free (an RCU hash table, memb flavor); making and forgetting
  * backends take a mutex, so two racing gets of one tenant make one
@@ -29,21 +30,11 @@ struct shmrt__backend_spec {
 };
 
 /*
- * The mode a tenant of `conf` runs in: [runtime] mode, then SHMRT_MODE
- * (inline | process) when set and non-empty. SHMRT_MODE=inline is also
- * the test-mode switch: *test_mode is true when it selected inline, and
- * the inline backend then runs jobs in the caller. Returns 0, or
- * SHMRT_E_CONF for another SHMRT_MODE value. Reads the environment.
- */
-int shmrt__backend_select(const struct shmrt_conf *conf, int *mode,
-			  bool *test_mode);
-
-/*
  * The backend of spec's tenant: the cached one if the tenant has one
  * (whatever the spec asks), else a new one, cached: with attach, the shm
- * backend attached to the tenant's segment; otherwise the selected mode's
- * backend (shm creating the segment, or inline), or inline when
- * force_inline. *made says whether this call made it. On failure returns
+ * backend attached to the tenant's segment; otherwise conf->mode's
+ * backend (shm creating the segment, or inline, running jobs in the
+ * waiting caller when conf->test_mode), or inline when force_inline. *made says whether this call made it. On failure returns
  * the cause's code with shmrt_last_error() naming the backend, the
  * tenant and the cause, e.g. "backend shm for tenant acme:
  * /dev/shm/shmrt.acme exists and is not usable: ...".

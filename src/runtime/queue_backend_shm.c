@@ -327,28 +327,8 @@ static int shm_depth(struct shmrt__backend *be, uint32_t qi,
 	st->reclaimed = __atomic_load_n(&ctl->n_reclaimed, __ATOMIC_RELAXED);
 	st->cancelled = __atomic_load_n(&ctl->n_cancelled, __ATOMIC_RELAXED);
 	st->deduplicated = __atomic_load_n(&ctl->n_idem_hits, __ATOMIC_RELAXED);
+	st->evicted = __atomic_load_n(&ctl->n_evicted, __ATOMIC_RELAXED);
 	return 0;
-}
-
-/* Fill one failed-jobs entry from job `id`; false if it moved on. */
-static bool failed_entry(const struct shmrt__seg *seg, shmrt_job_id id,
-			 struct shmrt_failed_job *f)
-{
-	struct shmrt_job_info info;
-
-	memset(f, 0, sizeof(*f));
-	if (shmrt__job_status(seg, id, &info, f->error,
-			      sizeof(f->error) - 1) != 0 ||
-	    info.state != SHMRT_JOB_FAILED)
-		return false;
-	f->id = id;
-	f->attempts = info.attempt;
-	f->finish_ns = info.finish_ns;
-	f->error_len = info.result_len;
-	f->error[info.result_len < sizeof(f->error) - 1 ? info.result_len
-						      : sizeof(f->error) - 1] =
-	    '\0';
-	return true;
 }
 
 static int shm_failed(struct shmrt__backend *be, uint32_t qi,
@@ -365,11 +345,94 @@ static int shm_failed(struct shmrt__backend *be, uint32_t qi,
 
 		if (shmrt__w_state(w) != SHMRT__S_FAILED)
 			continue;
-		if (failed_entry(seg, shmrt__id_make(qi, i, shmrt__w_gen(w)),
-				 &out[n]))
+		if (shmrt__backend_failed_entry(be, shmrt__id_make(qi, i,
+							shmrt__w_gen(w)),
+						&out[n]))
 			n++;
 	}
 	return (int)n;
+}
+
+static int shm_finished_times(struct shmrt__backend *be, uint32_t qi,
+			      struct shmrt__be_times *out, size_t max)
+{
+	const struct shmrt__seg *seg = &shm_of(be)->seg;
+	const struct shmrt__qhandle *q = &seg->q[qi];
+	struct shmrt_job_info info;
+	uint32_t i;
+	size_t n = 0;
+
+	for (i = 0; i < q->capacity && n < max; i++) {
+		uint64_t w = __atomic_load_n(&shmrt__slot_at(q, i)->word,
+					     __ATOMIC_ACQUIRE);
+
+		if (!shmrt__state_final(shmrt__w_state(w)) ||
+		    shmrt__job_status(seg,
+				      shmrt__id_make(qi, i, shmrt__w_gen(w)),
+				      &info, NULL, 0) != 0 ||
+		    !shmrt__state_final((uint32_t)info.state))
+			continue; /* moved on meanwhile */
+		out[n].enqueue_ns = info.enqueue_ns;
+		out[n].start_ns = info.start_ns;
+		out[n++].finish_ns = info.finish_ns;
+	}
+	return (int)n;
+}
+
+/* What worker record i is doing; `owner` is its owner word, non-zero. */
+static void worker_of(const struct shmrt__seg *seg, uint32_t i,
+		      uint64_t owner, uint64_t now,
+		      struct shmrt_worker_info *w)
+{
+	const struct shmrt__participant *r = &seg->parts[i];
+	uint64_t hb = __atomic_load_n(&r->heartbeat_ns, __ATOMIC_RELAXED);
+	uint64_t token = __atomic_load_n(&r->lease_token, __ATOMIC_ACQUIRE);
+	shmrt_job_id job = { __atomic_load_n(&r->held_job, __ATOMIC_ACQUIRE) };
+	uint32_t qi;
+
+	/* held_job counts only under a lease token (written last, cleared
+	 * first; a lease CAS that lost leaves held_job behind), read on both
+	 * sides of it as scan does. */
+	if (token == 0 ||
+	    __atomic_load_n(&r->lease_token, __ATOMIC_ACQUIRE) != token)
+		job.v = 0;
+	qi = shmrt__id_queue(job);
+
+	memset(w, 0, sizeof(*w));
+	w->pid = shmrt__owner_pid(owner);
+	w->heartbeat_age_ns = hb != 0 && now > hb ? now - hb : 0;
+	/* a held id naming no queue is corrupt: reported as no job */
+	w->job.v = job.v != 0 && qi < seg->nqueues ? job.v : 0;
+	w->queue = w->job.v != 0 ? (int32_t)qi : -1;
+	if (!shmrt__part_owner_alive(owner))
+		w->state = SHMRT_WORKER_DEAD;
+	else if (shmrt__part_hung(seg, i, now))
+		w->state = SHMRT_WORKER_HUNG;
+	else
+		w->state = w->job.v != 0 ? SHMRT_WORKER_BUSY
+					 : SHMRT_WORKER_IDLE;
+}
+
+static int shm_workers(struct shmrt__backend *be,
+		       struct shmrt_worker_info *out, size_t max)
+{
+	const struct shmrt__seg *seg = &shm_of(be)->seg;
+	uint64_t now = shmrt__os_now_ns();
+	uint32_t i;
+	int n = 0;
+
+	for (i = 0; i < seg->nparticipants; i++) {
+		const struct shmrt__participant *r = &seg->parts[i];
+		uint64_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
+		uint32_t role = __atomic_load_n(&r->role, __ATOMIC_RELAXED);
+
+		if (owner == 0 || !(role & SHMRT__ROLE_WORKER))
+			continue;
+		if ((size_t)n < max)
+			worker_of(seg, i, owner, now, &out[n]);
+		n++;
+	}
+	return n;
 }
 
 static int shm_scan(struct shmrt__backend *be, uint64_t deadline_ns,
@@ -386,6 +449,7 @@ static int shm_scan(struct shmrt__backend *be, uint64_t deadline_ns,
 	rc = shmrt__scan(&s->part, deadline_ns, &r);
 	seat_put(s);
 	if (st != NULL) {
+		memset(st, 0, sizeof(*st));
 		st->dead_participants = r.dead_participants;
 		st->jobs_requeued = r.jobs_requeued;
 		st->jobs_failed = r.jobs_failed;
@@ -418,6 +482,16 @@ static uint32_t shm_peers(struct shmrt__backend *be)
 		    !seat_is_ours(b, i))
 			n++;
 	return n;
+}
+
+static void shm_runner(struct shmrt__backend *be, int32_t *pid, bool *alive)
+{
+	pid_t p;
+	uint64_t start;
+
+	shmrt__seg_creator(&shm_of(be)->seg, &p, &start);
+	*pid = (int32_t)p;
+	*alive = p > 0 && shmrt__os_proc_alive(p, start);
 }
 
 static void shm_retire(struct shmrt__backend *be)
@@ -458,8 +532,11 @@ static const struct shmrt__backend_ops shm_ops = {
 	.depth = shm_depth,
 	.failed = shm_failed,
 	.scan = shm_scan,
+	.finished_times = shm_finished_times,
+	.workers = shm_workers,
 	.state = shm_state,
 	.set_state = shm_set_state,
+	.runner = shm_runner,
 	.peers = shm_peers,
 	.retire = shm_retire,
 	.close = shm_close,
@@ -526,20 +603,18 @@ static int adopt_segment(struct shm_backend *b,
 			 const struct shmrt__seg_params *p)
 {
 	const char *t = b->base.tenant;
-	char why[400];
 	int rc = shmrt__seg_adopt(t, p, &b->seg);
 
 	if (rc == 0 || rc == SHMRT_E_EXIST)
 		return rc;
-	snprintf(why, sizeof(why), "%s", shmrt_last_error());
 	if (rc == SHMRT_E_LAYOUT)
 		return shmrt__fail(rc, "tenant %s: %s; its jobs are kept: run "
 				   "it with the configuration it was made "
 				   "with, or replace it (its jobs are lost) "
 				   "with: shmrt destroy --force -t %s",
-				   t, why, t);
+				   t, shmrt_last_error(), t);
 	return shmrt__fail(rc, "/dev/shm/shmrt.%s exists and is not usable: "
-			   "%s", t, why);
+			   "%s", t, shmrt_last_error());
 }
 
 static int make_segment(struct shm_backend *b, const char *name,
@@ -630,4 +705,55 @@ int shmrt__backend_shm_attach(const struct shmrt_conf *conf, uint32_t tenant,
 	pool_size(b);
 	*out = &b->base;
 	return 0;
+}
+
+/* Live participants of a segment nobody here has joined. */
+static uint32_t live_participants(const struct shmrt__seg *seg)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < seg->nparticipants; i++) {
+		uint64_t owner = __atomic_load_n(&seg->parts[i].owner,
+						 __ATOMIC_ACQUIRE);
+
+		n += owner != 0 && shmrt__part_owner_alive(owner);
+	}
+	return n;
+}
+
+/* Whether the segment is in use: its creator or a participant lives. */
+static int destroy_check(const char *tenant, const struct shmrt__seg *seg)
+{
+	pid_t pid = 0;
+	uint64_t start = 0;
+	bool creator;
+	uint32_t live;
+
+	shmrt__seg_creator(seg, &pid, &start);
+	creator = pid != 0 && shmrt__os_proc_alive(pid, start);
+	live = live_participants(seg);
+	if (!creator && live == 0)
+		return 0;
+	return shmrt__fail(SHMRT_E_BUSY, "tenant %s is running (creator pid "
+			   "%d %s, %u live participants): stop it first, or "
+			   "force", tenant, (int)pid,
+			   creator ? "alive" : "gone", live);
+}
+
+int shmrt__backend_shm_destroy(const char *tenant, bool force)
+{
+	struct shmrt__seg seg;
+	int rc;
+
+	memset(&seg, 0, sizeof(seg));
+	rc = shmrt__seg_attach(tenant, &seg);
+	if (rc == SHMRT_E_NOENT || rc == SHMRT_E_NAME || (rc != 0 && !force))
+		return rc;
+	if (rc == 0) {
+		rc = destroy_check(tenant, &seg);
+		shmrt__seg_detach(&seg);
+		if (rc != 0 && !force)
+			return rc;
+	}
+	return shmrt__seg_destroy(tenant);
 }

@@ -60,4 +60,12 @@ int shmrt__backend_shm_attach(const struct shmrt_conf *conf, uint32_t tenant,
 int shmrt__backend_shm_private(const struct shmrt_conf *conf,
 			       uint32_t tenant, struct shmrt__backend **out);
 
+/*
+ * shmrt_tenant_destroy for a named segment: refuses (removing nothing)
+ * while its creator or a participant lives (SHMRT_E_BUSY) or when it is
+ * not a valid segment (the attach refusal), unless `force`; then unlinks
+ * the name. SHMRT_E_NOENT when there is none.
+ */
+int shmrt__backend_shm_destroy(const char *tenant, bool force);
+
 #endif /* SHMRT_QUEUE_BACKEND_SHM_H */

@@ -260,7 +260,7 @@ static int wait_running_jobs(struct shmrt__backend *be, shmrt_job_id id,
 
 /* --------------------------------------------------------- entry points */
 
-static int tenant_backend(const char *tenant, struct shmrt__backend **be)
+int shmrt__qrt_backend(const char *tenant, struct shmrt__backend **be)
 {
 	*be = shmrt__backend_lookup(tenant);
 	if (*be == NULL)
@@ -268,6 +268,42 @@ static int tenant_backend(const char *tenant, struct shmrt__backend **be)
 				   "or attached in this process",
 				   tenant ? tenant : "(null)");
 	return 0;
+}
+
+/*
+ * Why a backend call failed: the layers' own detail when they set one in
+ * this call (the entry points clear it first), else the code's message.
+ */
+static const char *fail_reason(int rc)
+{
+	const char *why = shmrt_last_error();
+
+	return why[0] != '\0' ? why : shmrt_strerror(rc);
+}
+
+/* A job call's failure, named: "WHAT job N of tenant T: WHY". */
+static int job_fail(int rc, const char *what, const char *tenant,
+		    shmrt_job_id id)
+{
+	/* A deadline is an outcome, not a fault: a detail set meanwhile
+	 * (in test mode, by the jobs the waiter ran) is not its reason. */
+	const char *why = rc == SHMRT_E_TIMEDOUT
+				  ? "not finished before the deadline"
+				  : fail_reason(rc);
+
+	return shmrt__fail(rc, "%s job %llu of tenant %s: %s", what,
+			   (unsigned long long)id.v, tenant, why);
+}
+
+/* Reserved option space must be zero: a later release gives it meaning. */
+static bool opts_reserved_zero(const struct shmrt_enqueue_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
+		if (o->reserved[i] != 0)
+			return false;
+	return true;
 }
 
 static uint64_t deadline_after_ms(uint32_t ms)
@@ -299,6 +335,9 @@ int shmrt_enqueue(const char *tenant, const char *queue, const void *payload,
 	if ((payload == NULL && len > 0) || id == NULL)
 		return shmrt__fail(SHMRT_E_INVAL, "enqueue: payload or id is "
 				   "NULL");
+	if (!opts_reserved_zero(opts))
+		return shmrt__fail(SHMRT_E_INVAL, "enqueue: opts->reserved is "
+				   "not zero (zero the whole struct first)");
 	memset(&req, 0, sizeof(req));
 	req.payload = payload;
 	req.len = len;
@@ -309,11 +348,15 @@ int shmrt_enqueue(const char *tenant, const char *queue, const void *payload,
 	if ((rc = key_len(opts->lane, &req.lane_len)) != 0 ||
 	    (rc = key_len(opts->key, &req.key_len)) != 0)
 		return rc;
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	qi = shmrt__backend_queue(be, queue);
+	shmrt__fail_clear();
 	rc = qi < 0 ? qi : be->ops->enqueue(be, (uint32_t)qi, &req, id);
 	shmrt__backend_put(be);
+	if (rc < 0 && qi >= 0)
+		rc = shmrt__fail(rc, "enqueue on queue '%s' of tenant %s: %s",
+				 queue, tenant, fail_reason(rc));
 	return rc;
 }
 
@@ -325,11 +368,12 @@ int shmrt_job_status(const char *tenant, shmrt_job_id id,
 
 	if (info == NULL)
 		return shmrt__fail(SHMRT_E_INVAL, "job_status: info is NULL");
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	rc = be->ops->status(be, id, info, buf, bufsize);
 	shmrt__backend_put(be);
-	return rc;
+	return rc < 0 ? job_fail(rc, "status of", tenant, id) : rc;
 }
 
 int shmrt_job_wait(const char *tenant, shmrt_job_id id, uint32_t timeout_ms,
@@ -341,14 +385,15 @@ int shmrt_job_wait(const char *tenant, shmrt_job_id id, uint32_t timeout_ms,
 
 	if (info == NULL)
 		return shmrt__fail(SHMRT_E_INVAL, "job_wait: info is NULL");
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	if (be->sync)
 		rc = wait_running_jobs(be, id, deadline, info, buf, bufsize);
 	else
 		rc = be->ops->wait(be, id, deadline, info, buf, bufsize);
 	shmrt__backend_put(be);
-	return rc;
+	return rc < 0 ? job_fail(rc, "wait for", tenant, id) : rc;
 }
 
 int shmrt_job_cancel(const char *tenant, shmrt_job_id id)
@@ -356,11 +401,12 @@ int shmrt_job_cancel(const char *tenant, shmrt_job_id id)
 	struct shmrt__backend *be;
 	int rc;
 
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	rc = be->ops->cancel(be, id);
 	shmrt__backend_put(be);
-	return rc;
+	return rc < 0 ? job_fail(rc, "cancel", tenant, id) : rc;
 }
 
 int shmrt_job_release(const char *tenant, shmrt_job_id id)
@@ -368,11 +414,12 @@ int shmrt_job_release(const char *tenant, shmrt_job_id id)
 	struct shmrt__backend *be;
 	int rc;
 
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
+	shmrt__fail_clear();
 	rc = be->ops->release(be, id);
 	shmrt__backend_put(be);
-	return rc;
+	return rc < 0 ? job_fail(rc, "release", tenant, id) : rc;
 }
 
 int shmrt_queue_get_stats(const char *tenant, const char *queue,
@@ -383,7 +430,7 @@ int shmrt_queue_get_stats(const char *tenant, const char *queue,
 
 	if (st == NULL)
 		return shmrt__fail(SHMRT_E_INVAL, "queue_stats: st is NULL");
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	qi = shmrt__backend_queue(be, queue);
 	rc = qi < 0 ? qi : be->ops->depth(be, (uint32_t)qi, st);
@@ -401,7 +448,7 @@ int shmrt_failed_jobs(const char *tenant, const char *queue,
 		return shmrt__fail(SHMRT_E_INVAL, "failed_jobs: out is NULL");
 	if (max > (size_t)INT32_MAX)
 		max = INT32_MAX;
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	qi = shmrt__backend_queue(be, queue);
 	rc = qi < 0 ? qi : be->ops->failed(be, (uint32_t)qi, out, max);
@@ -414,7 +461,7 @@ int shmrt_scan(const char *tenant, struct shmrt_scan_stats *st)
 	struct shmrt__backend *be;
 	int rc;
 
-	if ((rc = tenant_backend(tenant, &be)) != 0)
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
 		return rc;
 	rc = be->ops->scan(be, deadline_after_ms(1000), st);
 	shmrt__backend_put(be);

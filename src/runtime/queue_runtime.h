@@ -56,6 +56,13 @@ int shmrt__qrt_run_one(struct shmrt__backend *be, struct shmrt__consumer *c,
  */
 int shmrt__qrt_run_pending(struct shmrt__backend *be, uint64_t deadline_ns);
 
+/*
+ * The backend of a tenant started or attached in this process, referenced
+ * (pair with shmrt__backend_put); SHMRT_E_NOENT with a detail naming the
+ * tenant when there is none. What every public entry point starts with.
+ */
+int shmrt__qrt_backend(const char *tenant, struct shmrt__backend **be);
+
 /* Jobs queued or running in all queues of be (0 on error). */
 uint64_t shmrt__qrt_busy(struct shmrt__backend *be);
 

@@ -1,15 +1,16 @@
 /*
  * src/runtime/runtime_manager.c - tenant start and stop.
  *
- * Start order: configuration, then the backend from the factory (which
- * makes the segment and the state in it, or adopts the segment of a
- * runner that died), then the scanner. Stop is the reverse, through the
- * segment: draining (enqueues refused), running jobs finish (the caller
- * runs them in test mode), stopped, the other participants leave (a scan
- * declares the dead ones), the creator removes the name - unless a job or
- * a live participant outlived the drain: then the segment stays for the
- * next start to adopt - and the backend is forgotten and closed with its
- * last reference.
+ * Start order: configuration (the tenant's [tenant NAME] section or the
+ * [tenant *] template), then the backend from the factory (which makes
+ * the segment and the state in it, or adopts the segment of a runner that
+ * died), then the tenant joins the process's scan thread. Stop is the
+ * reverse, through the segment: draining (enqueues refused), running jobs
+ * finish (the caller runs them in test mode), stopped, the other
+ * participants leave (a scan declares the dead ones), the creator removes
+ * the name - unless a job or a live participant outlived the drain: then
+ * the segment stays for the next start to adopt - and the backend is
+ * forgotten and closed with its last reference.
  */
 #define _GNU_SOURCE
 #include "runtime_manager.h"
@@ -24,8 +25,11 @@
 
 #include "runtime/conf.h"
 #include "runtime/queue_backend_factory.h"
+#include "runtime/queue_backend_shm.h"
 #include "runtime/queue_runtime.h"
+#include "runtime/tenant_scanner.h"
 #include "shm/error_detail.h"
+#include "shm/log.h"
 #include "shm/os.h"
 
 /* One tenant name's record. Fields below `lock` change only under it. */
@@ -35,115 +39,87 @@ struct tenant_rec {
 	bool running;
 	struct shmrt__backend *be; /* our reference while running */
 	uint64_t drain_timeout_ns;
-	/* the scanner: a tenant started here scans it periodically */
-	bool scanner_on;
-	pthread_t scanner;
-	pthread_mutex_t scan_mu;
-	pthread_cond_t scan_cv;
-	bool scan_stop;
-	uint64_t scan_interval_ns;
+	bool scanned; /* started here: in the process's scanner */
+	struct shmrt__scan_entry scan;
 };
 
-static struct tenant_rec recs[SHMRT__MAX_TENANT_RECORDS];
-static uint32_t nrecs;
+/*
+ * Every name this process has started or attached, in an array of
+ * pointers that grows by doubling. A record lives as long as the process
+ * (about 200 bytes per distinct name), so a pointer stays valid without
+ * reference counts. Looked up at start and stop only, never per job.
+ */
+static struct tenant_rec **recs;
+static uint32_t nrecs, caprecs;
 static pthread_mutex_t recs_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void rec_init(struct tenant_rec *r, const char *name)
+static struct tenant_rec *rec_new(const char *name)
 {
-	pthread_condattr_t ca;
+	struct tenant_rec *r = calloc(1, sizeof(*r));
 
+	if (r == NULL)
+		return NULL;
 	memcpy(r->name, name, strlen(name) + 1);
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_mutex_init(&r->scan_mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->scan_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	return r;
 }
 
-/* The record of `name`, made on first use; NULL when the table is full.
- * Records live as long as the process, so a pointer stays valid. */
+/* With recs_lock held: room for one more record pointer. */
+static bool recs_grow(void)
+{
+	uint32_t cap = caprecs ? caprecs * 2 : 64;
+	struct tenant_rec **n;
+
+	if (nrecs < caprecs)
+		return true;
+	n = realloc(recs, cap * sizeof(*n));
+	if (n == NULL)
+		return false;
+	recs = n;
+	caprecs = cap;
+	return true;
+}
+
+/* The record of `name`, made on first use; NULL when out of memory. */
 static struct tenant_rec *rec_get(const char *name, bool make)
 {
 	struct tenant_rec *r = NULL;
 	uint32_t i;
 
 	pthread_mutex_lock(&recs_lock);
-	for (i = 0; i < nrecs; i++)
-		if (strcmp(recs[i].name, name) == 0)
-			r = &recs[i];
-	if (r == NULL && make && nrecs < SHMRT__MAX_TENANT_RECORDS) {
-		r = &recs[nrecs];
-		rec_init(r, name);
-		__atomic_store_n(&nrecs, nrecs + 1, __ATOMIC_RELEASE);
-	}
+	for (i = 0; i < nrecs && r == NULL; i++)
+		if (strcmp(recs[i]->name, name) == 0)
+			r = recs[i];
+	if (r == NULL && make && recs_grow() && (r = rec_new(name)) != NULL)
+		recs[nrecs++] = r;
 	pthread_mutex_unlock(&recs_lock);
 	return r;
 }
 
-/* ------------------------------------------------------------- scanner */
-
-static void *scanner_main(void *arg)
+/* A copy of the record pointers (the array may move while a reset walks
+ * it); *n entries, NULL when there are none or memory is short. */
+static struct tenant_rec **recs_snapshot(uint32_t *n)
 {
-	struct tenant_rec *r = arg;
-	struct timespec ts;
-	uint64_t next;
+	struct tenant_rec **copy = NULL;
 
-	pthread_mutex_lock(&r->scan_mu);
-	while (!r->scan_stop) {
-		next = shmrt__os_now_ns() + r->scan_interval_ns;
-		ts.tv_sec = (time_t)(next / 1000000000u);
-		ts.tv_nsec = (long)(next % 1000000000u);
-		pthread_cond_timedwait(&r->scan_cv, &r->scan_mu, &ts);
-		if (r->scan_stop || shmrt__os_now_ns() < next)
-			continue;
-		pthread_mutex_unlock(&r->scan_mu);
-		(void)r->be->ops->scan(r->be, next + r->scan_interval_ns,
-				       NULL);
-		pthread_mutex_lock(&r->scan_mu);
-	}
-	pthread_mutex_unlock(&r->scan_mu);
-	return NULL;
-}
-
-static void scanner_start(struct tenant_rec *r, uint64_t interval_ms)
-{
-	r->scan_stop = false;
-	r->scan_interval_ns = interval_ms * 1000000u;
-	r->scanner_on = pthread_create(&r->scanner, NULL, scanner_main, r) ==
-			0;
-}
-
-static void scanner_stop(struct tenant_rec *r)
-{
-	if (!r->scanner_on)
-		return;
-	pthread_mutex_lock(&r->scan_mu);
-	r->scan_stop = true;
-	pthread_cond_signal(&r->scan_cv);
-	pthread_mutex_unlock(&r->scan_mu);
-	pthread_join(r->scanner, NULL);
-	r->scanner_on = false;
+	pthread_mutex_lock(&recs_lock);
+	*n = nrecs;
+	if (nrecs > 0 && (copy = malloc(nrecs * sizeof(*copy))) != NULL)
+		memcpy(copy, recs, nrecs * sizeof(*copy));
+	if (copy == NULL)
+		*n = 0;
+	pthread_mutex_unlock(&recs_lock);
+	return copy;
 }
 
 /* ---------------------------------------------------------------- start */
 
-static int tenant_index(const struct shmrt_conf *conf, const char *tenant)
-{
-	uint32_t i;
-
-	if (tenant == NULL)
-		return 0;
-	for (i = 0; i < conf->ntenants; i++)
-		if (strcmp(conf->tenant[i].name, tenant) == 0)
-			return (int)i;
-	return shmrt__fail(SHMRT_E_CONF, "%s: no [tenant %s] section",
-			   conf->path, tenant);
-}
-
-/* Load the configuration; *ti is the tenant's index in it. */
+/*
+ * Load the configuration, narrowed to the tenant (its [tenant NAME]
+ * section or the [tenant *] template): the tenant is then index 0.
+ */
 static int conf_open(const char *conf_path, const char *tenant,
-		     struct shmrt_conf **out, int *ti)
+		     struct shmrt_conf **out)
 {
 	struct shmrt_conf *conf = malloc(sizeof(*conf));
 	int rc;
@@ -151,8 +127,10 @@ static int conf_open(const char *conf_path, const char *tenant,
 	if (conf == NULL)
 		return shmrt__fail(SHMRT_E_NOMEM, "start: out of memory");
 	rc = shmrt_conf_load(shmrt_conf_path(conf_path), conf, NULL, 0);
-	if (rc == 0 && (*ti = tenant_index(conf, tenant)) < 0)
-		rc = *ti;
+	if (rc == 0)
+		rc = shmrt_conf_apply_env(conf, NULL, 0);
+	if (rc == 0)
+		rc = shmrt_conf_select_tenant(conf, tenant);
 	if (rc != 0) {
 		free(conf);
 		return rc;
@@ -162,11 +140,14 @@ static int conf_open(const char *conf_path, const char *tenant,
 }
 
 /*
- * The backend, or with on_init_error = degrade the inline one after
- * saying why on stderr. A bad SHMRT_MODE (SHMRT_E_CONF) never degrades.
+ * The backend, or with on_init_error = degrade the inline one; then
+ * `degraded` (degraded_len bytes) says why, for a log message once the
+ * caller holds no lock. A configuration error (SHMRT_E_CONF) never
+ * degrades.
  */
 static int backend_open(const struct shmrt_conf *conf, uint32_t ti,
-			bool attach, struct shmrt__backend **be)
+			bool attach, struct shmrt__backend **be,
+			char *degraded, size_t degraded_len)
 {
 	struct shmrt__backend_spec spec = { conf, ti, attach, false };
 	bool made;
@@ -175,9 +156,9 @@ static int backend_open(const struct shmrt_conf *conf, uint32_t ti,
 	if (rc == 0 || attach || rc == SHMRT_E_CONF ||
 	    conf->on_init_error != SHMRT_CONF_ON_ERROR_DEGRADE)
 		return rc;
-	fprintf(stderr, "shmrt: tenant %s: %s; on_init_error = degrade: "
-		"running inline on private memory instead\n",
-		conf->tenant[ti].name, shmrt_last_error());
+	snprintf(degraded, degraded_len, "tenant %s: %s; on_init_error = "
+		 "degrade: running inline on private memory instead",
+		 conf->tenant[ti].name, shmrt_last_error());
 	spec.force_inline = true;
 	return shmrt__backend_get(&spec, be, &made);
 }
@@ -187,29 +168,36 @@ static int tenant_open(const char *conf_path, const char *tenant,
 {
 	struct shmrt_conf *conf = NULL;
 	struct tenant_rec *r;
-	int ti = 0, rc;
+	char degraded[768] = "";
+	int rc;
 
-	if ((rc = conf_open(conf_path, tenant, &conf, &ti)) != 0)
+	if ((rc = conf_open(conf_path, tenant, &conf)) != 0)
 		return rc;
-	r = rec_get(conf->tenant[ti].name, true);
+	r = rec_get(conf->tenant[0].name, true);
 	if (r == NULL) {
+		rc = shmrt__fail(SHMRT_E_NOMEM, "start %s: out of memory",
+				 conf->tenant[0].name);
 		free(conf);
-		return shmrt__fail(SHMRT_E_NOMEM, "start: more than %d "
-				   "tenants in one process",
-				   SHMRT__MAX_TENANT_RECORDS);
+		return rc;
 	}
 	pthread_mutex_lock(&r->lock);
 	if (!r->running) {
-		rc = backend_open(conf, (uint32_t)ti, attach, &r->be);
+		rc = backend_open(conf, 0, attach, &r->be, degraded,
+				  sizeof(degraded));
 		if (rc == 0) {
 			r->running = true;
 			r->drain_timeout_ns = conf->drain_timeout_ms * 1000000u;
-			if (r->be->owner)
-				scanner_start(r, conf->scan_interval_ms);
+			/* A tenant started here is scanned by the process's
+			 * scan thread; without one, only by hand. */
+			r->scanned = r->be->owner &&
+				     shmrt__scanner_add(&r->scan, r->be,
+							conf->scan_interval_ms) == 0;
 		}
 	}
 	pthread_mutex_unlock(&r->lock);
 	free(conf);
+	if (rc == 0 && degraded[0] != '\0')
+		shmrt__log(SHMRT_LOG_WARN, "%s", degraded);
 	return rc;
 }
 
@@ -260,7 +248,9 @@ static int stop_locked(struct tenant_rec *r)
 	bool kept;
 	int rc = 0, rc2;
 
-	scanner_stop(r);
+	if (r->scanned)
+		shmrt__scanner_remove(&r->scan);
+	r->scanned = false;
 	if (be->ops->state(be) == SHMRT__BE_READY)
 		be->ops->set_state(be, SHMRT__BE_DRAINING);
 	if (be->ops->state(be) != SHMRT__BE_STOPPED) {
@@ -353,16 +343,84 @@ int shmrt_tenant_get_info(const char *tenant, struct shmrt_tenant_info *info)
 	return 0;
 }
 
+/* ------------------------------------------- state, seen from anywhere */
+
+int shmrt_tenant_get_state(const char *tenant)
+{
+	struct shmrt__backend *be;
+	int rc;
+
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
+		return rc;
+	rc = be->ops->state(be);
+	shmrt__backend_put(be);
+	return rc;
+}
+
+int shmrt_tenant_drain(const char *tenant, uint32_t timeout_ms)
+{
+	uint64_t deadline = shmrt__os_now_ns() +
+			    (uint64_t)timeout_ms * 1000000u;
+	struct shmrt__backend *be;
+	int rc;
+
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
+		return rc;
+	if (be->ops->state(be) == SHMRT__BE_READY)
+		be->ops->set_state(be, SHMRT__BE_DRAINING);
+	rc = drain_jobs(be, deadline);
+	be->ops->set_state(be, SHMRT__BE_STOPPED);
+	shmrt__backend_put(be);
+	if (rc != 0)
+		rc = shmrt__fail(rc, "drain %s: jobs were still queued or "
+				 "running after %u ms", tenant, timeout_ms);
+	return rc;
+}
+
+int shmrt_tenant_get_runner(const char *tenant,
+			    struct shmrt_tenant_runner *out)
+{
+	struct shmrt__backend *be;
+	bool alive = false;
+	int rc;
+
+	if (out == NULL)
+		return shmrt__fail(SHMRT_E_INVAL, "tenant_get_runner: out is "
+				   "NULL");
+	memset(out, 0, sizeof(*out));
+	if ((rc = shmrt__qrt_backend(tenant, &be)) != 0)
+		return rc;
+	be->ops->runner(be, &out->pid, &alive);
+	out->alive = alive;
+	shmrt__backend_put(be);
+	return 0;
+}
+
+int shmrt_tenant_destroy(const char *tenant, int force)
+{
+	struct shmrt__backend *be = shmrt__backend_lookup(tenant);
+
+	if (be != NULL) {
+		shmrt__backend_put(be);
+		return shmrt__fail(SHMRT_E_BUSY, "destroy %s: the tenant is "
+				   "started or attached in this process: stop "
+				   "or detach it first", tenant);
+	}
+	return shmrt__backend_shm_destroy(tenant, force != 0);
+}
+
 int shmrt__tenants_reset(void)
 {
-	uint32_t i, n = __atomic_load_n(&nrecs, __ATOMIC_ACQUIRE);
+	uint32_t i, n;
+	struct tenant_rec **all = recs_snapshot(&n);
 	int rc = 0, r;
 
 	for (i = 0; i < n; i++) {
-		r = shmrt_tenant_stop(recs[i].name);
+		r = shmrt_tenant_stop(all[i]->name);
 		if (rc == 0)
 			rc = r;
 	}
+	free(all);
 	shmrt__backend_factory_reset();
 	return rc;
 }

@@ -3,10 +3,12 @@
  *
  * The public side is shmrt_tenant_start/attach/stop/detach/info
  * (shmrt/runtime.h). Per tenant name the manager keeps a record: whether
- * the tenant runs here, the reference to its backend, and the scanner
- * thread that runs scan every [runtime] scan_interval_ms for a tenant
- * started here. Start and stop of one tenant are serialized by the
- * record's mutex; different tenants start and stop in parallel.
+ * the tenant runs here, the reference to its backend, and its entry in
+ * the process's one scan thread (tenant_scanner.h), which scans every
+ * tenant started here every [runtime] scan_interval_ms. There is no
+ * fixed limit on tenants per process. Start and stop of one tenant are
+ * serialized by the record's mutex; different tenants start and stop in
+ * parallel.
  *
  * The manager never calls into the workers: a stop works through the
  * tenant's shared state (draining, then stopped), which workers in any
@@ -14,9 +16,6 @@
  */
 #ifndef SHMRT_RUNTIME_MANAGER_H
 #define SHMRT_RUNTIME_MANAGER_H
-
-/* Most tenant names a process keeps records for. */
-#define SHMRT__MAX_TENANT_RECORDS 64
 
 /*
  * Stop every tenant running here, then empty the backend cache (tests:

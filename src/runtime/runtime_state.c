@@ -84,6 +84,8 @@ int shmrt__state_params(const struct shmrt_conf *conf, uint32_t tenant,
 		p->queue[i].max_attempts = cq->max_attempts;
 		p->queue[i].job_timeout_ns = cq->job_timeout_ms * 1000000u;
 		p->queue[i].retry_backoff_ns = cq->retry_backoff_ms * 1000000u;
+		p->queue[i].retention_strict =
+			cq->retention == SHMRT_CONF_RETENTION_STRICT;
 		if ((rc = queue_keyed_state(cq, i, p)) != 0)
 			return rc;
 	}

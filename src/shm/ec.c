@@ -63,17 +63,23 @@ static bool env_switch(int *cache, const char *name)
 	return s == 2;
 }
 
+bool shmrt__ec_test_no_wake(void)
+{
+#ifdef SHMRT_TEST_HOOKS
+	static int no_wake;
+
+	return env_switch(&no_wake, "SHMRT_TEST_NO_WAKE");
+#else
+	return false;
+#endif
+}
+
 /* Called by ck_ec only when a waiter flagged the count (see ec.h). */
 static void ec_wake32(const struct ck_ec_ops *ops, const uint32_t *word)
 {
 	(void)ops;
-#ifdef SHMRT_TEST_HOOKS
-	static int no_wake;
-
-	if (env_switch(&no_wake, "SHMRT_TEST_NO_WAKE"))
-		return;
-#endif
-	shmrt__os_futex_wake_all(word);
+	if (!shmrt__ec_test_no_wake())
+		shmrt__os_futex_wake_all(word);
 }
 
 static const struct ck_ec_ops shmrt__ec_ops = {
@@ -116,27 +122,11 @@ bool shmrt__ec_net_enabled(void)
 }
 
 /*
- * ck_ec sleeps in backoff iterations (2 ms, 16 ms, 128 ms, 1 s, ...) and
- * checks the caller's deadline only between them: a 25 ms deadline was
- * measured to sleep 128 ms. This predicate moves each iteration's
- * deadline in to the caller's (ck_ec allows moving it earlier).
- */
-static int clamp_to_deadline(const struct ck_ec_wait_state *state,
-			     struct timespec *iteration_deadline)
-{
-	const struct timespec *d = state->data;
-
-	if (iteration_deadline->tv_sec > d->tv_sec ||
-	    (iteration_deadline->tv_sec == d->tv_sec &&
-	     iteration_deadline->tv_nsec > d->tv_nsec))
-		*iteration_deadline = *d;
-	return 0;
-}
-
-/*
- * Without the nets: every backoff iteration sleeps to the caller's
- * deadline, so the only thing that ends the sleep early is a futex wake
- * (or a change of the word before the sleep begins). ck_ec's docs call
+ * ck_ec would sleep in backoff iterations (2 ms, 16 ms, 128 ms, 1 s, ...),
+ * each a wakeup of an idle sleeper. Every iteration sleeps to the wait's
+ * own deadline instead, so the only thing that ends a sleep early is a
+ * futex wake (or a change of the word before the sleep begins). ck_ec's
+ * docs call
  * moving an iteration's deadline later "a bad idea" because of its
  * single-producer mode, where an increment may drop the waiter flag;
  * shmrt uses the multiple-producer mode only, whose increments are
@@ -152,9 +142,12 @@ static int sleep_to_deadline(const struct ck_ec_wait_state *state,
 /*
  * Each sleep is also capped at SHMRT__EC_SLICE_NS, after which the caller
  * re-checks its condition (every caller loops): a safety net, not the wake
- * mechanism, so a wake lost to any cause costs at most one slice.
+ * mechanism, so a wake lost to any cause (a waker that died between
+ * making the condition true and waking) costs at most one slice. One
+ * second: often enough for that rare loss, rare enough that a sleeper
+ * costs nothing measurable (workers do not sleep here: waitq.h).
  */
-#define SHMRT__EC_SLICE_NS 50000000ull
+#define SHMRT__EC_SLICE_NS 1000000000ull
 
 int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns)
 {
@@ -171,8 +164,7 @@ int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns)
 	deadline.tv_sec = (time_t)(until / 1000000000u);
 	deadline.tv_nsec = (long)(until % 1000000000u);
 	if (ck_ec32_wait_pred(as_ck(ec), &shmrt__ec_mode, old,
-			      net ? clamp_to_deadline : sleep_to_deadline,
-			      &deadline, &deadline) != 0)
+			      sleep_to_deadline, &deadline, &deadline) != 0)
 		return until == deadline_ns ? SHMRT_E_TIMEDOUT : 0;
 	return 0;
 }

@@ -45,15 +45,16 @@ int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns);
  * Safety nets, and how tests turn them off.
  *
  * A sleeper normally wakes up on its own even when no wake arrives: each
- * shmrt__ec_wait sleeps at most 50 ms (SHMRT__EC_SLICE_NS), and ck_ec
- * sleeps in backoff iterations of 2 ms, 16 ms, 128 ms, ... after each of
- * which it looks at the count again. They bound the cost of a wake lost to
- * any cause, and by the same token they hide a broken wake from tests: a
- * sleeper whose wake never comes still gets there within 50 ms.
+ * shmrt__ec_wait sleeps at most 1 s (SHMRT__EC_SLICE_NS). (ck_ec's own
+ * backoff, which woke a sleeper after 2 ms, 16 ms, 128 ms, ..., is not
+ * used: every sleep lasts to its deadline.) The cap bounds the cost of a
+ * wake lost to any cause, and by the same token it hides a broken wake
+ * from tests: a sleeper whose wake never comes still gets there within
+ * a second.
  *
  * FOR TESTS ONLY: with SHMRT_TEST_NO_WAKE_NET=1 in the environment when a
  * process first waits (it is read once, then fixed for the process's
- * life), both nets are off: a waiter sleeps on the futex until the
+ * life), the net is off: a waiter sleeps on the futex until the
  * caller's deadline, and only a real futex wake (or a change of the count
  * before it fell asleep) ends the sleep early. A lost wake then costs the
  * whole deadline, which a test sees. Forked children inherit the setting;
@@ -71,5 +72,8 @@ int shmrt__ec_wait(struct shmrt__ec *ec, uint32_t old, uint64_t deadline_ns);
  * wake (tests/CMakeLists.txt runs them so, and expects them to fail).
  */
 bool shmrt__ec_net_enabled(void);
+
+/* Whether SHMRT_TEST_NO_WAKE=1 is in force (tests' build only; else false). */
+bool shmrt__ec_test_no_wake(void);
 
 #endif /* SHMRT_EC_H */

@@ -6,42 +6,35 @@
 #include <shmrt/error.h>
 #include <stdarg.h>
 #include <stdio.h>
-
-static const char *const shmrt__err_msgs[] = {
-	"success",
-#define SHMRT__EMSG(name, msg) msg,
-	SHMRT_ERRNO_MAP(SHMRT__EMSG)
-#undef SHMRT__EMSG
-};
-
-static const char *const shmrt__err_names[] = {
-	"SHMRT_OK",
-#define SHMRT__ENAME(name, msg) "SHMRT_E_" #name,
-	SHMRT_ERRNO_MAP(SHMRT__ENAME)
-#undef SHMRT__ENAME
-};
+#include <string.h>
 
 static _Thread_local char shmrt__detail[512];
 
-static int err_index(int err)
-{
-	if (err > 0 || -err >= (int)SHMRT__EI_COUNT)
-		return -1;
-	return -err;
-}
-
+/* A switch, not an array: the values are pinned and may have gaps. */
 const char *shmrt_strerror(int err)
 {
-	int i = err_index(err);
-
-	return i < 0 ? "unknown error" : shmrt__err_msgs[i];
+	switch (err) {
+	case SHMRT_OK:
+		return "success";
+#define SHMRT__EMSG(name, value, msg) case value: return msg;
+	SHMRT_ERRNO_MAP(SHMRT__EMSG)
+#undef SHMRT__EMSG
+	default:
+		return "unknown error";
+	}
 }
 
 const char *shmrt_err_name(int err)
 {
-	int i = err_index(err);
-
-	return i < 0 ? "SHMRT_E_UNKNOWN" : shmrt__err_names[i];
+	switch (err) {
+	case SHMRT_OK:
+		return "SHMRT_OK";
+#define SHMRT__ENAME(name, value, msg) case value: return "SHMRT_E_" #name;
+	SHMRT_ERRNO_MAP(SHMRT__ENAME)
+#undef SHMRT__ENAME
+	default:
+		return "SHMRT_E_UNKNOWN";
+	}
 }
 
 const char *shmrt_last_error(void)
@@ -49,12 +42,24 @@ const char *shmrt_last_error(void)
 	return shmrt__detail;
 }
 
+void shmrt__fail_clear(void)
+{
+	shmrt__detail[0] = '\0';
+}
+
+/*
+ * Formats into a local buffer first: an argument may be
+ * shmrt_last_error() itself (a caller wrapping the cause it just got),
+ * and vsnprintf into the buffer it reads from is undefined behaviour.
+ */
 int shmrt__fail(int err, const char *fmt, ...)
 {
+	char msg[sizeof(shmrt__detail)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(shmrt__detail, sizeof(shmrt__detail), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(shmrt__detail, msg, sizeof(msg));
 	return err;
 }

@@ -11,7 +11,7 @@
  *   FREE --alloc--> RESERVED(producer) --publish--> QUEUED --lease-->
  *   RUNNING(worker) --commit--> COMPLETING(worker) --> SUCCEEDED | FAILED
  *   RUNNING --retry / reclaim--> QUEUED (attempt kept; lease adds one)
- *   SUCCEEDED | FAILED --release or retention--> FREE
+ *   SUCCEEDED | FAILED --release, retention or eviction--> FREE
  *
  * Ring entries are only hints that point at a (slot, generation): a worker
  * owns a job only by winning the CAS QUEUED -> RUNNING, so a stale or
@@ -37,57 +37,7 @@
 
 #include "participant.h"
 #include "segment.h"
-
-/* Internal slot states (values of the 4-bit field). */
-enum shmrt__slot_state {
-	SHMRT__S_FREE = 0,
-	SHMRT__S_RESERVED = 1,
-	SHMRT__S_QUEUED = SHMRT_JOB_QUEUED,
-	SHMRT__S_RUNNING = SHMRT_JOB_RUNNING,
-	SHMRT__S_COMPLETING = 4,
-	SHMRT__S_SUCCEEDED = SHMRT_JOB_SUCCEEDED,
-	SHMRT__S_FAILED = SHMRT_JOB_FAILED,
-	SHMRT__S_CANCELLED = SHMRT_JOB_CANCELLED,
-	/* A QUEUED job its canceller holds exclusively while ending it:
-	 * never run, and ended CANCELLED by scan if the canceller dies. */
-	SHMRT__S_CANCELLING = 8,
-};
-
-#define SHMRT__OWNER_NONE 0xffffu
-#define SHMRT__MAX_ATTEMPT 0xfffu
-
-static inline uint32_t shmrt__w_state(uint64_t w) { return (uint32_t)(w & 0xf); }
-static inline uint32_t shmrt__w_owner(uint64_t w) { return (uint32_t)((w >> 4) & 0xffff); }
-static inline uint32_t shmrt__w_attempt(uint64_t w) { return (uint32_t)((w >> 20) & 0xfff); }
-static inline uint32_t shmrt__w_gen(uint64_t w) { return (uint32_t)(w >> 32); }
-static inline uint64_t shmrt__w_make(uint32_t gen, uint32_t attempt,
-				     uint32_t owner, uint32_t state)
-{
-	return ((uint64_t)gen << 32) | ((uint64_t)(attempt & 0xfff) << 20) |
-	       ((uint64_t)(owner & 0xffff) << 4) | (state & 0xf);
-}
-
-/* Whether a slot state is final (succeeded, failed, cancelled). */
-static inline bool shmrt__state_final(uint32_t st)
-{
-	return st == SHMRT__S_SUCCEEDED || st == SHMRT__S_FAILED ||
-	       st == SHMRT__S_CANCELLED;
-}
-
-/* Ring reference <-> (slot, generation). */
-static inline uint64_t shmrt__ref_make(uint32_t slot, uint32_t gen)
-{
-	return ((uint64_t)gen << 32) | slot;
-}
-
-/* Job id <-> (queue, slot, generation): queue(8) | slot(24) | gen(32). */
-static inline shmrt_job_id shmrt__id_make(uint32_t queue, uint32_t slot,
-					  uint32_t gen)
-{
-	shmrt_job_id id = { ((uint64_t)queue << 56) |
-			    ((uint64_t)(slot & 0xffffff) << 32) | gen };
-	return id;
-}
+#include "slot.h"
 
 /* A leased job, as a worker holds it. */
 struct shmrt__lease {
@@ -154,8 +104,8 @@ int shmrt__job_submit(struct shmrt__part *p, uint32_t qi,
  * generation is recorded for
  * the worker to see (shmrt__job_cancel_requested), and
  * SHMRT__CANCEL_REQUESTED is returned; it ends however its worker ends it.
- * SHMRT_E_STATE when the job is already finished, SHMRT_E_NOJOB for an
- * unknown id.
+ * SHMRT_E_STATE when the job is already finished, SHMRT_E_EXPIRED when it
+ * was freed since, SHMRT_E_NOJOB for an unknown id.
  */
 #define SHMRT__CANCEL_REQUESTED 1
 int shmrt__job_cancel(struct shmrt__part *p, shmrt_job_id id);
@@ -186,9 +136,11 @@ int shmrt__job_cancel_slot(struct shmrt__part *p, uint32_t qi, uint32_t slot,
  * with a semaphore, first takes a permit (waiting until deadline_ns); the
  * lease holds it until complete or fail. A retried job is not leased
  * before its backoff has passed. Spins for the
- * segment's spin time, then sleeps on the queue's event count until a job
- * arrives or CLOCK_MONOTONIC passes deadline_ns (SHMRT_E_TIMEDOUT).
- * deadline_ns 0 means try once (SHMRT_E_AGAIN when empty).
+ * segment's spin time, then sleeps on the queue's wait queue (waitq.h)
+ * until a job arrives or CLOCK_MONOTONIC passes deadline_ns
+ * (SHMRT_E_TIMEDOUT). deadline_ns 0 means try once (SHMRT_E_AGAIN when
+ * empty). A tenant that leaves READY ends the wait early with
+ * SHMRT_E_AGAIN once the queue has nothing to lease (nor in backoff).
  */
 int shmrt__job_lease(struct shmrt__part *p, uint32_t qi, void *buf,
 		     size_t bufsize, uint64_t deadline_ns,
@@ -212,26 +164,9 @@ int shmrt__job_fail(struct shmrt__part *p, const struct shmrt__lease *l,
 		    const char *err, size_t len, int retry);
 
 /*
- * A consistent snapshot of job `id`; with `buf` non-NULL also copies up to
- * bufsize bytes of its result (or error text). Needs no participant.
- * SHMRT_E_NOJOB for an unknown, stale or freed id.
- */
-int shmrt__job_status(const struct shmrt__seg *seg, shmrt_job_id id,
-		      struct shmrt_job_info *info, void *buf, size_t bufsize);
-
-/*
- * Sleep on the job's own event count until it is finished (succeeded,
- * failed or cancelled) or CLOCK_MONOTONIC passes deadline_ns
- * (SHMRT_E_TIMEDOUT). Fills *info like shmrt__job_status.
- */
-int shmrt__job_wait(struct shmrt__seg *seg, shmrt_job_id id,
-		    uint64_t deadline_ns, struct shmrt_job_info *info,
-		    void *buf, size_t bufsize);
-
-/*
  * Free a finished job's slot now ("read, no longer needed"), instead of at
  * the end of its retention. SHMRT_E_STATE if the job is not finished,
- * SHMRT_E_NOJOB if already freed.
+ * SHMRT_E_EXPIRED if already freed.
  */
 int shmrt__job_release(struct shmrt__seg *seg, shmrt_job_id id);
 
@@ -269,21 +204,5 @@ int shmrt__job_free_slot(struct shmrt__seg *seg, uint32_t qi, uint32_t slot,
 int shmrt__job_free_slot_until(struct shmrt__seg *seg, uint32_t qi,
 			       uint32_t slot, uint64_t expected,
 			       uint64_t lock_deadline_ns);
-
-/* For lane.c: the slot CAS of job_free_slot, on a slot known unlinked. */
-int shmrt__job_free_raw(const struct shmrt__qhandle *q, uint32_t slot,
-			uint64_t expected);
-
-/*
- * Put an already QUEUED job's ref (back) into the ring, under the
- * caller's push_value intent, which this clears; `wake`: also wake a
- * sleeping worker (new work). The ring is "full" only while a descheduled
- * popper still holds the tail cell from the last lap: this waits a little
- * for it, and if it stays returns false with the job QUEUED and no ref,
- * for scan to publish (scan.h). A job is never dropped.
- */
-bool shmrt__job_republish(struct shmrt__part *p,
-			  const struct shmrt__qhandle *q, uint64_t ref,
-			  bool wake);
 
 #endif /* SHMRT_JOB_H_INTERNAL */

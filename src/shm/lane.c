@@ -11,19 +11,13 @@
 #include <shmrt/error.h>
 #include <stdlib.h>
 
+#include "atomics.h"
 #include "error_detail.h"
-#include "job.h"
 #include "keytab.h"
 #include "os.h"
 #include "pause.h"
 #include "qstate.h"
-
-#define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define LDA(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define CAS(p, expp, v)                                                        \
-	__atomic_compare_exchange_n((p), (expp), (v), false,                   \
-				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+#include "slot.h"
 
 static struct shmrt__key_entry *ent(const struct shmrt__qhandle *q,
 				    uint32_t e)
@@ -33,22 +27,22 @@ static struct shmrt__key_entry *ent(const struct shmrt__qhandle *q,
 
 static uint32_t head_of(const struct shmrt__qhandle *q, uint32_t e)
 {
-	return (uint32_t)LD(&ent(q, e)->v[0]);
+	return (uint32_t)LD_RLX(&ent(q, e)->v[0]);
 }
 
 static uint32_t tail_of(const struct shmrt__qhandle *q, uint32_t e)
 {
-	return (uint32_t)LD(&ent(q, e)->v[1]);
+	return (uint32_t)LD_RLX(&ent(q, e)->v[1]);
 }
 
 static void set_head(const struct shmrt__qhandle *q, uint32_t e, uint32_t s)
 {
-	ST(&ent(q, e)->v[0], (uint64_t)s);
+	ST_RLX(&ent(q, e)->v[0], (uint64_t)s);
 }
 
 static void set_tail(const struct shmrt__qhandle *q, uint32_t e, uint32_t s)
 {
-	ST(&ent(q, e)->v[1], (uint64_t)s);
+	ST_RLX(&ent(q, e)->v[1], (uint64_t)s);
 }
 
 static struct shmrt__slot *slot(const struct shmrt__qhandle *q, uint32_t i)
@@ -58,7 +52,7 @@ static struct shmrt__slot *slot(const struct shmrt__qhandle *q, uint32_t i)
 
 static uint64_t word(const struct shmrt__qhandle *q, uint32_t i)
 {
-	return LDA(&slot(q, i)->word);
+	return LD_ACQ(&slot(q, i)->word);
 }
 
 /*
@@ -75,13 +69,13 @@ static void publish_head(struct shmrt__part *p, const struct shmrt__qhandle *q,
 	if (shmrt__w_state(w) != SHMRT__S_QUEUED)
 		return;
 	if (p != NULL) {
-		ST(&p->rec->push_queue, q->index);
-		ST(&p->rec->push_value, ref);
+		ST_RLX(&p->rec->push_queue, q->index);
+		ST_RLX(&p->rec->push_value, ref);
 		pushed = shmrt__job_republish(p, q, ref, true);
 	}
 	if (!pushed) {
-		ST(&q->ctl->lane_repush, 1u);
-		shmrt__ec_inc(&q->ctl->jobs_ec);
+		ST_RLX(&q->ctl->lane_repush, 1u);
+		shmrt__waitq_post(&q->ctl->jobs_wq);
 	}
 }
 
@@ -92,7 +86,7 @@ static void link_tail(const struct shmrt__qhandle *q, uint32_t e, uint32_t s)
 	if (tail >= q->capacity)
 		set_head(q, e, s);
 	else
-		ST(&slot(q, tail)->lane_next, s);
+		ST_RLX(&slot(q, tail)->lane_next, s);
 	set_tail(q, e, s);
 }
 
@@ -105,13 +99,13 @@ static bool unlink_slot(const struct shmrt__qhandle *q, uint32_t e, uint32_t s)
 	uint32_t prev = SHMRT__NONE, cur = head_of(q, e), steps;
 
 	for (steps = 0; cur < q->capacity && steps < q->capacity; steps++) {
-		uint32_t next = LD(&slot(q, cur)->lane_next);
+		uint32_t next = LD_RLX(&slot(q, cur)->lane_next);
 
 		if (cur == s) {
 			if (prev == SHMRT__NONE)
 				set_head(q, e, next);
 			else
-				ST(&slot(q, prev)->lane_next, next);
+				ST_RLX(&slot(q, prev)->lane_next, next);
 			if (tail_of(q, e) == s)
 				set_tail(q, e, prev);
 			break;
@@ -119,7 +113,7 @@ static bool unlink_slot(const struct shmrt__qhandle *q, uint32_t e, uint32_t s)
 		prev = cur;
 		cur = next;
 	}
-	ST(&slot(q, s)->lane, SHMRT__NONE);
+	ST_RLX(&slot(q, s)->lane, SHMRT__NONE);
 	if (head_of(q, e) >= q->capacity) {
 		shmrt__keytab_remove(&q->lanes, e);
 		return false;
@@ -131,7 +125,7 @@ int shmrt__lane_append(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		       uint32_t s, uint32_t gen)
 {
 	struct shmrt__slot *sl = slot(q, s);
-	uint32_t len = LD(&sl->lane_key_len);
+	uint32_t len = LD_RLX(&sl->lane_key_len);
 	char key[SHMRT__KEY_MAX];
 	uint32_t hash, e, i;
 	uint64_t reserved, queued;
@@ -144,7 +138,7 @@ int shmrt__lane_append(struct shmrt__part *p, const struct shmrt__qhandle *q,
 				   "out of bounds (1..%u)",
 				   q->index, s, len, SHMRT__KEY_MAX);
 	for (i = 0; i < len; i++)
-		key[i] = LD(&sl->lane_key[i]);
+		key[i] = LD_RLX(&sl->lane_key[i]);
 	hash = shmrt__key_hash(key, len);
 	e = shmrt__keytab_find(&q->lanes, key, len, hash);
 	if (e == SHMRT__NONE) {
@@ -157,14 +151,14 @@ int shmrt__lane_append(struct shmrt__part *p, const struct shmrt__qhandle *q,
 					   q->index, q->lanes.nentries);
 	}
 	shmrt__journal_set(q, SHMRT__J_LANE_APPEND, e, s, gen);
-	ST(&sl->lane_next, SHMRT__NONE);
-	ST(&sl->lane, e);
+	ST_RLX(&sl->lane_next, SHMRT__NONE);
+	ST_RLX(&sl->lane, e);
 	link_tail(q, e, s);
 	SHMRT__PAUSE("lane.append.linked");
 	/* Accepted from here: queued and linked under one lock hold. */
 	reserved = shmrt__w_make(gen, 0, p->index, SHMRT__S_RESERVED);
 	queued = shmrt__w_make(gen, 0, SHMRT__OWNER_NONE, SHMRT__S_QUEUED);
-	CAS(&sl->word, &reserved, queued);
+	CAS_AR(&sl->word, &reserved, queued);
 	shmrt__journal_clear(q);
 	if (head_of(q, e) == s)
 		publish_head(p, q, s);
@@ -197,7 +191,7 @@ static bool settle(struct shmrt__part *p, const struct shmrt__qhandle *q,
 		alive = unlink_slot(q, e, h);
 		shmrt__journal_clear(q);
 		moved = true;
-		if (LD(&slot(q, h)->free_requested))
+		if (LD_RLX(&slot(q, h)->free_requested))
 			shmrt__job_free_raw(q, h, w);
 		if (!alive)
 			return true;
@@ -211,10 +205,10 @@ static bool settle(struct shmrt__part *p, const struct shmrt__qhandle *q,
 static uint32_t linked_lane(const struct shmrt__qhandle *q, uint32_t s,
 			    uint32_t gen)
 {
-	uint32_t e = LD(&slot(q, s)->lane);
+	uint32_t e = LD_RLX(&slot(q, s)->lane);
 
 	if (e >= q->lanes.nentries || shmrt__w_gen(word(q, s)) != gen ||
-	    !LD(&ent(q, e)->used))
+	    !LD_RLX(&ent(q, e)->used))
 		return SHMRT__NONE;
 	return e;
 }
@@ -250,7 +244,7 @@ int shmrt__lane_unlink_for_free(struct shmrt__seg *seg,
 		if (head_of(q, e) == s) {
 			/* Its successor must be published: whoever unlinks
 			 * it (the finisher, or scan) frees it then. */
-			ST(&slot(q, s)->free_requested, 1u);
+			ST_RLX(&slot(q, s)->free_requested, 1u);
 			freeable = 0;
 		} else {
 			shmrt__journal_set(q, SHMRT__J_LANE_UNLINK, e, s, gen);
@@ -269,10 +263,10 @@ uint32_t shmrt__lane_repush_locked(struct shmrt__part *p,
 	unsigned char *in_ring;
 	uint32_t e, n = 0;
 
-	ST(&q->ctl->lane_repush, 0u);
+	ST_RLX(&q->ctl->lane_repush, 0u);
 	in_ring = calloc(q->capacity / 8 + 1, 1);
 	if (in_ring == NULL) {
-		ST(&q->ctl->lane_repush, 1u); /* the next try does it */
+		ST_RLX(&q->ctl->lane_repush, 1u); /* the next try does it */
 		return 0;
 	}
 	/* A ref popped meanwhile may be pushed twice: refs are hints, a
@@ -281,7 +275,7 @@ uint32_t shmrt__lane_repush_locked(struct shmrt__part *p,
 	for (e = 0; e < q->lanes.nentries; e++) {
 		uint32_t h;
 
-		if (!LD(&ent(q, e)->used))
+		if (!LD_RLX(&ent(q, e)->used))
 			continue;
 		h = head_of(q, e);
 		if (h >= q->capacity || (in_ring[h / 8] & (1u << (h % 8))) ||
@@ -297,13 +291,13 @@ uint32_t shmrt__lane_repush_locked(struct shmrt__part *p,
 void shmrt__lane_repair_locked(const struct shmrt__qhandle *q)
 {
 	const struct shmrt__journal *j = &q->ctl->journal;
-	uint32_t op = LD(&j->op), e = LD(&j->entry), s = LD(&j->slot);
-	uint32_t gen = LD(&j->gen), i;
+	uint32_t op = LD_RLX(&j->op), e = LD_RLX(&j->entry), s = LD_RLX(&j->slot);
+	uint32_t gen = LD_RLX(&j->gen), i;
 
 	if ((op == SHMRT__J_LANE_APPEND || op == SHMRT__J_LANE_UNLINK) &&
 	    e < q->lanes.nentries && s < q->capacity) {
-		if (!LD(&ent(q, e)->used)) {
-			ST(&slot(q, s)->lane, SHMRT__NONE);
+		if (!LD_RLX(&ent(q, e)->used)) {
+			ST_RLX(&slot(q, s)->lane, SHMRT__NONE);
 		} else {
 			/* Walk the list: the tail is its last slot, whatever
 			 * the dead holder had stored. */
@@ -315,13 +309,13 @@ void shmrt__lane_repair_locked(const struct shmrt__qhandle *q)
 			     steps++) {
 				found |= cur == s;
 				last = cur;
-				cur = LD(&slot(q, cur)->lane_next);
+				cur = LD_RLX(&slot(q, cur)->lane_next);
 			}
 			if (last != SHMRT__NONE)
-				ST(&slot(q, last)->lane_next, SHMRT__NONE);
+				ST_RLX(&slot(q, last)->lane_next, SHMRT__NONE);
 			set_tail(q, e, last);
 			if (op == SHMRT__J_LANE_APPEND &&
-			    LD(&slot(q, s)->lane) == e) {
+			    LD_RLX(&slot(q, s)->lane) == e) {
 				uint64_t w = word(q, s);
 
 				if (!found)
@@ -330,20 +324,20 @@ void shmrt__lane_repair_locked(const struct shmrt__qhandle *q)
 				 * finish accepting it. */
 				if (shmrt__w_state(w) == SHMRT__S_RESERVED &&
 				    shmrt__w_gen(w) == gen)
-					CAS(&slot(q, s)->word, &w,
+					CAS_AR(&slot(q, s)->word, &w,
 					    shmrt__w_make(gen, 0,
 							  SHMRT__OWNER_NONE,
 							  SHMRT__S_QUEUED));
 			} else if (op == SHMRT__J_LANE_UNLINK && found) {
 				unlink_slot(q, e, s);
 			} else if (op == SHMRT__J_LANE_UNLINK) {
-				ST(&slot(q, s)->lane, SHMRT__NONE);
+				ST_RLX(&slot(q, s)->lane, SHMRT__NONE);
 			}
 		}
 	}
 	/* A lane inserted just before its holder died may be empty. */
 	for (i = 0; i < q->lanes.nentries; i++)
-		if (LD(&ent(q, i)->used) && head_of(q, i) >= q->capacity)
+		if (LD_RLX(&ent(q, i)->used) && head_of(q, i) >= q->capacity)
 			shmrt__keytab_remove(&q->lanes, i);
 }
 
@@ -355,7 +349,7 @@ uint32_t shmrt__lane_scan_locked(struct shmrt__part *p,
 	for (e = 0; e < q->lanes.nentries; e++) {
 		uint32_t h;
 
-		if (!LD(&ent(q, e)->used))
+		if (!LD_RLX(&ent(q, e)->used))
 			continue;
 		h = head_of(q, e);
 		if (h < q->capacity &&

@@ -19,12 +19,13 @@
 #include <stdint.h>
 
 #include "ec.h"
+#include "waitq.h"
 
 #define SHMRT__CACHELINE 64
 #define SHMRT__ALIGNED __attribute__((aligned(SHMRT__CACHELINE)))
 
 #define SHMRT__MAGIC 0x3147455354524d48ull /* "HMRTSEG1" little-endian */
-#define SHMRT__ABI_VERSION 3u /* 3: own locks (plock.h), no pthread mutex */
+#define SHMRT__ABI_VERSION 4u /* 4: finished jobs evicted (evict.h) */
 
 #define SHMRT__MAX_QUEUES 64u
 #define SHMRT__QUEUE_NAME_MAX 32u
@@ -126,6 +127,7 @@ struct shmrt__queue {
 	uint64_t alloc_hint; /* where the next free-slot search starts */
 	uint64_t n_enqueued;
 	uint64_t n_idem_hits; /* enqueues answered with an existing job */
+	uint64_t n_evicted;   /* finished jobs freed for new work (evict.h) */
 	/* consumers and finishers: positions and their counters */
 	uint64_t dequeue_pos SHMRT__ALIGNED;
 	uint64_t n_started;
@@ -134,14 +136,15 @@ struct shmrt__queue {
 	uint64_t n_retried;
 	uint64_t n_cancelled;
 	uint64_t n_reclaimed; /* by scan */
-	/* sleepers: consumers wait on jobs_ec (every enqueue bumps it),
-	 * blocked producers on space_ec (every freed slot bumps it): one
-	 * line each, or the two sides would bounce one line per job */
-	struct shmrt__ec jobs_ec SHMRT__ALIGNED;
+	/* sleepers: consumers wait on jobs_wq (every published job posts
+	 * once and wakes one of them), blocked producers on space_ec (every
+	 * freed slot bumps it): one line each, or the two sides would
+	 * bounce one line per job */
+	struct shmrt__waitq jobs_wq SHMRT__ALIGNED;
 	struct shmrt__ec space_ec SHMRT__ALIGNED;
 	/* per-queue policy, set at creation */
 	uint32_t max_attempts;
-	uint32_t pad0;
+	uint32_t retention_strict; /* 1: finished jobs are never evicted */
 	uint64_t job_timeout_ns;
 	uint64_t retry_backoff_ns; /* a retried job waits this long */
 	uint64_t idem_ttl_ns;      /* idempotency keys live this long */
@@ -239,6 +242,9 @@ struct shmrt__participant {
 	uint64_t push_pos;   /* position being claimed; POS_NONE = none */
 	uint64_t pop_pos;    /* position being taken; POS_NONE = none */
 	uint64_t pop_value;  /* ref taken but not yet leased; 0 = none */
+	/* queue index + 1 while counted as a sleeper of that queue's
+	 * jobs_wq, so scan can uncount a dead sleeper (waitq.h); 0 = none */
+	uint32_t sleeping;
 } SHMRT__ALIGNED;
 
 /*

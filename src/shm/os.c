@@ -52,7 +52,12 @@ void shmrt__os_futex_wait(const uint32_t *word, uint32_t expected,
 
 void shmrt__os_futex_wake_all(const uint32_t *word)
 {
-	syscall(SYS_futex, word, FUTEX_WAKE_BITSET, INT_MAX, NULL, NULL,
+	shmrt__os_futex_wake(word, INT_MAX);
+}
+
+void shmrt__os_futex_wake(const uint32_t *word, int n)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_BITSET, n, NULL, NULL,
 		FUTEX_BITSET_MATCH_ANY);
 }
 

@@ -31,6 +31,9 @@ void shmrt__os_futex_wait(const uint32_t *word, uint32_t expected,
 /* Wake every waiter on `word`, in any process. */
 void shmrt__os_futex_wake_all(const uint32_t *word);
 
+/* Wake at most n waiters on `word`, in any process. */
+void shmrt__os_futex_wake(const uint32_t *word, int n);
+
 /* This process's pid. */
 pid_t shmrt__os_pid(void);
 

@@ -6,12 +6,10 @@
 #include <shmrt/error.h>
 #include <string.h>
 
+#include "atomics.h"
 #include "error_detail.h"
 #include "os.h"
 #include "pause.h"
-
-#define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 uint64_t shmrt__part_owner_self(void)
 {
@@ -23,7 +21,7 @@ uint64_t shmrt__part_owner_self(void)
 	if (cached == 0 || cached_pid != pid) {
 		uint64_t start = shmrt__os_proc_start_time(pid);
 
-		cached = ((uint64_t)(uint32_t)pid << 32) | (start & 0xffffffffu);
+		cached = shmrt__owner_make(pid, start);
 		cached_pid = pid;
 	}
 	return cached;
@@ -33,19 +31,20 @@ bool shmrt__part_owner_alive(uint64_t owner)
 {
 	if (owner == 0)
 		return false;
-	return shmrt__os_proc_alive((pid_t)(owner >> 32), owner & 0xffffffffu);
+	return shmrt__os_proc_alive(shmrt__owner_pid(owner),
+				    shmrt__owner_start32(owner));
 }
 
 /* Everything a record says about its occupant, but the owner word. */
 static void reset_intents(struct shmrt__participant *rec)
 {
-	ST(&rec->heartbeat_ns, 0);
-	ST(&rec->lease_token, 0);
-	ST(&rec->push_value, 0);
-	ST(&rec->pop_value, 0);
-	ST(&rec->push_pos, SHMRT__POS_NONE);
-	ST(&rec->pop_pos, SHMRT__POS_NONE);
-	ST(&rec->held_job, 0);
+	ST_RLX(&rec->heartbeat_ns, 0);
+	ST_RLX(&rec->lease_token, 0);
+	ST_RLX(&rec->push_value, 0);
+	ST_RLX(&rec->pop_value, 0);
+	ST_RLX(&rec->push_pos, SHMRT__POS_NONE);
+	ST_RLX(&rec->pop_pos, SHMRT__POS_NONE);
+	ST_RLX(&rec->held_job, 0);
 }
 
 int shmrt__part_join(struct shmrt__seg *seg, uint32_t roles,
@@ -61,7 +60,7 @@ int shmrt__part_join(struct shmrt__seg *seg, uint32_t roles,
 		struct shmrt__participant *rec = &seg->parts[i];
 		uint64_t expect = 0;
 
-		if (LD(&rec->owner) != 0)
+		if (LD_RLX(&rec->owner) != 0)
 			continue;
 		if (!__atomic_compare_exchange_n(&rec->owner, &expect, me,
 						 false, __ATOMIC_ACQ_REL,
@@ -69,9 +68,9 @@ int shmrt__part_join(struct shmrt__seg *seg, uint32_t roles,
 			continue;
 		SHMRT__PAUSE("part.join.claimed");
 		reset_intents(rec);
-		ST(&rec->tid, (uint32_t)shmrt__os_tid());
-		ST(&rec->role, roles);
-		ST(&rec->heartbeat_ns, shmrt__os_now_ns());
+		ST_RLX(&rec->tid, (uint32_t)shmrt__os_tid());
+		ST_RLX(&rec->role, roles);
+		ST_RLX(&rec->heartbeat_ns, shmrt__os_now_ns());
 		out->seg = seg;
 		out->rec = rec;
 		out->index = i;
@@ -96,20 +95,26 @@ void shmrt__part_leave(struct shmrt__part *p)
 	p->rec = NULL;
 }
 
+void shmrt__part_lease_forget(struct shmrt__part *p)
+{
+	ST_RLX(&p->rec->lease_token, 0);
+	ST_RLX(&p->rec->held_job, 0);
+}
+
 void shmrt__part_heartbeat(struct shmrt__part *p)
 {
-	ST(&p->rec->heartbeat_ns, shmrt__os_now_ns());
+	ST_RLX(&p->rec->heartbeat_ns, shmrt__os_now_ns());
 }
 
 void shmrt__part_heartbeat_at(struct shmrt__part *p, uint64_t now_ns)
 {
-	ST(&p->rec->heartbeat_ns, now_ns);
+	ST_RLX(&p->rec->heartbeat_ns, now_ns);
 }
 
 bool shmrt__part_hung(const struct shmrt__seg *seg, uint32_t i,
 		      uint64_t now_ns)
 {
-	uint64_t timeout = LD(&seg->hdr->tun.heartbeat_timeout_ns);
+	uint64_t timeout = LD_RLX(&seg->hdr->tun.heartbeat_timeout_ns);
 	uint64_t hb;
 
 	if (timeout == 0 || i >= seg->nparticipants)

@@ -65,7 +65,18 @@ bool shmrt__part_hung(const struct shmrt__seg *seg, uint32_t i,
 /* The intent pointers of a record, for ring operations on queue `qidx`. */
 struct shmrt__ring_intent shmrt__part_intent(struct shmrt__participant *rec);
 
-/* The owner word for the calling process (pid << 32 | start time low 32). */
+/* An owner word: pid << 32 | low 32 bits of the process's start time. */
+static inline uint64_t shmrt__owner_make(int32_t pid, uint64_t start_time)
+{
+	return ((uint64_t)(uint32_t)pid << 32) | (start_time & 0xffffffffu);
+}
+static inline int32_t shmrt__owner_pid(uint64_t owner) { return (int32_t)(owner >> 32); }
+static inline uint32_t shmrt__owner_start32(uint64_t owner) { return (uint32_t)owner; }
+
+/* The participant holds no lease (any more): clear its record's lease. */
+void shmrt__part_lease_forget(struct shmrt__part *p);
+
+/* The owner word for the calling process. */
 uint64_t shmrt__part_owner_self(void);
 
 /* Whether the process named by an owner word is alive (0 = free: false). */

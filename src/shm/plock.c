@@ -13,13 +13,9 @@
 
 #include <shmrt/error.h>
 
+#include "atomics.h"
 #include "os.h"
 #include "participant.h"
-
-#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define CAS(p, expp, v)                                                        \
-	__atomic_compare_exchange_n((p), (expp), (v), false, __ATOMIC_SEQ_CST, \
-				    __ATOMIC_SEQ_CST)
 
 #define WAITING 1u      /* bit 0 of `releases` */
 #define RELEASE_STEP 2u /* what an unlock adds to `releases` */
@@ -53,7 +49,7 @@ void shmrt__plock_init(struct shmrt__plock *l)
 static bool holder_gone(struct verdict *v, uint64_t holder, uint64_t me,
 			uint64_t now)
 {
-	int32_t pid = (int32_t)(holder >> 32);
+	int32_t pid = shmrt__owner_pid(holder);
 
 	if (holder == me)
 		return false;
@@ -73,7 +69,7 @@ static void spin_while_held(const struct shmrt__plock *l)
 {
 	int i;
 
-	for (i = 0; i < SPIN_PAUSES && LD(&l->owner) != 0; i++)
+	for (i = 0; i < SPIN_PAUSES && LD_SC(&l->owner) != 0; i++)
 		shmrt__os_cpu_relax();
 }
 
@@ -88,7 +84,7 @@ static void sleep_until_release(struct shmrt__plock *l, uint32_t seen,
 {
 	uint32_t flagged = seen | WAITING;
 
-	if (seen != flagged && !CAS(&l->releases, &seen, flagged))
+	if (seen != flagged && !CAS_SC(&l->releases, &seen, flagged))
 		return;
 	shmrt__os_futex_wait(&l->releases, flagged, until);
 }
@@ -100,10 +96,10 @@ int shmrt__plock_lock(struct shmrt__plock *l, uint64_t deadline_ns)
 	bool spun = false;
 
 	for (;;) {
-		uint32_t seen = LD(&l->releases);
+		uint32_t seen = LD_SC(&l->releases);
 		uint64_t holder = 0, now, until;
 
-		if (CAS(&l->owner, &holder, me))
+		if (CAS_SC(&l->owner, &holder, me))
 			return 0;
 		if (!spun) {
 			spun = true;
@@ -114,7 +110,7 @@ int shmrt__plock_lock(struct shmrt__plock *l, uint64_t deadline_ns)
 		/* From that exact value: of several lockers that judged it,
 		 * one takes over; the others wait for the new holder. */
 		if (holder_gone(&v, holder, me, now) &&
-		    CAS(&l->owner, &holder, me))
+		    CAS_SC(&l->owner, &holder, me))
 			return SHMRT__LOCK_OWNER_DIED;
 		if (now >= deadline_ns)
 			return SHMRT_E_BUSY;
@@ -130,12 +126,12 @@ bool shmrt__plock_unlock(struct shmrt__plock *l)
 	uint32_t old, next;
 
 	/* Only from our own word: a lock taken over is the new holder's. */
-	if (!CAS(&l->owner, &me, 0))
+	if (!CAS_SC(&l->owner, &me, 0))
 		return false;
-	old = LD(&l->releases);
+	old = LD_SC(&l->releases);
 	do
 		next = (old + RELEASE_STEP) & ~WAITING;
-	while (!CAS(&l->releases, &old, next));
+	while (!CAS_SC(&l->releases, &old, next));
 	if (old & WAITING)
 		shmrt__os_futex_wake_all(&l->releases);
 	return true;

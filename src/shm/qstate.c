@@ -3,12 +3,11 @@
  */
 #include "qstate.h"
 
+#include "atomics.h"
 #include "keytab.h"
 #include "lane.h"
 #include "os.h"
 #include "plock.h"
-
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 /*
  * Everything a dead holder can have left half done, in order: the chains
@@ -25,11 +24,11 @@ static void repair(struct shmrt__part *p, const struct shmrt__qhandle *q)
 		shmrt__keytab_rebuild(&q->idem);
 	shmrt__journal_clear(q);
 	if (q->lanes.nentries) {
-		ST(&q->ctl->lane_repush, 1u);
+		ST_RLX(&q->ctl->lane_repush, 1u);
 		if (p != NULL)
 			shmrt__lane_repush_locked(p, q);
 		else
-			shmrt__ec_inc(&q->ctl->jobs_ec); /* a worker re-pushes */
+			shmrt__waitq_post(&q->ctl->jobs_wq); /* a worker re-pushes */
 	}
 }
 
@@ -73,13 +72,13 @@ void shmrt__journal_set(const struct shmrt__qhandle *q, uint32_t op,
 {
 	struct shmrt__journal *j = &q->ctl->journal;
 
-	ST(&j->entry, entry);
-	ST(&j->slot, slot);
-	ST(&j->gen, gen);
-	ST(&j->op, op); /* last: a set op always has its operands */
+	ST_RLX(&j->entry, entry);
+	ST_RLX(&j->slot, slot);
+	ST_RLX(&j->gen, gen);
+	ST_RLX(&j->op, op); /* last: a set op always has its operands */
 }
 
 void shmrt__journal_clear(const struct shmrt__qhandle *q)
 {
-	ST(&q->ctl->journal.op, (uint32_t)SHMRT__J_NONE);
+	ST_RLX(&q->ctl->journal.op, (uint32_t)SHMRT__J_NONE);
 }

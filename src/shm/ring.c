@@ -23,14 +23,8 @@
 #include <shmrt/error.h>
 #include <stdbool.h>
 
+#include "atomics.h"
 #include "pause.h"
-
-#define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define LDA(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define CAS(p, expp, v)                                                        \
-	__atomic_compare_exchange_n((p), (expp), (v), false,                   \
-				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
 /*
  * A cell whose sequence number is ahead of `pos` means another participant
@@ -41,7 +35,7 @@
  */
 static bool advance(uint64_t *posp, uint64_t *pos)
 {
-	uint64_t now = LD(posp);
+	uint64_t now = LD_RLX(posp);
 
 	if (now == *pos)
 		return false;
@@ -63,30 +57,30 @@ static bool fill_claimed(struct shmrt__ring_cell *c, uint64_t pos,
 			 uint64_t value)
 {
 	uint64_t empty = 0, expect = pos;
-	bool won = CAS(&c->value, &empty, value);
+	bool won = CAS_AR(&c->value, &empty, value);
 
-	CAS(&c->seq, &expect, pos + 1);
+	CAS_AR(&c->seq, &expect, pos + 1);
 	return won;
 }
 
 int shmrt__ring_push(const struct shmrt__ring *r,
 		     const struct shmrt__ring_intent *in, uint64_t value)
 {
-	uint64_t pos = LD(r->enqueue_pos);
+	uint64_t pos = LD_RLX(r->enqueue_pos);
 	unsigned reclaims = 0;
 
 	for (;;) {
 		struct shmrt__ring_cell *c = &r->cells[pos & r->mask];
-		uint64_t seq = LDA(&c->seq);
+		uint64_t seq = LD_ACQ(&c->seq);
 		int64_t dif = (int64_t)(seq - pos);
 
 		if (dif == 0) {
-			ST(in->push_pos, pos);
-			if (!CAS(r->enqueue_pos, &pos, pos + 1))
+			ST_RLX(in->push_pos, pos);
+			if (!CAS_AR(r->enqueue_pos, &pos, pos + 1))
 				continue; /* pos holds the current tail */
 			SHMRT__PAUSE("ring.push.claimed");
 			if (fill_claimed(c, pos, value)) {
-				ST(in->push_pos, SHMRT__POS_NONE);
+				ST_RLX(in->push_pos, SHMRT__POS_NONE);
 				return 0;
 			}
 			/* Stopped past the heartbeat timeout, this claim was
@@ -94,15 +88,15 @@ int shmrt__ring_push(const struct shmrt__ring *r,
 			 * the value goes into a cell claimed anew. */
 			if (++reclaims > PUSH_RECLAIMS)
 				break;
-			pos = LD(r->enqueue_pos);
+			pos = LD_RLX(r->enqueue_pos);
 		} else if (dif < 0) {
-			ST(in->push_pos, SHMRT__POS_NONE);
+			ST_RLX(in->push_pos, SHMRT__POS_NONE);
 			return SHMRT_E_FULL;
 		} else if (!advance(r->enqueue_pos, &pos)) {
 			break;
 		}
 	}
-	ST(in->push_pos, SHMRT__POS_NONE);
+	ST_RLX(in->push_pos, SHMRT__POS_NONE);
 	return SHMRT_E_CORRUPT;
 }
 
@@ -118,9 +112,9 @@ static bool take_claimed(struct shmrt__ring_cell *c, uint64_t pos,
 	uint64_t expect = pos + 1;
 	bool won;
 
-	*v = LDA(&c->value);
-	won = *v != 0 && CAS(&c->value, v, 0);
-	CAS(&c->seq, &expect, pos + ncells);
+	*v = LD_ACQ(&c->value);
+	won = *v != 0 && CAS_AR(&c->value, v, 0);
+	CAS_AR(&c->seq, &expect, pos + ncells);
 	return won;
 }
 
@@ -132,34 +126,34 @@ static bool take_claimed(struct shmrt__ring_cell *c, uint64_t pos,
 static int pop_one(const struct shmrt__ring *r,
 		   const struct shmrt__ring_intent *in, uint64_t *out)
 {
-	uint64_t pos = LD(r->dequeue_pos);
+	uint64_t pos = LD_RLX(r->dequeue_pos);
 
 	for (;;) {
 		struct shmrt__ring_cell *c = &r->cells[pos & r->mask];
-		uint64_t seq = LDA(&c->seq);
+		uint64_t seq = LD_ACQ(&c->seq);
 		int64_t dif = (int64_t)(seq - (pos + 1));
 
 		if (dif == 0) {
 			uint64_t v;
 			bool won;
 
-			ST(in->pop_pos, pos);
-			if (!CAS(r->dequeue_pos, &pos, pos + 1))
+			ST_RLX(in->pop_pos, pos);
+			if (!CAS_AR(r->dequeue_pos, &pos, pos + 1))
 				continue;
 			SHMRT__PAUSE("ring.pop.claimed");
 			/* The intent names the value before it is taken, so
 			 * a popper that dies holding it loses nothing. */
-			ST(in->pop_value, LDA(&c->value));
+			ST_RLX(in->pop_value, LD_ACQ(&c->value));
 			won = take_claimed(c, pos, r->mask + 1, &v);
-			ST(in->pop_pos, SHMRT__POS_NONE);
+			ST_RLX(in->pop_pos, SHMRT__POS_NONE);
 			*out = won ? v : SHMRT__REF_TOMBSTONE;
 			return 0;
 		} else if (dif < 0) {
 			/* A stale intent would only delay a repair: clear it. */
-			ST(in->pop_pos, SHMRT__POS_NONE);
+			ST_RLX(in->pop_pos, SHMRT__POS_NONE);
 			return SHMRT_E_AGAIN;
 		} else if (!advance(r->dequeue_pos, &pos)) {
-			ST(in->pop_pos, SHMRT__POS_NONE);
+			ST_RLX(in->pop_pos, SHMRT__POS_NONE);
 			return SHMRT_E_CORRUPT;
 		}
 	}
@@ -175,22 +169,22 @@ int shmrt__ring_pop(const struct shmrt__ring *r,
 			return rc;
 		if (*out != SHMRT__REF_TOMBSTONE)
 			return 0;
-		ST(in->pop_value, 0);
+		ST_RLX(in->pop_value, 0);
 	}
 }
 
 void shmrt__ring_mark(const struct shmrt__ring *r, uint32_t nslots,
 		      unsigned char *bits)
 {
-	uint64_t pos = LDA(r->dequeue_pos), end = LDA(r->enqueue_pos);
+	uint64_t pos = LD_ACQ(r->dequeue_pos), end = LD_ACQ(r->enqueue_pos);
 
 	for (; pos < end && end - pos <= r->mask + 1; pos++) {
 		const struct shmrt__ring_cell *c = &r->cells[pos & r->mask];
 		uint64_t v;
 
-		if (LDA(&c->seq) != pos + 1)
+		if (LD_ACQ(&c->seq) != pos + 1)
 			continue;
-		v = LD(&c->value);
+		v = LD_RLX(&c->value);
 		if (v != 0 && v != SHMRT__REF_TOMBSTONE && (uint32_t)v < nslots)
 			bits[(uint32_t)v / 8] |=
 				(unsigned char)(1u << ((uint32_t)v % 8));
@@ -199,8 +193,8 @@ void shmrt__ring_mark(const struct shmrt__ring *r, uint32_t nslots,
 
 uint64_t shmrt__ring_depth(const struct shmrt__ring *r)
 {
-	uint64_t head = LD(r->dequeue_pos);
-	uint64_t tail = LD(r->enqueue_pos);
+	uint64_t head = LD_RLX(r->dequeue_pos);
+	uint64_t tail = LD_RLX(r->enqueue_pos);
 
 	return tail > head ? tail - head : 0;
 }
@@ -208,11 +202,11 @@ uint64_t shmrt__ring_depth(const struct shmrt__ring *r)
 enum shmrt__ring_cell_state shmrt__ring_cell_state(const struct shmrt__ring *r,
 						   uint64_t pos)
 {
-	uint64_t seq = LDA(&r->cells[pos & r->mask].seq);
+	uint64_t seq = LD_ACQ(&r->cells[pos & r->mask].seq);
 
-	if (seq == pos && LDA(r->enqueue_pos) > pos)
+	if (seq == pos && LD_ACQ(r->enqueue_pos) > pos)
 		return SHMRT__CELL_UNPUBLISHED;
-	if (seq == pos + 1 && LDA(r->dequeue_pos) > pos)
+	if (seq == pos + 1 && LD_ACQ(r->dequeue_pos) > pos)
 		return SHMRT__CELL_UNRELEASED;
 	return SHMRT__CELL_OTHER;
 }

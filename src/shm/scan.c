@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "atomics.h"
 #include "error_detail.h"
 #include "idem.h"
 #include "job.h"
@@ -33,10 +34,6 @@
 #include "plock.h"
 #include "qstate.h"
 #include "sem.h"
-
-#define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define LDA(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 struct scan_ctx {
 	struct shmrt__part *reaper;
@@ -72,7 +69,7 @@ static bool permit_gone(void *ctx, uint32_t i)
 	const struct scan_ctx *c = ctx;
 
 	return c->dead[i] ||
-	       (LDA(&c->seg->parts[i].lease_token) == 0 && hung_now(c, i));
+	       (LD_ACQ(&c->seg->parts[i].lease_token) == 0 && hung_now(c, i));
 }
 
 /*
@@ -85,7 +82,7 @@ static void find_dead(struct scan_ctx *c)
 	uint32_t i;
 
 	for (i = 0; i < c->seg->nparticipants; i++) {
-		uint64_t owner = LDA(&c->seg->parts[i].owner);
+		uint64_t owner = LD_ACQ(&c->seg->parts[i].owner);
 
 		if (owner == 0 || i == c->reaper->index)
 			continue;
@@ -111,11 +108,11 @@ static bool live_claim(const struct scan_ctx *c, uint32_t qi, uint64_t pos,
 	for (i = 0; i < c->seg->nparticipants; i++) {
 		const struct shmrt__participant *r = &c->seg->parts[i];
 
-		if (LDA(&r->owner) == 0 || gone_now(c, i))
+		if (LD_ACQ(&r->owner) == 0 || gone_now(c, i))
 			continue;
-		if (push && LD(&r->push_pos) == pos && LD(&r->push_queue) == qi)
+		if (push && LD_RLX(&r->push_pos) == pos && LD_RLX(&r->push_queue) == qi)
 			return true;
-		if (!push && LD(&r->pop_pos) == pos && LD(&r->pop_queue) == qi)
+		if (!push && LD_RLX(&r->pop_pos) == pos && LD_RLX(&r->pop_queue) == qi)
 			return true;
 	}
 	return false;
@@ -125,14 +122,14 @@ static bool live_claim(const struct scan_ctx *c, uint32_t qi, uint64_t pos,
 static void republish(struct scan_ctx *c, uint32_t qi, uint64_t ref)
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
-	uint32_t slot = (uint32_t)ref;
+	uint32_t slot = shmrt__ref_slot(ref);
 	uint64_t w;
 
 	if (ref == 0 || ref == SHMRT__REF_TOMBSTONE || slot >= q->capacity)
 		return;
-	w = LDA(&shmrt__slot_at(q, slot)->word);
+	w = LD_ACQ(&shmrt__slot_at(q, slot)->word);
 	if (shmrt__w_state(w) != SHMRT__S_QUEUED ||
-	    shmrt__w_gen(w) != (uint32_t)(ref >> 32))
+	    shmrt__w_gen(w) != shmrt__ref_gen(ref))
 		return;
 	if (shmrt__job_requeue(c->reaper, qi, slot, w) == 1)
 		c->rep->jobs_republished++;
@@ -140,8 +137,8 @@ static void republish(struct scan_ctx *c, uint32_t qi, uint64_t ref)
 
 static void repair_push(struct scan_ctx *c, struct shmrt__participant *r)
 {
-	uint32_t qi = LD(&r->push_queue);
-	uint64_t pos = LD(&r->push_pos);
+	uint32_t qi = LD_RLX(&r->push_queue);
+	uint64_t pos = LD_RLX(&r->push_pos);
 	struct shmrt__ring ring;
 
 	if (qi >= c->seg->nqueues)
@@ -152,13 +149,13 @@ static void repair_push(struct scan_ctx *c, struct shmrt__participant *r)
 	    !live_claim(c, qi, pos, true) &&
 	    shmrt__ring_tombstone(&ring, pos) == 0)
 		c->rep->cells_tombstoned++;
-	republish(c, qi, LD(&r->push_value));
+	republish(c, qi, LD_RLX(&r->push_value));
 }
 
 static void repair_pop(struct scan_ctx *c, struct shmrt__participant *r)
 {
-	uint32_t qi = LD(&r->pop_queue);
-	uint64_t pos = LD(&r->pop_pos);
+	uint32_t qi = LD_RLX(&r->pop_queue);
+	uint64_t pos = LD_RLX(&r->pop_pos);
 	struct shmrt__ring ring;
 	uint64_t v;
 
@@ -172,7 +169,7 @@ static void repair_pop(struct scan_ctx *c, struct shmrt__participant *r)
 		c->rep->cells_released++;
 		republish(c, qi, v);
 	}
-	republish(c, qi, LD(&r->pop_value));
+	republish(c, qi, LD_RLX(&r->pop_value));
 }
 
 /*
@@ -184,7 +181,7 @@ static bool reclaim(struct scan_ctx *c, uint32_t qi, uint32_t slot,
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
 
-	if (shmrt__w_attempt(w) >= LD(&q->ctl->max_attempts)) {
+	if (shmrt__w_attempt(w) >= LD_RLX(&q->ctl->max_attempts)) {
 		if (shmrt__job_fail_slot(c->reaper, qi, slot, w, why,
 					 strlen(why)) != 1)
 			return false;
@@ -219,8 +216,8 @@ static bool holds_lease(void *ctx)
 	const struct taken_lease *t = ctx;
 	const struct shmrt__participant *r = &t->c->seg->parts[t->owner];
 
-	return LDA(&r->lease_token) == t->w && LDA(&r->held_job) == t->id.v &&
-	       LDA(&r->lease_token) == t->w;
+	return LD_ACQ(&r->lease_token) == t->w && LD_ACQ(&r->held_job) == t->id.v &&
+	       LD_ACQ(&r->lease_token) == t->w;
 }
 
 /*
@@ -247,7 +244,7 @@ static bool owner_dead(const struct scan_ctx *c, uint32_t owner)
 {
 	/* An index out of range, or a freed record, holds nothing real. */
 	return owner >= c->seg->nparticipants || c->dead[owner] ||
-	       LDA(&c->seg->parts[owner].owner) == 0;
+	       LD_ACQ(&c->seg->parts[owner].owner) == 0;
 }
 
 static bool owner_hung(const struct scan_ctx *c, uint32_t owner)
@@ -270,10 +267,10 @@ static bool lease_expired(const struct scan_ctx *c, uint32_t owner,
 	if (owner >= c->seg->nparticipants)
 		return false;
 	r = &c->seg->parts[owner];
-	if (LDA(&r->lease_token) != w)
+	if (LD_ACQ(&r->lease_token) != w)
 		return false;
-	deadline = LDA(&r->lease_deadline_ns);
-	return LD(&r->lease_token) == w && deadline != 0 && c->now > deadline;
+	deadline = LD_ACQ(&r->lease_deadline_ns);
+	return LD_RLX(&r->lease_token) == w && deadline != 0 && c->now > deadline;
 }
 
 /* Queue qi's state lock was held past scan's wait: skip it this pass. */
@@ -303,7 +300,7 @@ static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 {
 	const struct shmrt__qhandle *q = &c->seg->q[qi];
 	struct shmrt__slot *s = shmrt__slot_at(q, slot);
-	uint64_t w = LDA(&s->word);
+	uint64_t w = LD_ACQ(&s->word);
 	uint32_t st = shmrt__w_state(w);
 	uint64_t t;
 
@@ -313,7 +310,7 @@ static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 		 * producer died inside of: the lane lock's repair accepts
 		 * it (qstate.h), so it is not freed here. */
 		if (owner_dead(c, shmrt__w_owner(w)) &&
-		    LD(&s->lane) == SHMRT__NONE &&
+		    LD_RLX(&s->lane) == SHMRT__NONE &&
 		    shmrt__job_free_slot(c->seg, qi, slot, w) == 1)
 			c->rep->slots_freed++;
 		break;
@@ -339,8 +336,8 @@ static void sweep_slot(struct scan_ctx *c, uint32_t qi, uint32_t slot)
 	case SHMRT__S_SUCCEEDED:
 	case SHMRT__S_FAILED:
 	case SHMRT__S_CANCELLED:
-		t = LD(&s->finish_ns);
-		if (c->now > t + LD(&c->seg->hdr->tun.retention_ns))
+		t = LD_RLX(&s->finish_ns);
+		if (c->now > t + LD_RLX(&c->seg->hdr->tun.retention_ns))
 			expire_finished(c, qi, slot, w);
 		break;
 	default:
@@ -355,14 +352,23 @@ static void free_dead_records(struct scan_ctx *c)
 	for (i = 0; i < c->seg->nparticipants; i++) {
 		struct shmrt__participant *r = &c->seg->parts[i];
 
-		if (c->dead[i])
-			shmrt__part_reap(r);
+		uint32_t qi;
+
+		if (!c->dead[i])
+			continue;
+		/* A worker that died asleep is still counted (waitq.h). */
+		qi = LD_RLX(&r->sleeping);
+		if (qi != 0 && qi <= c->seg->nqueues)
+			c->rep->sleepers_forgotten += (uint32_t)shmrt__waitq_forget(
+				&c->seg->q[qi - 1].ctl->jobs_wq, &r->sleeping,
+				qi);
+		shmrt__part_reap(r);
 	}
 }
 
 static void mark_ref(unsigned char *bits, uint32_t nslots, uint64_t ref)
 {
-	uint32_t slot = (uint32_t)ref;
+	uint32_t slot = shmrt__ref_slot(ref);
 
 	if (ref != 0 && ref != SHMRT__REF_TOMBSTONE && slot < nslots)
 		bits[slot / 8] |= (unsigned char)(1u << (slot % 8));
@@ -390,15 +396,15 @@ static void sweep_unnamed(struct scan_ctx *c, uint32_t qi)
 	for (i = 0; i < c->seg->nparticipants; i++) {
 		const struct shmrt__participant *r = &c->seg->parts[i];
 
-		if (LDA(&r->owner) == 0 || c->dead[i])
+		if (LD_ACQ(&r->owner) == 0 || c->dead[i])
 			continue;
-		if (LD(&r->push_queue) == qi)
-			mark_ref(named, q->capacity, LD(&r->push_value));
-		if (LD(&r->pop_queue) == qi)
-			mark_ref(named, q->capacity, LD(&r->pop_value));
+		if (LD_RLX(&r->push_queue) == qi)
+			mark_ref(named, q->capacity, LD_RLX(&r->push_value));
+		if (LD_RLX(&r->pop_queue) == qi)
+			mark_ref(named, q->capacity, LD_RLX(&r->pop_value));
 	}
 	for (slot = 0; slot < q->capacity; slot++) {
-		uint64_t w = LDA(&shmrt__slot_at(q, slot)->word);
+		uint64_t w = LD_ACQ(&shmrt__slot_at(q, slot)->word);
 
 		if (shmrt__w_state(w) != SHMRT__S_QUEUED ||
 		    (named[slot / 8] & (1u << (slot % 8))))
@@ -437,7 +443,7 @@ static void scan_locked(struct scan_ctx *c)
 
 	find_dead(c);
 	for (i = 0; i < c->seg->nparticipants; i++) {
-		if (LDA(&c->seg->parts[i].owner) == 0 || !gone_now(c, i))
+		if (LD_ACQ(&c->seg->parts[i].owner) == 0 || !gone_now(c, i))
 			continue;
 		repair_push(c, &c->seg->parts[i]);
 		repair_pop(c, &c->seg->parts[i]);

@@ -72,6 +72,7 @@ struct shmrt__scan_report {
 	uint32_t keys_expired;     /* idempotency keys past their TTL or job */
 	uint32_t cancels_finished; /* queued jobs whose canceller died */
 	uint32_t locks_busy; /* queues skipped: state lock held by a live holder */
+	uint32_t sleepers_forgotten; /* dead workers still counted asleep */
 };
 
 /*

@@ -387,6 +387,7 @@ static int init_contents(struct shmrt__seg *seg,
 		q->ctl->job_timeout_ns = p->queue[i].job_timeout_ns;
 		q->ctl->retry_backoff_ns = p->queue[i].retry_backoff_ns;
 		q->ctl->idem_ttl_ns = p->queue[i].idem_ttl_ns;
+		q->ctl->retention_strict = p->queue[i].retention_strict;
 		shmrt__plock_init(&q->ctl->state_lock);
 		for (k = 0; k <= q->ring_mask; k++)
 			q->cells[k].seq = k;
@@ -558,6 +559,20 @@ static int map_fd(struct shmrt__seg *seg)
 	return 0;
 }
 
+/*
+ * Once mapped, a segment needs no descriptor: the mapping keeps the
+ * object alive, and nothing after create, attach or adopt uses the fd.
+ * Closing it means a tenant costs no file descriptor, so a process can
+ * run thousands of tenants under an ordinary RLIMIT_NOFILE.
+ */
+static void fd_release(struct shmrt__seg *seg)
+{
+	if (seg->fd_open)
+		close(seg->fd);
+	seg->fd = -1;
+	seg->fd_open = false;
+}
+
 int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
 		      struct shmrt__seg *out)
 {
@@ -585,6 +600,7 @@ int shmrt__seg_create(const char *tenant, const struct shmrt__seg_params *p,
 	layout_walk(&geo, out, &why);
 	if ((rc = init_contents(out, p, &geo)) != 0)
 		goto fail_unlink;
+	fd_release(out);
 	return 0;
 
 fail_unlink:
@@ -850,7 +866,11 @@ fail:
 
 int shmrt__seg_attach(const char *tenant, struct shmrt__seg *out)
 {
-	return attach_checked(tenant, NULL, out);
+	int rc = attach_checked(tenant, NULL, out);
+
+	if (rc == 0)
+		fd_release(out);
+	return rc;
 }
 
 /* Whether the file lock is ours before `deadline_ns`. */
@@ -933,6 +953,8 @@ int shmrt__seg_adopt(const char *tenant, const struct shmrt__seg_params *p,
 		return rc;
 	if ((rc = claim_creator(out, tenant)) != 0)
 		shmrt__seg_detach(out);
+	else
+		fd_release(out);
 	return rc;
 }
 
@@ -983,6 +1005,12 @@ uint32_t shmrt__seg_state(const struct shmrt__seg *seg)
 
 void shmrt__seg_set_state(struct shmrt__seg *seg, uint32_t state)
 {
+	uint32_t i;
+
 	__atomic_store_n(&seg->hdr->state, state, __ATOMIC_RELEASE);
 	shmrt__ec_inc(&seg->hdr->state_ec);
+	/* Sleeping workers look at the state when they wake: a draining
+	 * tenant's workers leave once their queue is empty. */
+	for (i = 0; i < seg->nqueues; i++)
+		shmrt__waitq_post_all(&seg->q[i].ctl->jobs_wq);
 }

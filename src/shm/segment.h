@@ -34,6 +34,7 @@ struct shmrt__seg_params {
 		uint32_t max_attempts;   /* 0 -> 1 */
 		uint64_t job_timeout_ns; /* 0 -> no timeout */
 		uint64_t retry_backoff_ns;
+		bool retention_strict; /* never evict finished jobs */
 		uint32_t nlanes; /* lane table entries; 0 = not laned */
 		uint32_t nidem;  /* idempotency entries; 0 = no keys */
 		uint64_t idem_ttl_ns;
@@ -84,7 +85,8 @@ struct shmrt__qhandle {
 struct shmrt__seg {
 	unsigned char *base;
 	size_t size;
-	int fd;       /* valid only while fd_open */
+	int fd;       /* valid only while fd_open: during create, attach and
+		       * adopt; closed once mapped (no fd per tenant) */
 	bool fd_open;
 	char shm_name[8 + SHMRT__TENANT_NAME_MAX]; /* "/shmrt.<tenant>" or "" */
 	struct shmrt__seg_header *hdr;

@@ -6,14 +6,9 @@
 #include <shmrt/error.h>
 #include <string.h>
 
+#include "atomics.h"
 #include "error_detail.h"
 #include "os.h"
-
-#define LD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
-#define CAS(p, expp, v)                                                        \
-	__atomic_compare_exchange_n((p), (expp), (v), false,                   \
-				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
 #define TOKEN_COUNT_MASK ((1ull << 48) - 1)
 
@@ -27,7 +22,7 @@ static const struct shmrt__semhandle *sem_of(const struct shmrt__seg *seg,
 static uint64_t new_token(const struct shmrt__semhandle *h, uint32_t part)
 {
 	return ((uint64_t)(part + 1) << 48) |
-	       (ADD(&h->ctl->next_token, 1) & TOKEN_COUNT_MASK);
+	       (ADD_RLX(&h->ctl->next_token, 1) & TOKEN_COUNT_MASK);
 }
 
 static int try_take(const struct shmrt__semhandle *h, uint32_t part,
@@ -38,11 +33,11 @@ static int try_take(const struct shmrt__semhandle *h, uint32_t part,
 	for (i = 0; i < h->limit; i++) {
 		uint64_t free_word = 0, tok;
 
-		if (LD(&h->permits[i]) != 0)
+		if (LD_ACQ(&h->permits[i]) != 0)
 			continue;
 		tok = new_token(h, part);
-		if (CAS(&h->permits[i], &free_word, tok)) {
-			ADD(&h->ctl->n_acquired, 1);
+		if (CAS_AR(&h->permits[i], &free_word, tok)) {
+			ADD_RLX(&h->ctl->n_acquired, 1);
 			*token = tok;
 			return 0;
 		}
@@ -81,8 +76,8 @@ static bool give_back(const struct shmrt__semhandle *h, uint64_t token)
 	for (i = 0; i < h->limit; i++) {
 		uint64_t w = token;
 
-		if (LD(&h->permits[i]) == token &&
-		    CAS(&h->permits[i], &w, 0)) {
+		if (LD_ACQ(&h->permits[i]) == token &&
+		    CAS_AR(&h->permits[i], &w, 0)) {
 			shmrt__ec_inc(&h->ctl->ec);
 			return true;
 		}
@@ -101,10 +96,10 @@ int shmrt__sem_renew(struct shmrt__seg *seg, uint32_t si, uint32_t part,
 	for (i = 0; i < h->limit; i++) {
 		uint64_t w = *token, tok;
 
-		if (LD(&h->permits[i]) != *token)
+		if (LD_ACQ(&h->permits[i]) != *token)
 			continue;
 		tok = new_token(h, part);
-		if (!CAS(&h->permits[i], &w, tok))
+		if (!CAS_AR(&h->permits[i], &w, tok))
 			return SHMRT_E_STALE;
 		*token = tok;
 		return 0;
@@ -133,7 +128,7 @@ bool shmrt__sem_held(const struct shmrt__seg *seg, uint32_t si,
 	if (h == NULL || token == 0)
 		return false;
 	for (i = 0; i < h->limit; i++)
-		if (LD(&h->permits[i]) == token)
+		if (LD_ACQ(&h->permits[i]) == token)
 			return true;
 	return false;
 }
@@ -146,7 +141,7 @@ uint32_t shmrt__sem_in_use(const struct shmrt__seg *seg, uint32_t si)
 	if (h == NULL)
 		return 0;
 	for (i = 0; i < h->limit; i++)
-		n += LD(&h->permits[i]) != 0;
+		n += LD_ACQ(&h->permits[i]) != 0;
 	return n;
 }
 
@@ -154,9 +149,9 @@ uint32_t shmrt__sem_in_use(const struct shmrt__seg *seg, uint32_t si)
 static bool take_permit(const struct shmrt__semhandle *h, uint32_t i,
 			uint64_t tok)
 {
-	if (!CAS(&h->permits[i], &tok, 0))
+	if (!CAS_AR(&h->permits[i], &tok, 0))
 		return false;
-	ADD(&h->ctl->n_reclaimed, 1);
+	ADD_RLX(&h->ctl->n_reclaimed, 1);
 	shmrt__ec_inc(&h->ctl->ec);
 	return true;
 }
@@ -169,7 +164,7 @@ uint32_t shmrt__sem_take_from(struct shmrt__seg *seg, uint32_t si,
 	uint32_t i, n = 0;
 
 	for (i = 0; h != NULL && i < h->limit; i++) {
-		uint64_t tok = LD(&h->permits[i]);
+		uint64_t tok = LD_ACQ(&h->permits[i]);
 
 		if (tok != 0 && (tok >> 48) == (uint64_t)part + 1 &&
 		    still(ctx) && take_permit(h, i, tok))
@@ -187,7 +182,7 @@ uint32_t shmrt__sem_reclaim(struct shmrt__seg *seg,
 		const struct shmrt__semhandle *h = &seg->sem[si];
 
 		for (i = 0; i < h->limit; i++) {
-			uint64_t tok = LD(&h->permits[i]);
+			uint64_t tok = LD_ACQ(&h->permits[i]);
 			uint64_t part = tok >> 48;
 
 			/* A token naming no record is corrupt: nobody holds

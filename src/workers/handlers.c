@@ -1,5 +1,6 @@
 /*
- * src/workers/handlers.c - the handlers that ship with shmrt.
+ * src/workers/handlers.c - the handlers of the shmrt command (not part of
+ * libshmrt: see handlers.h).
  */
 #define _GNU_SOURCE
 #include "handlers.h"

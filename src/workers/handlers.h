@@ -1,5 +1,12 @@
 /*
- * src/workers/handlers.h - the handlers that ship with shmrt.
+ * src/workers/handlers.h - the handlers of the shmrt command.
+ *
+ * Linked into the `shmrt` binary (and the tests that need them), never
+ * into libshmrt: an embedder's library holds only the handlers it
+ * registers itself, and none that kills its own process (builtin.crash).
+ * They sit in the workers layer because builtin.record and builtin.crash
+ * read the tenant's backend (the queue's record_file, whether this is a
+ * worker process).
  *
  * Example handlers modelled on a chat service (chat, upload, exam,
  * profile) and built-ins for demos and tests (builtin.echo, builtin.fail,

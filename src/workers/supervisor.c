@@ -6,6 +6,12 @@
  * embedding process's other children are left alone); stop only changes
  * `stopping` and sends signals, then waits for the thread to report that
  * no slot has a live process.
+ *
+ * The thread sleeps in poll() on a pidfd per child (readable when the
+ * child exits) and an eventfd that stop rings, with a timeout only when a
+ * restart is due: an idle supervisor does not wake at all. Where
+ * pidfd_open is refused (a kernel before 5.3, a seccomp filter), it
+ * falls back to looking every SV_FALLBACK_TICK_NS.
  */
 #define _GNU_SOURCE
 #include "supervisor.h"
@@ -19,8 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "runtime/queue_backend_factory.h"
 #include "shm/error_detail.h"
@@ -28,12 +38,13 @@
 
 extern char **environ;
 
-#define TICK_NS 10000000u
+#define SV_FALLBACK_TICK_NS 100000000u
 #define QUICK_CRASH_NS 1000000000u
 
 struct sv_slot {
 	uint32_t qi;
 	pid_t pid;          /* 0: no process */
+	int pidfd;          /* readable once pid exits; -1: none */
 	uint64_t started_ns;
 	uint64_t next_ns;   /* pid 0: start at this time; UINT64_MAX: never */
 	uint64_t backoff_ns;
@@ -47,7 +58,8 @@ struct shmrt__supervisor {
 	uint64_t backoff_min, backoff_max, term_timeout;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv; /* CLOCK_MONOTONIC */
+	pthread_cond_t cv; /* CLOCK_MONOTONIC; broadcast after every round */
+	int evfd;          /* rung to make the thread look again */
 	posix_spawnattr_t attr; /* default signal mask and dispositions */
 	bool stopping, quit;
 	uint64_t restarts;
@@ -107,6 +119,12 @@ static pid_t sv_spawn(struct shmrt__supervisor *s, uint32_t qi)
 	return pid;
 }
 
+/* A pidfd for a child, close-on-exec; -1 where the kernel refuses. */
+static int sv_pidfd(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
 /* A slot's process is gone: schedule its restart if it crashed. */
 static bool sv_reaped(struct shmrt__supervisor *s, struct sv_slot *w,
 		      int status, uint64_t now)
@@ -114,6 +132,9 @@ static bool sv_reaped(struct shmrt__supervisor *s, struct sv_slot *w,
 	bool crashed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 
 	w->pid = 0;
+	if (w->pidfd >= 0)
+		close(w->pidfd);
+	w->pidfd = -1;
 	if (s->stopping || !crashed) {
 		w->next_ns = UINT64_MAX;
 		return false;
@@ -144,6 +165,7 @@ static bool sv_round(struct shmrt__supervisor *s)
 			crashed |= sv_reaped(s, w, status, now);
 		if (w->pid == 0 && !s->stopping && now >= w->next_ns) {
 			w->pid = sv_spawn(s, w->qi);
+			w->pidfd = w->pid > 0 ? sv_pidfd(w->pid) : -1;
 			w->started_ns = now;
 			if (w->pid == 0) /* spawn failed: try again later */
 				w->next_ns = now + s->backoff_max;
@@ -152,10 +174,42 @@ static bool sv_round(struct shmrt__supervisor *s)
 	return crashed;
 }
 
+/*
+ * What the thread sleeps on (mu held): the pidfds of live children and
+ * the eventfd in fds[0..n), and how long: until the next restart is due,
+ * or forever (-1). A child without a pidfd makes it look every tick.
+ */
+static int sv_sleep_set(struct shmrt__supervisor *s, struct pollfd *fds,
+			nfds_t *n)
+{
+	uint64_t now = shmrt__os_now_ns(), until = UINT64_MAX;
+	uint32_t i;
+
+	fds[0] = (struct pollfd){ .fd = s->evfd, .events = POLLIN };
+	*n = 1;
+	for (i = 0; i < s->nslots; i++) {
+		const struct sv_slot *w = &s->slot[i];
+
+		if (w->pid > 0 && w->pidfd >= 0)
+			fds[(*n)++] = (struct pollfd){ .fd = w->pidfd,
+						       .events = POLLIN };
+		else if (w->pid > 0 && now + SV_FALLBACK_TICK_NS < until)
+			until = now + SV_FALLBACK_TICK_NS;
+		else if (w->pid == 0 && !s->stopping && w->next_ns < until)
+			until = w->next_ns;
+	}
+	if (until == UINT64_MAX)
+		return -1;
+	return until <= now ? 0 : (int)((until - now + 999999) / 1000000);
+}
+
 static void *sv_main(void *arg)
 {
 	struct shmrt__supervisor *s = arg;
-	struct timespec ts;
+	struct pollfd *fds = calloc(s->nslots + 1, sizeof(*fds));
+	uint64_t ring;
+	nfds_t n;
+	int timeout_ms;
 
 	pthread_mutex_lock(&s->mu);
 	while (!s->quit) {
@@ -168,11 +222,33 @@ static void *sv_main(void *arg)
 			pthread_mutex_lock(&s->mu);
 		}
 		pthread_cond_broadcast(&s->cv);
-		sv_deadline(shmrt__os_now_ns() + TICK_NS, &ts);
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		if (s->quit)
+			break;
+		if (fds == NULL) { /* out of memory: look every tick */
+			struct timespec ts;
+
+			sv_deadline(shmrt__os_now_ns() + SV_FALLBACK_TICK_NS,
+				    &ts);
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+			continue;
+		}
+		timeout_ms = sv_sleep_set(s, fds, &n);
+		pthread_mutex_unlock(&s->mu);
+		if (poll(fds, n, timeout_ms) > 0 && (fds[0].revents & POLLIN))
+			(void)!read(s->evfd, &ring, sizeof(ring));
+		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
+	free(fds);
 	return NULL;
+}
+
+/* Make the thread look again now (mu need not be held). */
+static void sv_ring(struct shmrt__supervisor *s)
+{
+	uint64_t one = 1;
+
+	(void)!write(s->evfd, &one, sizeof(one));
 }
 
 static uint32_t sv_running(const struct shmrt__supervisor *s)
@@ -200,8 +276,10 @@ static int sv_slots(struct shmrt__supervisor *s)
 	if (s->slot == NULL)
 		return SHMRT_E_NOMEM;
 	for (qi = 0; qi < c->nqueues; qi++)
-		for (k = 0; k < c->queue[qi].workers; k++)
+		for (k = 0; k < c->queue[qi].workers; k++) {
+			s->slot[s->nslots].pidfd = -1;
 			s->slot[s->nslots++].qi = qi;
+		}
 	return 0;
 }
 
@@ -209,6 +287,8 @@ static void sv_free(struct shmrt__supervisor *s)
 {
 	shmrt__backend_put(s->be);
 	posix_spawnattr_destroy(&s->attr);
+	if (s->evfd >= 0)
+		close(s->evfd);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s->slot);
@@ -240,9 +320,11 @@ int shmrt__supervisor_start(struct shmrt__backend *be,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (sv_slots(s) != 0) {
+	s->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sv_slots(s) != 0 || s->evfd < 0) {
 		sv_free(s);
-		return shmrt__fail(SHMRT_E_NOMEM, "supervisor: out of memory");
+		return shmrt__fail(SHMRT_E_NOMEM, "supervisor: out of memory "
+				   "or file descriptors");
 	}
 	if (pthread_create(&s->thread, NULL, sv_main, s) != 0) {
 		sv_free(s);
@@ -283,6 +365,7 @@ int shmrt__supervisor_stop(struct shmrt__supervisor *s, uint64_t drain_ns)
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
 	pthread_mutex_unlock(&s->mu);
+	sv_ring(s);
 	if (s->be->ops->state(s->be) == SHMRT__BE_READY)
 		s->be->ops->set_state(s->be, SHMRT__BE_DRAINING);
 	pthread_mutex_lock(&s->mu);
@@ -297,6 +380,7 @@ int shmrt__supervisor_stop(struct shmrt__supervisor *s, uint64_t drain_ns)
 	s->quit = true;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+	sv_ring(s);
 	pthread_join(s->thread, NULL);
 	sv_free(s);
 	return rc;

@@ -11,7 +11,14 @@
 #include "shm/os.h"
 #include "workers/heartbeat.h"
 
-#define DEFAULT_POLL_NS 100000000u
+/*
+ * How long an idle worker sleeps before it looks at its stop flag (which
+ * is process-local: nothing in the segment can wake it). Jobs and state
+ * changes (draining) wake it at once (waitq.h), so this is the only
+ * periodic wakeup of an idle worker, and the bound on a job whose wake was
+ * lost (waitq.h). Two seconds: a stop flag noticed within 2 s while idle.
+ */
+#define DEFAULT_POLL_NS 2000000000u
 
 static void tally(int outcome, struct shmrt__worker_stats *st)
 {

@@ -27,7 +27,7 @@ struct shmrt__worker_stats {
 
 /* How a worker runs; zero-initialize, then set what is needed. */
 struct shmrt__worker_opts {
-	uint64_t poll_ns;     /* longest lease wait between checks; 0: 100 ms */
+	uint64_t poll_ns;     /* longest lease wait between checks; 0: 2 s */
 	const int *stop;      /* read atomically; non-zero: leave between jobs */
 	struct shmrt__heart *heart; /* NULL: heartbeats only between jobs */
 };

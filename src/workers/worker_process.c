@@ -4,7 +4,9 @@
  * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the
  * main thread with sigtimedwait, which then sets the shared stop flag with
  * an atomic store: no handler runs on a worker thread, and nothing is
- * written from signal context.
+ * written from signal context. A worker thread that leaves tells the main
+ * thread with SIGUSR1 (blocked too, taken the same way), so an idle worker
+ * process has no thread that wakes on a tick.
  */
 #define _GNU_SOURCE
 #include "worker_process.h"
@@ -23,7 +25,6 @@
 
 #include "runtime/queue_backend_factory.h"
 #include "shm/error_detail.h"
-#include "workers/handlers.h"
 #include "workers/heartbeat.h"
 #include "workers/worker_loop.h"
 
@@ -32,6 +33,7 @@ struct wp_thread {
 	struct shmrt__backend *be;
 	uint32_t qi;
 	struct shmrt__worker_opts opts;
+	pthread_t main; /* told with SIGUSR1 when the loop returned */
 	int rc;
 	int done; /* set (release) when the loop returned */
 };
@@ -42,6 +44,7 @@ static void *wp_thread_main(void *arg)
 
 	t->rc = shmrt__worker_run(t->be, t->qi, &t->opts, NULL);
 	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+	pthread_kill(t->main, SIGUSR1);
 	return NULL;
 }
 
@@ -77,18 +80,26 @@ static bool all_done(const struct wp_thread *t, uint32_t n)
 	return true;
 }
 
-/* The main thread's watch: signals in, stop flag out, until all left. */
+/*
+ * The main thread's watch: signals in, stop flag out, until all left.
+ * A leaving thread sends SIGUSR1; the 10 s timeout is only a net (a
+ * signal is never lost once sent: it stays pending until taken).
+ */
 static void wp_watch(struct wp_thread *t, uint32_t n, int *stop)
 {
-	struct timespec tick = { 0, 50000000 };
+	struct timespec net = { 10, 0 };
 	sigset_t set;
+	int sig;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	while (!all_done(t, n))
-		if (sigtimedwait(&set, NULL, &tick) > 0)
+	sigaddset(&set, SIGUSR1);
+	while (!all_done(t, n)) {
+		sig = sigtimedwait(&set, NULL, &net);
+		if (sig == SIGTERM || sig == SIGINT)
 			__atomic_store_n(stop, 1, __ATOMIC_RELEASE);
+	}
 }
 
 static int wp_serve(struct shmrt__backend *be, const uint32_t *qi,
@@ -107,6 +118,7 @@ static int wp_serve(struct shmrt__backend *be, const uint32_t *qi,
 		t[i].qi = qi[i];
 		t[i].opts.stop = &stop;
 		t[i].opts.heart = heart;
+		t[i].main = pthread_self();
 		if (pthread_create(&t[i].thread, NULL, wp_thread_main,
 				   &t[i]) != 0) {
 			rc = shmrt__fail(SHMRT_E_SYS, "worker: pthread_create "
@@ -148,11 +160,11 @@ int shmrt__worker_process_main(const struct shmrt__worker_process *wp,
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	*stage = SHMRT__WP_HANDLERS;
-	if ((rc = shmrt__handlers_register()) != 0 ||
-	    (wp->handlers != NULL &&
-	     (rc = shmrt_handlers_load(wp->handlers)) != 0))
+	if (wp->handlers != NULL &&
+	    (rc = shmrt_handlers_load(wp->handlers)) != 0)
 		return rc;
 	*stage = SHMRT__WP_RUN;
 	if ((rc = wp_follow_parent(wp->parent)) != 0)

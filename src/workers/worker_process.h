@@ -1,13 +1,13 @@
 /*
  * src/workers/worker_process.h - the body of a worker process.
  *
- * What `shmrt worker` runs (and what the supervisor starts): register the
- * shipped handlers, load a handler library if asked, attach to the
- * tenant, then run one worker thread per requested queue (every queue
- * when none is named) with one heart for them all, until the tenant
- * drains and the queues are empty, or SIGTERM/SIGINT arrives (each
- * thread finishes its job first), or - when started by a supervisor -
- * the supervisor dies. Detaches before returning.
+ * What `shmrt worker` runs (and what the supervisor starts), with the
+ * handlers its caller registered: load a handler library if asked,
+ * attach to the tenant, then run one worker thread per requested queue
+ * (every queue when none is named) with one heart for them all, until
+ * the tenant drains and the queues are empty, or SIGTERM/SIGINT arrives
+ * (each thread finishes its job first), or - when started by a
+ * supervisor - the supervisor dies. Detaches before returning.
  *
  * Call it from the main thread of a process that has no other threads
  * (it blocks SIGTERM and SIGINT for the whole process and waits for them).

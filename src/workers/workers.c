@@ -22,8 +22,6 @@
 #include "workers/heartbeat.h"
 #include "workers/worker_loop.h"
 
-#define MAX_TENANTS 64u
-
 struct wk_thread {
 	pthread_t thread;
 	struct shmrt__backend *be;
@@ -33,8 +31,8 @@ struct wk_thread {
 };
 
 struct wk_tenant {
+	struct wk_tenant *next; /* in `tenants`, under wk_lock */
 	char name[SHMRT_CONF_TENANT_MAX];
-	bool on;
 	int mode;
 	struct shmrt__backend *be; /* our reference while on */
 	uint64_t drain_ns;
@@ -47,21 +45,32 @@ struct wk_tenant {
 	struct shmrt__supervisor *sv;
 };
 
-static struct wk_tenant tenants[MAX_TENANTS];
+/* Tenants with workers here: a list, so there is no fixed limit. */
+static struct wk_tenant *tenants;
 static pthread_mutex_t wk_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static struct wk_tenant *wk_find(const char *name, bool make)
+/* With wk_lock held: the tenant's record, or NULL. */
+static struct wk_tenant *wk_find(const char *name)
 {
-	struct wk_tenant *free_rec = NULL;
-	uint32_t i;
+	struct wk_tenant *w;
 
-	for (i = 0; i < MAX_TENANTS; i++) {
-		if (tenants[i].on && strcmp(tenants[i].name, name) == 0)
-			return &tenants[i];
-		if (!tenants[i].on && free_rec == NULL)
-			free_rec = &tenants[i];
-	}
-	return make ? free_rec : NULL;
+	for (w = tenants; w != NULL; w = w->next)
+		if (strcmp(w->name, name) == 0)
+			return w;
+	return NULL;
+}
+
+/* With wk_lock held: unlink and free w. */
+static void wk_forget(struct wk_tenant *w)
+{
+	struct wk_tenant **pp;
+
+	for (pp = &tenants; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	free(w);
 }
 
 /* ---------------------------------------------------------------- inline */
@@ -178,14 +187,12 @@ int shmrt__workers_start(const char *tenant,
 				   "started or attached in this process",
 				   tenant ? tenant : "(null)");
 	pthread_mutex_lock(&wk_lock);
-	if (wk_find(tenant, false) != NULL)
+	if (wk_find(tenant) != NULL)
 		goto out; /* already on: idempotent */
-	if ((w = wk_find(tenant, true)) == NULL) {
-		rc = shmrt__fail(SHMRT_E_NOMEM, "workers: more than %u "
-				 "tenants", MAX_TENANTS);
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		rc = shmrt__fail(SHMRT_E_NOMEM, "workers: out of memory");
 		goto out;
 	}
-	memset(w, 0, sizeof(*w));
 	snprintf(w->name, sizeof(w->name), "%s", tenant);
 	w->be = be;
 	w->mode = be->mode;
@@ -195,8 +202,11 @@ int shmrt__workers_start(const char *tenant,
 	else
 		rc = wk_threads_start(w);
 	if (rc == 0) {
-		w->on = true;
+		w->next = tenants;
+		tenants = w;
 		be = NULL; /* the record keeps the reference */
+	} else {
+		free(w);
 	}
 out:
 	pthread_mutex_unlock(&wk_lock);
@@ -212,13 +222,13 @@ int shmrt__workers_stop(const char *tenant)
 	if (tenant == NULL)
 		return 0;
 	pthread_mutex_lock(&wk_lock);
-	if ((w = wk_find(tenant, false)) != NULL) {
+	if ((w = wk_find(tenant)) != NULL) {
 		if (w->mode == SHMRT_MODE_PROCESS)
 			rc = shmrt__supervisor_stop(w->sv, w->drain_ns);
 		else
 			rc = wk_threads_stop(w);
 		shmrt__backend_put(w->be);
-		memset(w, 0, sizeof(*w));
+		wk_forget(w);
 	}
 	pthread_mutex_unlock(&wk_lock);
 	if (rc != 0)
@@ -236,7 +246,7 @@ int shmrt__workers_get_info(const char *tenant,
 
 	memset(info, 0, sizeof(*info));
 	pthread_mutex_lock(&wk_lock);
-	if (tenant == NULL || (w = wk_find(tenant, false)) == NULL) {
+	if (tenant == NULL || (w = wk_find(tenant)) == NULL) {
 		rc = SHMRT_E_NOENT;
 	} else if (w->mode == SHMRT_MODE_PROCESS) {
 		shmrt__supervisor_get_info(w->sv, &si);

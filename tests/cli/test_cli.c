@@ -164,8 +164,16 @@ static void test_usage_and_help(void **state)
 	assert_int_equal(r.status, 2);
 	EXPECT(0, "--help");
 	assert_non_null(strstr(r.out, "usage: shmrt"));
+	/* The configuration's search path, to its installed place. */
+	assert_non_null(strstr(r.out, "$SHMRT_CONF, else ./conf/shmrt.ini"));
+	assert_non_null(strstr(r.out, "Installed configuration: /"));
+	assert_non_null(strstr(r.out, "/shmrt/shmrt.ini\n"));
 	EXPECT(2, "frobnicate");
 	assert_non_null(strstr(r.err, "unknown command"));
+	EXPECT(0, "--version");
+	assert_string_equal(r.out, "shmrt " SHMRT_PROJECT_VERSION "\n");
+	EXPECT(0, "-V");
+	assert_string_equal(r.out, "shmrt " SHMRT_PROJECT_VERSION "\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		EXPECT(0, cmds[i], "--help");
 		assert_non_null(strstr(r.out, "usage: shmrt"));
@@ -188,6 +196,39 @@ static void test_usage_and_help(void **state)
 	EXPECT(2, "stat", "-t", "nosuchtenant");
 	assert_non_null(strstr(r.err, "no [tenant nosuchtenant]"));
 	EXPECT(2, "stat", "-c", "/nonexistent/shmrt.ini");
+}
+
+/*
+ * What comes from outside is escaped and cut in messages: control bytes
+ * as \xNN (valid UTF-8 passes), a 100 KB argument cut to a few hundred
+ * bytes. A --data-file that cannot be read is an error: nothing is
+ * enqueued (no id is printed), exit 1. No tenant runs: each fails first.
+ */
+static void test_messages_escaped_and_cut(void **state)
+{
+	static char big[100001];
+
+	(void)state;
+	EXPECT(2, "enqueue", "q\x1b[2J\x07\xc2\x9b\xff");
+	assert_non_null(strstr(r.err, "no queue 'q\\x1b[2J\\x07\\xc2\\x9b"
+				      "\\xff' in "));
+	assert_null(strchr(r.err, '\x1b'));
+	assert_null(strchr(r.err, '\x07'));
+	EXPECT(2, "enqueue", "caf\xc3\xa9");
+	assert_non_null(strstr(r.err, "no queue 'caf\xc3\xa9' in "));
+	memset(big, 'a', sizeof(big) - 1);
+	EXPECT(2, "enqueue", big);
+	assert_non_null(strstr(r.err, "...(cut: 100"));
+	assert_true(strchr(r.err, '\n') - r.err < 600);
+	EXPECT(2, "stat", "-t", big);
+	assert_true(strlen(r.err) < 600);
+	EXPECT(1, "enqueue", "echo", "--data-file", "/tmp");
+	assert_string_equal(r.out, "");
+	assert_string_equal(r.err, "shmrt enqueue: --data-file /tmp: Is a "
+			    "directory\n");
+	EXPECT(1, "enqueue", "echo", "--data-file", "/nonexistent/payload");
+	assert_string_equal(r.out, "");
+	assert_non_null(strstr(r.err, "No such file or directory"));
 }
 
 /* -------------------------------------------------------- attach errors */
@@ -224,6 +265,9 @@ static void test_run_enqueue_status_stat_stop(void **state)
 	assert_non_null(strstr(r.out, "\"state\":\"succeeded\""));
 	assert_non_null(strstr(r.out, "\"result\":\"hello\""));
 	EXPECT(1, "status", "999999");                  /* no such job */
+	assert_non_null(strstr(r.err, "shmrt status: status of job 999999 of "
+				      "tenant "));
+	assert_non_null(strstr(r.err, ": no such job"));
 	/* A job that fails: enqueue --wait and status exit 1. */
 	EXPECT(1, "enqueue", "fail", "--data", "disk on fire", "--wait");
 	assert_non_null(strstr(r.out, "failed\ndisk on fire"));
@@ -232,10 +276,14 @@ static void test_run_enqueue_status_stat_stop(void **state)
 	/* A wait that times out. */
 	EXPECT(1, "enqueue", "sleep", "--data", "1500", "--wait",
 	       "--timeout", "100");
+	assert_non_null(strstr(r.err, "shmrt enqueue: wait for job "));
+	assert_non_null(strstr(r.err, ": not finished before the deadline\n"));
 	/* Lanes and idempotency keys; a payload from a file. */
 	EXPECT(0, "enqueue", "lanes", "--lane", "conv-1", "--data-file",
 	       conf_path, "--wait");
 	EXPECT(1, "enqueue", "lanes", "--data", "x"); /* needs a lane */
+	assert_non_null(strstr(r.err, "enqueue on queue 'lanes' of tenant "));
+	assert_non_null(strstr(r.err, "a lane key is required"));
 	EXPECT(0, "enqueue", "keyed", "--key", "k1", "--data", "a");
 	assert_int_equal(sscanf(r.out, "%31s", id), 1);
 	EXPECT(0, "enqueue", "keyed", "--key", "k1", "--data", "b");
@@ -364,6 +412,31 @@ static void test_corrupt_locks(void **state)
 	assert_int_equal(stop_runner(), 0);
 }
 
+/*
+ * run on a segment name taken by a file that is not a usable segment:
+ * the reason is whole (the library wraps its own last error; it came out
+ * garbled when the formatter read the buffer it wrote).
+ */
+static void test_run_unusable_segment(void **state)
+{
+	char path[128], want[256];
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", tenant);
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+	EXPECT(1, "run");
+	unlink(path);
+	snprintf(want, sizeof(want), "shmrt run: backend shm for tenant %s: "
+		 "/dev/shm/shmrt.%s exists and is not usable: segment "
+		 "/shmrt.%s is 1 bytes, smaller than its ", tenant, tenant,
+		 tenant);
+	assert_non_null(strstr(r.err, want));
+}
+
 /* The inline mode of run: worker threads in the runner. */
 static void test_run_inline(void **state)
 {
@@ -397,11 +470,87 @@ static void test_demo(void **state)
 	EXPECT(3, "stat");
 }
 
+/*
+ * A tenant that only the [tenant *] template serves: a name in no section
+ * runs, takes jobs from enqueue, answers status, stat and scan, has
+ * worker processes (`shmrt worker -t NAME`, started by the runner), and
+ * stop and destroy reach it. Without -t there is no first tenant.
+ */
+static void test_templated_tenant(void **state)
+{
+	char id[32], run_out[300], *argv[] = { "shmrt", "run", "-t", NULL,
+					       NULL };
+	char *wargv[] = { "shmrt", "worker", "-t", NULL, "-q", "echo", NULL };
+	char name[64];
+	uint64_t deadline;
+	pid_t w;
+	FILE *f;
+
+	(void)state;
+	snprintf(name, sizeof(name), "%s-tpl", tenant);
+	f = fopen(conf_path, "w");
+	assert_non_null(f);
+	fprintf(f, "[runtime]\nmode = process\ndrain_timeout_ms = 3000\n"
+		"[tenant *]\n"
+		"[queue echo]\nhandler = builtin.echo\nworkers = 1\n");
+	fclose(f);
+	EXPECT(2, "stat");
+	assert_non_null(strstr(r.err, "only the [tenant *] template"));
+	assert_non_null(strstr(r.err, "-t NAME"));
+	EXPECT(2, "stat", "-t", "a/b");
+	assert_non_null(strstr(r.err, "invalid tenant name 'a/b'"));
+	EXPECT(3, "stat", "-t", name);
+	argv[3] = name;
+	snprintf(run_out, sizeof(run_out), "%s.run", out_path);
+	runner = tu_spawn_cli(run_out, "/dev/null", argv);
+	deadline = tu_deadline_ms(20000);
+	while (shmrt("stat", "-t", name, "--json", NULL) != 0 ||
+	       strstr(r.out, "\"workers\":[{\"pid\":") == NULL) {
+		assert_true(shmrt__os_now_ns() < deadline);
+		shmrt__os_sleep_ns(20000000);
+	}
+	/* A worker started by hand attaches to the templated name too. */
+	wargv[3] = name;
+	w = tu_spawn_cli("/dev/null", "/dev/null", wargv);
+	EXPECT(0, "enqueue", "-t", name, "echo", "--data", "tpl", "--wait");
+	assert_non_null(strstr(r.out, "succeeded\ntpl\n"));
+	assert_int_equal(sscanf(r.out, "%31s", id), 1);
+	EXPECT(0, "status", "-t", name, id);
+	assert_non_null(strstr(r.out, "succeeded"));
+	EXPECT(0, "scan", "-t", name);
+	EXPECT(1, "destroy", "-t", name); /* it runs */
+	EXPECT(0, "stop", "-t", name);
+	assert_int_equal(tu_wait_child(runner, 20000), 0);
+	runner = 0;
+	assert_int_equal(tu_wait_child(w, 20000), 0); /* drained, left */
+	unlink(run_out);
+	EXPECT(3, "stat", "-t", name);
+	/* destroy removes what a killed runner of a templated name left. */
+	runner = tu_spawn_cli(run_out, "/dev/null", argv);
+	deadline = tu_deadline_ms(20000);
+	while (shmrt("stat", "-t", name, NULL) != 0) {
+		assert_true(shmrt__os_now_ns() < deadline);
+		shmrt__os_sleep_ns(20000000);
+	}
+	kill(runner, SIGKILL);
+	waitpid(runner, NULL, 0);
+	runner = 0;
+	unlink(run_out);
+	deadline = tu_deadline_ms(10000);
+	while (shmrt("destroy", "-t", name, NULL) == 1 &&
+	       shmrt__os_now_ns() < deadline)
+		shmrt__os_sleep_ns(20000000);
+	assert_int_equal(r.status, 0);
+	EXPECT(3, "stat", "-t", name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_usage_and_help, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_messages_escaped_and_cut,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_errors, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
@@ -413,9 +562,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_worker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_locks, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_run_unusable_segment,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_inline, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_demo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_templated_tenant, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -177,9 +177,14 @@ static size_t runner_children(pid_t pid, pid_t *kids, size_t max)
  * left for the next runner's scan to reclaim. */
 static void kill_runner_and_workers(void)
 {
+	uint64_t deadline = tu_deadline_ms(10000);
 	pid_t w[16];
-	size_t n = runner_children(runner, w, 16), i;
+	size_t n, i;
 
+	/* "running" is printed before the supervisor's first spawn. */
+	while ((n = runner_children(runner, w, 16)) == 0 &&
+	       tu_deadline_ms(0) < deadline)
+		usleep(1000);
 	assert_true(n > 0);
 	kill_runner();
 	for (i = 0; i < n; i++)

@@ -304,7 +304,7 @@ static void test_expired_slot_reused(void **state)
 	assert_int_equal(info.state, SHMRT_JOB_QUEUED);
 	assert_int_equal(info.attempt, 0);
 	assert_int_equal(shmrt__job_status(&t->seg, first, &info, NULL, 0),
-			 SHMRT_E_NOJOB);
+			 SHMRT_E_EXPIRED);
 }
 
 /*

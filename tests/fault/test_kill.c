@@ -279,7 +279,7 @@ static int consume_one(struct ktest *k, uint32_t me, struct shmrt__seg *seg,
 	__atomic_fetch_add(&k->done[(size_t)pl->inst * SEQ_CAP + pl->seq], 1,
 			   __ATOMIC_RELAXED);
 	add64(&k->cnt->completed, 1);
-	return shmrt__job_release(seg, l->id) == 0 ? EX_OK : EX_RELEASE;
+	return tu_release_finished(seg, l->id) == 0 ? EX_OK : EX_RELEASE;
 }
 
 static int consumer_main(struct ktest *k, uint32_t me)
@@ -811,6 +811,10 @@ static void ktest_init(struct ktest *k, uint32_t nkinds, uint64_t rounds,
 	k->done = shared_array(log_size(k), 1);
 	tu_params_one_queue(&p, capacity, SLOT_SIZE, nparts);
 	p.queue[0].max_attempts = MAX_ATTEMPTS;
+	/* The check after a storm reads every accepted job's final state
+	 * (a consumer killed after completing never logged it): results
+	 * must stay until read, so finished jobs are not evicted here. */
+	p.queue[0].retention_strict = true;
 	/* Queue 1, laned with a one-permit semaphore, for the scan that
 	 * repairs keyed state (test_kill_each_instruction_scan_keyed). */
 	p.nqueues = 2;
@@ -867,8 +871,17 @@ static void assert_ring_repairs_reached(struct ktest *k)
 
 	rep_add(&all, &k->cnt->child_rep, 0);
 	rep_print("all scans", &all);
-	assert_true(all.cells_tombstoned >= 1);
-	assert_true(all.cells_released >= 1);
+	/* At full scale a storm kills producers and consumers inside their
+	 * claims often enough to reach both repairs every run. Scaled down
+	 * (the sanitizer runs: a few dozen kills), one of the two is all a
+	 * run can promise; the kill-at-every-instruction tests below reach
+	 * both deterministically. */
+	if (tu_scaled(100, 1) >= 100) {
+		assert_true(all.cells_tombstoned >= 1);
+		assert_true(all.cells_released >= 1);
+	} else {
+		assert_true(all.cells_tombstoned + all.cells_released >= 1);
+	}
 }
 
 static void run(struct ktest *k, uint32_t nkinds, uint64_t rounds)
@@ -970,7 +983,7 @@ static int traced_lease(struct ktest *k, struct shmrt__part *part,
 	if (rc == 0 && (rc = shmrt__job_complete(part, &l, "ok", 2)) == 0) {
 		__atomic_store_n(&step_flags(k)->completed, 1,
 				 __ATOMIC_RELEASE);
-		rc = shmrt__job_release(seg, l.id);
+		rc = tu_release_finished(seg, l.id);
 	}
 	if (rc == 0)
 		__atomic_store_n(&step_flags(k)->ok, 1, __ATOMIC_RELEASE);
@@ -1323,7 +1336,7 @@ static void after_lease_kill(struct ktest *k, uint64_t n, shmrt_job_id id,
 
 	scan_until_quiet(k);
 	rc = shmrt__job_status(&k->seg, id, &info, NULL, 0);
-	if (rc == SHMRT_E_NOJOB && completed) {
+	if (rc == SHMRT_E_EXPIRED && completed) {
 		t->outcome[2]++; /* completed and released */
 		return;
 	}

@@ -846,6 +846,51 @@ static void test_lease_on_a_corrupt_laned_ring_keeps_its_deadline(void **state)
 		    t->sh->rc == SHMRT_E_CORRUPT);
 }
 
+/* ------------------------------------------- eviction is fenced (evict.h) */
+
+static int child_enqueue_backoff(struct ptest *t, struct shmrt__part *p)
+{
+	shmrt_job_id id = { 0 };
+	int rc = shmrt__job_enqueue(p, Q_BACKOFF, "e", 1, 0, &id);
+
+	t->sh->rc = rc;
+	t->sh->id = id.v;
+	return rc == SHMRT_E_FULL ? EX_OK : EX_RC;
+}
+
+/*
+ * An evicting producer frozen after it chose the oldest finished job; its
+ * slot is released and taken by a new job, which a worker leases. When
+ * the producer resumes, its eviction must fail (it names the old job) and
+ * its enqueue find the queue full: the running job keeps its slot.
+ */
+static void test_stopped_evictor_spares_the_slots_next_job(void **state)
+{
+	struct ptest *t = *state;
+	struct shmrt__lease l;
+	shmrt_job_id old, next;
+	pid_t p;
+
+	old = enqueue(t, Q_BACKOFF, NULL);
+	assert_int_equal(lease(t, Q_BACKOFF, 1000, &l), 0);
+	assert_int_equal(shmrt__job_complete(&t->part, &l, "x", 1), 0);
+	p = spawn(t, "evict.chosen", SHMRT__PAUSE_STOP, child_enqueue_backoff);
+	assert_int_equal(tu_wait_stopped(p, WAIT_MS), 0);
+	assert_int_equal(shmrt__job_release(&t->seg, old), 0);
+	next = enqueue(t, Q_BACKOFF, NULL);
+	assert_int_equal(lease(t, Q_BACKOFF, 1000, &l), 0);
+	assert_int_equal(l.id.v, next.v);
+
+	resume_and_reap(p, EX_OK);
+	assert_int_equal(t->sh->rc, SHMRT_E_FULL);
+	assert_int_equal(state_of(t, next), SHMRT_JOB_RUNNING);
+	assert_int_equal(shmrt__job_complete(&t->part, &l, "y", 1), 0);
+	assert_int_equal(state_of(t, next), SHMRT_JOB_SUCCEEDED);
+	assert_int_equal(__atomic_load_n(&t->seg.q[Q_BACKOFF].ctl->n_evicted,
+					 __ATOMIC_RELAXED),
+			 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -863,6 +908,7 @@ int main(void)
 		T(test_late_retry_does_not_delay_the_slots_next_job),
 		T(test_corrupt_lane_key_len_is_an_error),
 		T(test_lease_on_a_corrupt_laned_ring_keeps_its_deadline),
+		T(test_stopped_evictor_spares_the_slots_next_job),
 #undef T
 	};
 

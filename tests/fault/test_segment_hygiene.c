@@ -205,6 +205,7 @@ static int child_creates_under_umask(struct fx *f)
 	struct shmrt__seg_params p;
 	struct shmrt__seg seg;
 	struct stat st;
+	char path[128];
 	mode_t want = umask_test_mode ? umask_test_mode : 0600;
 
 	if (become_other_user(NULL, 0, OTHER_GID) != 0)
@@ -215,7 +216,10 @@ static int child_creates_under_umask(struct fx *f)
 	p.gid = getegid();
 	if (shmrt__seg_create(f->tenant, &p, &seg) != 0)
 		return 2;
-	if (fstat(seg.fd, &st) != 0 || (st.st_mode & 07777) != want)
+	/* The segment keeps no descriptor once mapped: stat its name. */
+	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", f->tenant);
+	if (seg.fd_open || stat(path, &st) != 0 ||
+	    (st.st_mode & 07777) != want)
 		return 3;
 	shmrt__seg_detach(&seg);
 	return 0;

@@ -79,7 +79,7 @@ static void write_conf(void)
 
 static void submit(const char *queue, int lane, uint32_t seq, int crash)
 {
-	struct shmrt_enqueue_opts o = { NULL, NULL, 5000 };
+	struct shmrt_enqueue_opts o = { .timeout_ms = 5000 };
 	char lane_key[16], payload[32];
 	int n;
 

@@ -243,7 +243,7 @@ static int consume_one(struct run *r, uint32_t me, struct shmrt__seg *seg,
 	__atomic_fetch_sub(&r->sh->running[pl->lane], 1, __ATOMIC_ACQ_REL);
 	if (shmrt__job_complete(part, l, &pl->seq, sizeof(pl->seq)) != 0)
 		return EX_COMPLETE;
-	if (shmrt__job_release(seg, l->id) != 0)
+	if (tu_release_finished(seg, l->id) != 0)
 		return EX_RELEASE;
 	r->sh->per_consumer[me]++;
 	__atomic_fetch_add(&r->sh->consumed, 1, __ATOMIC_ACQ_REL);
@@ -322,7 +322,7 @@ static int fair_consumer_main(struct run *r)
 		}
 		if (shmrt__job_complete(&part, &l, NULL, 0) != 0)
 			return EX_COMPLETE;
-		if (shmrt__job_release(&seg, l.id) != 0)
+		if (tu_release_finished(&seg, l.id) != 0)
 			return EX_RELEASE;
 		__atomic_fetch_add(&r->sh->consumed, 1, __ATOMIC_ACQ_REL);
 	}

@@ -168,7 +168,7 @@ static int consumer_main(struct run *r, uint32_t me)
 		if (shmrt__job_complete(&part, &l, &pl.seq, sizeof(pl.seq)) !=
 		    0)
 			return EX_COMPLETE;
-		if (shmrt__job_release(&seg, l.id) != 0)
+		if (tu_release_finished(&seg, l.id) != 0)
 			return EX_RELEASE;
 		r->sh->per_consumer[me]++;
 		__atomic_fetch_add(&r->sh->consumed, 1, __ATOMIC_ACQ_REL);

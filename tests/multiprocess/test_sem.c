@@ -133,7 +133,7 @@ static int run_job(struct run *r, uint32_t me, struct shmrt__seg *seg,
 	__atomic_fetch_sub(&r->sh->cur, 1, __ATOMIC_ACQ_REL);
 	if (shmrt__job_complete(part, l, &job, sizeof(job)) != 0)
 		return EX_COMPLETE;
-	if (shmrt__job_release(seg, l->id) != 0)
+	if (tu_release_finished(seg, l->id) != 0)
 		return EX_RELEASE;
 	r->sh->per_consumer[me]++;
 	__atomic_fetch_add(&r->sh->consumed, 1, __ATOMIC_ACQ_REL);

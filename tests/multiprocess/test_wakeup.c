@@ -46,6 +46,7 @@
 #include "shm/job.h"
 #include "shm/os.h"
 #include "shm/participant.h"
+#include "shm/scan.h"
 #include "shm/segment.h"
 #include "testutil.h"
 
@@ -132,11 +133,14 @@ static int fx_setup(void **state)
 	return fx_setup_params(state, &p);
 }
 
+/* Strict retention: finished jobs keep their slots (evict.h), so a
+ * producer waits for a release, the wake under test. */
 static int fx_setup_small(void **state)
 {
 	struct shmrt__seg_params p;
 
 	tu_params_one_queue(&p, 4, SLOT_SIZE, 16);
+	p.queue[0].retention_strict = true;
 	return fx_setup_params(state, &p);
 }
 
@@ -275,20 +279,19 @@ static bool in_futex_on(pid_t pid, uint64_t addr)
 }
 
 /*
- * Waits (bounded) until child `me` sleeps on `ec` (the parent's mapping
- * of it): flagged, and the child blocked in futex on its own address of
- * the same word.
+ * Waits (bounded) until child `me` sleeps on futex word `word` (the
+ * parent's mapping of it; an event count's counter, or a waitq's seq):
+ * the child is blocked in futex on its own address of the same word.
  */
-static bool wait_asleep(struct fx *f, int me, const struct shmrt__ec *ec)
+static bool wait_asleep(struct fx *f, int me, const uint32_t *word)
 {
 	uint64_t deadline = tu_deadline_ms(FLAG_WAIT_MS);
-	uint64_t off = (uint64_t)((const unsigned char *)ec - f->seg.base);
+	uint64_t off = (uint64_t)((const unsigned char *)word - f->seg.base);
 
 	for (;;) {
 		uint64_t base = LOADA(&f->sh->base[me]);
 
-		if (base != 0 && shmrt__ec_has_waiters(ec) &&
-		    in_futex_on(f->pids[me], base + off))
+		if (base != 0 && in_futex_on(f->pids[me], base + off))
 			return true;
 		if (shmrt__os_now_ns() > deadline || child_ended(f->pids[me]))
 			return false;
@@ -348,7 +351,7 @@ static uint32_t p99_index(uint32_t n)
 
 /*
  * One kind of sleeper and its waker. `arm` (optional) runs before the
- * child may sleep in round r; `ec` names the count the child sleeps on
+ * child may sleep in round r; `word` names the futex word the child sleeps on
  * (after arm); `wake` makes the child's condition true; `after`
  * (optional) runs once the child has finished the round.
  */
@@ -356,7 +359,7 @@ struct wake_case {
 	const char *what;
 	int (*child)(struct fx *f, int me);
 	void (*arm)(struct fx *f, uint32_t r);
-	const struct shmrt__ec *(*ec)(struct fx *f);
+	const uint32_t *(*word)(struct fx *f);
 	void (*wake)(struct fx *f, uint32_t r);
 	void (*after)(struct fx *f, uint32_t r);
 };
@@ -389,7 +392,7 @@ static void run_rounds(struct fx *f, const struct wake_case *c)
 		if (c->arm != NULL)
 			c->arm(f, r);
 		STORER(&f->sh->go, r + 1);
-		if (!wait_asleep(f, 0, c->ec(f)))
+		if (!wait_asleep(f, 0, c->word(f)))
 			break;
 		t = shmrt__os_now_ns();
 		c->wake(f, r);
@@ -466,9 +469,9 @@ static int consumer_main(struct fx *f, int me)
 	return lease_rounds(f, me, 1, 0);
 }
 
-static const struct shmrt__ec *jobs_ec(struct fx *f)
+static const uint32_t *jobs_word(struct fx *f)
 {
-	return &f->seg.q[0].ctl->jobs_ec;
+	return &f->seg.q[0].ctl->jobs_wq.seq;
 }
 
 static void wake_by_enqueue(struct fx *f, uint32_t r)
@@ -479,9 +482,9 @@ static void wake_by_enqueue(struct fx *f, uint32_t r)
 static void test_sleeping_consumer_is_woken(void **state)
 {
 	static const struct wake_case c = {
-	    .what = "consumer (jobs_ec, enqueue)",
+	    .what = "consumer (jobs_wq, enqueue)",
 	    .child = consumer_main,
-	    .ec = jobs_ec,
+	    .word = jobs_word,
 	    .wake = wake_by_enqueue,
 	};
 
@@ -525,9 +528,9 @@ static void arm_running_job(struct fx *f, uint32_t r)
 	assert_int_equal(hold_one(f), r);
 }
 
-static const struct shmrt__ec *held_done_ec(struct fx *f)
+static const uint32_t *held_done_word(struct fx *f)
 {
-	return &shmrt__slot_at(&f->seg.q[0], f->held.slot)->done_ec;
+	return &shmrt__slot_at(&f->seg.q[0], f->held.slot)->done_ec.counter;
 }
 
 static void wake_by_complete(struct fx *f, uint32_t r)
@@ -549,7 +552,7 @@ static void test_job_waiter_is_woken(void **state)
 	    .what = "job waiter (done_ec, complete)",
 	    .child = job_waiter_main,
 	    .arm = arm_running_job,
-	    .ec = held_done_ec,
+	    .word = held_done_word,
 	    .wake = wake_by_complete,
 	    .after = release_held,
 	};
@@ -598,9 +601,9 @@ static void arm_full_queue(struct fx *f, uint32_t r)
 	assert_int_equal(shmrt__job_complete(&f->part, &f->held, NULL, 0), 0);
 }
 
-static const struct shmrt__ec *space_ec(struct fx *f)
+static const uint32_t *space_word(struct fx *f)
 {
-	return &f->seg.q[0].ctl->space_ec;
+	return &f->seg.q[0].ctl->space_ec.counter;
 }
 
 static void test_blocked_producer_is_woken(void **state)
@@ -609,7 +612,7 @@ static void test_blocked_producer_is_woken(void **state)
 	    .what = "blocked producer (space_ec, release)",
 	    .child = blocked_producer_main,
 	    .arm = arm_full_queue,
-	    .ec = space_ec,
+	    .word = space_word,
 	    .wake = release_held,
 	};
 	struct fx *f = *state;
@@ -640,9 +643,9 @@ static void arm_permit_held(struct fx *f, uint32_t r)
 	enqueue_u32(f, 2 * r + 1);
 }
 
-static const struct shmrt__ec *sem_ec(struct fx *f)
+static const uint32_t *sem_word(struct fx *f)
 {
-	return &f->seg.sem[0].ctl->ec;
+	return &f->seg.sem[0].ctl->ec.counter;
 }
 
 /* Completing the parent's job gives its permit back. */
@@ -658,7 +661,7 @@ static void test_permit_waiter_is_woken(void **state)
 	    .what = "permit waiter (sem ec, permit release)",
 	    .child = permit_waiter_main,
 	    .arm = arm_permit_held,
-	    .ec = sem_ec,
+	    .word = sem_word,
 	    .wake = wake_by_permit_release,
 	    .after = release_held,
 	};
@@ -706,7 +709,7 @@ static void test_many_sleeping_consumers(void **state)
 	for (i = 0; i < NSLEEPERS; i++)
 		spawn(f, sleeper_main, i);
 	for (i = 0; i < NSLEEPERS; i++)
-		assert_true(wait_asleep(f, i, jobs_ec(f)));
+		assert_true(wait_asleep(f, i, jobs_word(f)));
 	for (i = 0; i < NSLEEPERS; i++)
 		enqueue_u32(f, 1u << i);
 	for (i = 0; i < NSLEEPERS; i++) {
@@ -714,6 +717,107 @@ static void test_many_sleeping_consumers(void **state)
 		seen |= f->sh->got[i];
 	}
 	assert_int_equal(seen, (1u << NSLEEPERS) - 1);
+}
+
+/* Voluntary context switches of process `pid` so far (0 if unreadable). */
+static uint64_t voluntary_switches(pid_t pid)
+{
+	char path[64], line[128];
+	unsigned long long n = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
+}
+
+/* The index of a child that has ended, waiting up to FLAG_WAIT_MS; -1. */
+static int first_ended(struct fx *f)
+{
+	uint64_t deadline = tu_deadline_ms(FLAG_WAIT_MS);
+	int i;
+
+	while (shmrt__os_now_ns() < deadline) {
+		for (i = 0; i < NSLEEPERS; i++)
+			if (f->pids[i] > 0 && child_ended(f->pids[i]))
+				return i;
+		shmrt__os_sleep_ns(POLL_NS);
+	}
+	return -1;
+}
+
+/*
+ * One job wakes one sleeper (waitq.h): of NSLEEPERS workers asleep on the
+ * queue, one leases the job and the others never leave their futex wait
+ * (their voluntary context switches do not move). Waking them all would
+ * switch each of them in, to find nothing and sleep again.
+ */
+static void test_one_job_wakes_one_sleeper(void **state)
+{
+	struct fx *f = *state;
+	uint64_t before[NSLEEPERS];
+	uint32_t seen = 0;
+	int i, won;
+
+	assert_false(shmrt__ec_net_enabled());
+	for (i = 0; i < NSLEEPERS; i++)
+		spawn(f, sleeper_main, i);
+	for (i = 0; i < NSLEEPERS; i++)
+		assert_true(wait_asleep(f, i, jobs_word(f)));
+	assert_int_equal(LOADA(&f->seg.q[0].ctl->jobs_wq.sleepers),
+			 NSLEEPERS);
+	for (i = 0; i < NSLEEPERS; i++)
+		before[i] = voluntary_switches(f->pids[i]);
+	enqueue_u32(f, 1u);
+	won = first_ended(f);
+	assert_true(won >= 0);
+	shmrt__os_sleep_ns(50 * 1000000ull);
+	for (i = 0; i < NSLEEPERS; i++) {
+		if (i == won)
+			continue;
+		assert_int_equal(voluntary_switches(f->pids[i]), before[i]);
+		assert_true(wait_asleep(f, i, jobs_word(f)));
+	}
+	for (i = 1; i < NSLEEPERS; i++)
+		enqueue_u32(f, 1u << i);
+	for (i = 0; i < NSLEEPERS; i++) {
+		assert_int_equal(reap(f, i), EX_OK);
+		seen |= f->sh->got[i];
+	}
+	assert_int_equal(seen, (1u << NSLEEPERS) - 1);
+	assert_int_equal(LOADA(&f->seg.q[0].ctl->jobs_wq.sleepers), 0);
+}
+
+/*
+ * A worker killed while asleep stays counted as a sleeper until scan
+ * finds its process dead and uncounts it (waitq.h), once.
+ */
+static void test_dead_sleeper_is_uncounted(void **state)
+{
+	struct fx *f = *state;
+	struct shmrt__scan_report rep;
+
+	spawn(f, sleeper_main, 0);
+	assert_true(wait_asleep(f, 0, jobs_word(f)));
+	assert_int_equal(LOADA(&f->seg.q[0].ctl->jobs_wq.sleepers), 1);
+	assert_int_equal(kill(f->pids[0], SIGKILL), 0);
+	assert_int_equal(reap(f, 0), 128 + SIGKILL);
+	assert_int_equal(LOADA(&f->seg.q[0].ctl->jobs_wq.sleepers), 1);
+	assert_int_equal(shmrt__scan(&f->part, tu_deadline_ms(CHILD_WAIT_MS),
+				     &rep),
+			 0);
+	assert_int_equal(rep.dead_participants, 1);
+	assert_int_equal(rep.sleepers_forgotten, 1);
+	assert_int_equal(LOADA(&f->seg.q[0].ctl->jobs_wq.sleepers), 0);
+	assert_int_equal(shmrt__scan(&f->part, tu_deadline_ms(CHILD_WAIT_MS),
+				     &rep),
+			 0);
+	assert_int_equal(rep.sleepers_forgotten, 0);
 }
 
 /* ------------------------------------- without the nets, lost means lost */
@@ -731,7 +835,7 @@ static int ec_sleeper_main(struct fx *f, int me)
 
 	if (rc != EX_OK)
 		return rc;
-	ec = &seg.q[0].ctl->jobs_ec;
+	ec = &seg.q[0].ctl->space_ec;
 	v = shmrt__ec_value(ec);
 	deadline = tu_deadline_ms(sleep_ms);
 	rc = shmrt__ec_wait(ec, v, deadline);
@@ -754,13 +858,13 @@ static int ec_sleeper_main(struct fx *f, int me)
 static void test_lost_wake_stays_lost(void **state)
 {
 	struct fx *f = *state;
-	struct shmrt__ec *ec = &f->seg.q[0].ctl->jobs_ec;
+	struct shmrt__ec *ec = &f->seg.q[0].ctl->space_ec;
 	uint64_t off = (uint64_t)((unsigned char *)ec - f->seg.base);
 	uint64_t until;
 
 	assert_false(shmrt__ec_net_enabled());
 	spawn(f, ec_sleeper_main, 0);
-	assert_true(wait_asleep(f, 0, ec));
+	assert_true(wait_asleep(f, 0, &ec->counter));
 	__atomic_fetch_add(&ec->counter, 1u, __ATOMIC_RELEASE);
 	until = tu_deadline_ms(LOST_HOLD_MS);
 	while (shmrt__os_now_ns() < until) {
@@ -780,20 +884,20 @@ static void test_no_wake_without_sleeper(void **state)
 {
 	struct fx *f = *state;
 	struct shmrt__queue *ctl = f->seg.q[0].ctl;
-	uint32_t before = shmrt__ec_value(&ctl->jobs_ec);
+	uint32_t before = shmrt__waitq_value(&ctl->jobs_wq);
 	unsigned char buf[SLOT_SIZE];
 	struct shmrt__lease l;
 
-	assert_false(shmrt__ec_has_waiters(&ctl->jobs_ec));
+	assert_int_equal(LOADA(&ctl->jobs_wq.sleepers), 0);
 	enqueue_u32(f, 5);
-	/* The count moved (a sleeper would notice) but nobody was flagged. */
-	assert_false(shmrt__ec_has_waiters(&ctl->jobs_ec));
-	assert_int_not_equal(shmrt__ec_value(&ctl->jobs_ec), before);
+	/* The count moved (a sleeper would notice); nobody was counted. */
+	assert_int_equal(LOADA(&ctl->jobs_wq.sleepers), 0);
+	assert_int_not_equal(shmrt__waitq_value(&ctl->jobs_wq), before);
 	assert_int_equal(shmrt__job_lease(&f->part, 0, buf, sizeof(buf), 0, &l),
 			 0);
 	assert_int_equal(shmrt__job_complete(&f->part, &l, NULL, 0), 0);
 	assert_int_equal(shmrt__job_release(&f->seg, l.id), 0);
-	assert_false(shmrt__ec_has_waiters(&ctl->jobs_ec));
+	assert_int_equal(LOADA(&ctl->jobs_wq.sleepers), 0);
 	assert_false(shmrt__ec_has_waiters(&ctl->space_ec));
 	assert_false(shmrt__ec_has_waiters(
 	    &shmrt__slot_at(&f->seg.q[0], l.slot)->done_ec));
@@ -839,6 +943,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_sleeping_consumer_is_woken),
 	    T(test_many_sleeping_consumers),
+	    T(test_one_job_wakes_one_sleeper),
+	    T(test_dead_sleeper_is_uncounted),
 	    T(test_job_waiter_is_woken),
 	    cmocka_unit_test_setup_teardown(test_blocked_producer_is_woken,
 					    fx_setup_small, fx_teardown),

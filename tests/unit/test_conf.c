@@ -17,9 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/conf.h"
+#include "testutil.h"
 
 static char tmpdir[] = "/tmp/shmrt-conf-XXXXXX";
 static char tmppath[sizeof(tmpdir) + 16];
@@ -104,7 +107,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
 	assert_int_equal(c.on_init_error, SHMRT_CONF_ON_ERROR_FAIL);
 	assert_int_equal(c.spin_us, 50);
-	assert_int_equal(c.scan_interval_ms, 100);
+	assert_int_equal(c.scan_interval_ms, 1000);
 	assert_int_equal(c.retention_ms, 60000);
 	assert_int_equal(c.drain_timeout_ms, 5000);
 	assert_int_equal(c.participants, 64);
@@ -152,6 +155,9 @@ static void test_table_sizes_default_to_capacity(void **state)
 static void test_lanes_errors(void **state)
 {
 	(void)state;
+	expect_error(VALID_TAIL "retention = forever\n",
+		     ":4: [queue chat] retention: 'forever' is not evict or "
+		     "strict");
 	expect_error(VALID_TAIL "laned = true\nlanes = 0\n",
 		     ":5: [queue chat] lanes: 0 is out of range (1..4194304)");
 	expect_error(VALID_TAIL "laned = true\nlanes = 4194305\n",
@@ -198,6 +204,85 @@ static void test_heartbeat_timeout_errors(void **state)
 		     "heartbeat_timeout_ms = 2\n",
 		     ":3: [runtime] duplicate key 'heartbeat_timeout_ms' "
 		     "(first set at line 2)");
+}
+
+/* [runtime] backend, redis and redis_password_env. */
+static void test_backend_redis(void **state)
+{
+	struct shmrt_conf c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_text(VALID_TAIL, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.backend, SHMRT_CONF_BACKEND_SHM);
+	assert_string_equal(c.redis, "");
+	assert_int_equal(load_text("[runtime]\nbackend = redis\n"
+				   "redis = db-1.example:6380\n"
+				   "redis_password_env = SHMRT_PW_1\n" VALID_TAIL,
+				   &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.backend, SHMRT_CONF_BACKEND_REDIS);
+	assert_string_equal(c.redis, "db-1.example:6380");
+	assert_string_equal(c.redis_password_env, "SHMRT_PW_1");
+	assert_int_equal(load_text("[runtime]\nbackend = shm\nredis = "
+				   "unix:/run/redis.sock\n" VALID_TAIL,
+				   &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.backend, SHMRT_CONF_BACKEND_SHM);
+}
+
+static void test_backend_redis_errors(void **state)
+{
+	(void)state;
+	expect_error("[runtime]\nbackend = valkey\n" VALID_TAIL,
+		     ":2: [runtime] backend: 'valkey' is not shm or redis");
+	expect_error("[runtime]\nmode = process\nbackend = redis\n"
+		     VALID_TAIL,
+		     ":1: [runtime] backend = redis needs redis = HOST:PORT "
+		     "or unix:/PATH");
+	expect_error("[runtime]\nredis = localhost\n",
+		     ":2: [runtime] redis: 'localhost' is not HOST:PORT or "
+		     "unix:/PATH");
+	expect_error("[runtime]\n\nredis = h:0\n",
+		     ":3: [runtime] redis: 'h:0' is not HOST:PORT or "
+		     "unix:/PATH");
+	expect_error("[runtime]\nredis = h:65536\n",
+		     ":2: [runtime] redis: 'h:65536' is not HOST:PORT or "
+		     "unix:/PATH");
+	expect_error("[runtime]\nredis = h_x:1\n",
+		     ":2: [runtime] redis: 'h_x:1' is not HOST:PORT or "
+		     "unix:/PATH");
+	expect_error("[runtime]\nredis = unix:run/r.sock\n",
+		     ":2: [runtime] redis: 'unix:run/r.sock' is not "
+		     "HOST:PORT or unix:/PATH");
+	expect_error("[runtime]\nredis_password_env = 1PW\n",
+		     ":2: [runtime] redis_password_env: '1PW' is not an "
+		     "environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+	expect_error("[runtime]\nredis_password_env = PW-X\n",
+		     ":2: [runtime] redis_password_env: 'PW-X' is not an "
+		     "environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+}
+
+static void test_redis_addr_parse(void **state)
+{
+	struct shmrt_conf_redis_addr a;
+
+	(void)state;
+	assert_int_equal(shmrt_conf_redis_addr_parse("127.0.0.1:6379", &a), 0);
+	assert_string_equal(a.host, "127.0.0.1");
+	assert_int_equal(a.port, 6379);
+	assert_string_equal(a.path, "");
+	assert_int_equal(shmrt_conf_redis_addr_parse("unix:/tmp/r.sock", &a),
+			 0);
+	assert_string_equal(a.path, "/tmp/r.sock");
+	assert_string_equal(a.host, "");
+	assert_int_equal(shmrt_conf_redis_addr_parse(":6379", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse("h:", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse("h:-1", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse("h:12a", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse("unix:", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse("", &a), -1);
+	assert_int_equal(shmrt_conf_redis_addr_parse(NULL, &a), -1);
 }
 
 static void test_semaphore_limit_range(void **state)
@@ -268,6 +353,7 @@ static void test_all_keys(void **state)
 		 "idempotency_ttl_ms = 604800000\r\n"
 		 "lanes = 4194304\r\n"
 		 "idempotency_keys = 1\r\n"
+		 "retention = strict\r\n"
 		 "[queue second]\r\n"
 		 "handler=h\r\n"
 		 "laned = off",
@@ -295,6 +381,8 @@ static void test_all_keys(void **state)
 	assert_int_equal(c.queue[0].semaphore_limit, 1024);
 	assert_int_equal(c.queue[0].lanes, 4194304);
 	assert_int_equal(c.queue[0].idempotency_keys, 1);
+	assert_int_equal(c.queue[0].retention, SHMRT_CONF_RETENTION_STRICT);
+	assert_int_equal(c.queue[1].retention, SHMRT_CONF_RETENTION_EVICT);
 	assert_int_equal(c.heartbeat_timeout_ms, 0);
 	assert_int_equal(c.queue[1].lanes, 0);
 	assert_int_equal(c.queue[1].idempotency_keys, 0);
@@ -605,6 +693,38 @@ static void test_line_too_long(void **state)
 	expect_error(text, ":6: line is longer than 197 characters");
 }
 
+/*
+ * A file with no newline at all stops at the line limit, naming file
+ * and line, instead of growing a buffer without bound (it grew to about
+ * 1 GB on /dev/zero). In a child with its address space capped at 64 MB
+ * (not under a sanitizer, whose shadow memory needs terabytes of it), so
+ * the unbounded buffer fails fast; the child reports by exit code.
+ */
+static void test_no_newline_stops_at_line_limit(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	pid = tu_fork(99);
+	if (pid == 0) {
+		static struct shmrt_conf c;
+		char e[256];
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+		struct rlimit lim = { 64u << 20, 64u << 20 };
+
+		if (setrlimit(RLIMIT_AS, &lim) != 0)
+			_exit(2);
+#endif
+		_exit(shmrt_conf_load("/dev/zero", &c, e, sizeof(e)) ==
+				      SHMRT_E_CONF &&
+			      strcmp(e, "/dev/zero:1: line is longer than "
+					"197 characters") == 0
+		      ? 0
+		      : 1);
+	}
+	assert_int_equal(tu_wait_child(pid, 30000), 0);
+}
+
 static void test_indented_line(void **state)
 {
 	(void)state;
@@ -629,9 +749,11 @@ static void test_no_tenant(void **state)
 {
 	(void)state;
 	expect_error("[runtime]\n[queue chat]\nhandler = chat\n",
-		     ": no [tenant NAME] section (at least one is required)");
+		     ": no [tenant NAME] section or [tenant *] "
+		     "template (at least one is required)");
 	expect_error("",
-		     ": no [tenant NAME] section (at least one is required)");
+		     ": no [tenant NAME] section or [tenant *] "
+		     "template (at least one is required)");
 }
 
 static void test_no_queue(void **state)
@@ -711,6 +833,7 @@ static void test_conf_path(void **state)
 	char path[128];
 
 	(void)state;
+	unlink(shmrt_conf_installed_path()); /* left by a failed run */
 	unsetenv("SHMRT_CONF");
 	assert_string_equal(shmrt_conf_path(NULL), SHMRT_CONF_DEFAULT_PATH);
 	assert_string_equal(shmrt_conf_path(""), "conf/shmrt.ini");
@@ -728,6 +851,39 @@ static void test_conf_path(void **state)
 	    shmrt_conf_load(path, &(struct shmrt_conf){0}, NULL, 0), 0);
 	unlink(path);
 	unsetenv("SHMRT_CONF");
+}
+
+/* Without -c or SHMRT_CONF: ./conf/shmrt.ini when it exists, else the
+ * installed file when it exists (the tests' build has its own). */
+static void test_conf_path_installed(void **state)
+{
+	const char *installed = shmrt_conf_installed_path();
+	char cwd[512], dir[64], cmd[1200];
+
+	(void)state;
+	unsetenv("SHMRT_CONF");
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(dir, sizeof(dir), "/tmp/shmrt-confpath-%d", (int)getpid());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chdir(dir), 0);
+	unlink(installed);
+	assert_string_equal(shmrt_conf_path(NULL), SHMRT_CONF_DEFAULT_PATH);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\" && "
+		 "touch '%s'", installed, installed);
+	assert_int_equal(system(cmd), 0);
+	assert_string_equal(shmrt_conf_path(NULL), installed);
+	assert_string_equal(shmrt_conf_path("x.ini"), "x.ini");
+	setenv("SHMRT_CONF", "y.ini", 1);
+	assert_string_equal(shmrt_conf_path(NULL), "y.ini");
+	unsetenv("SHMRT_CONF");
+	assert_int_equal(mkdir("conf", 0700), 0);
+	write_file("conf/shmrt.ini", VALID_TAIL);
+	assert_string_equal(shmrt_conf_path(NULL), SHMRT_CONF_DEFAULT_PATH);
+	unlink("conf/shmrt.ini");
+	rmdir("conf");
+	unlink(installed);
+	assert_int_equal(chdir(cwd), 0);
+	rmdir(dir);
 }
 
 static void test_mode_env(void **state)
@@ -758,6 +914,41 @@ static void test_mode_env(void **state)
 	unsetenv("SHMRT_MODE");
 }
 
+/* Test mode: SHMRT_MODE=inline turns it on, SHMRT_TEST_MODE is its own
+ * switch and wins; a bad value names the variable. */
+static void test_env_test_mode(void **state)
+{
+	struct shmrt_conf c;
+	char err[128];
+
+	(void)state;
+	shmrt_conf_defaults(&c);
+	assert_false(c.test_mode);
+	setenv("SHMRT_MODE", "inline", 1);
+	unsetenv("SHMRT_TEST_MODE");
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_true(c.test_mode);
+	setenv("SHMRT_TEST_MODE", "0", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_false(c.test_mode);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_INLINE);
+	setenv("SHMRT_MODE", "process", 1);
+	setenv("SHMRT_TEST_MODE", "1", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_true(c.test_mode);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_INLINE);
+	unsetenv("SHMRT_TEST_MODE");
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_false(c.test_mode);
+	assert_int_equal(c.mode, SHMRT_CONF_MODE_PROCESS);
+	setenv("SHMRT_TEST_MODE", "yes", 1);
+	assert_int_equal(shmrt_conf_apply_env(&c, err, sizeof(err)),
+			 SHMRT_E_CONF);
+	assert_string_equal(err, "SHMRT_TEST_MODE: 'yes' is not 0 or 1");
+	unsetenv("SHMRT_TEST_MODE");
+	unsetenv("SHMRT_MODE");
+}
+
 static void test_queue_index(void **state)
 {
 	static struct shmrt_conf c;
@@ -770,6 +961,178 @@ static void test_queue_index(void **state)
 	assert_int_equal(shmrt_conf_queue_index(&c, "c"), -1);
 	assert_int_equal(shmrt_conf_queue_index(&c, "cha"), -1);
 	assert_int_equal(shmrt_conf_queue_index(&c, NULL), -1);
+}
+
+/* The shipped file's commented template, uncommented, serves any name. */
+static void test_shipped_template_uncommented(void **state)
+{
+	static struct shmrt_conf c;
+	char path[4096], cmd[8400];
+
+	(void)state;
+	assert_int_equal(find_shipped_conf(path, sizeof(path)), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "sed -e 's/^;\\[tenant \\*\\]$/[tenant *]/' "
+		 "-e 's/^;group = NAME$/group = staff/' '%s' >'%s'",
+		 path, tmppath);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(shmrt_conf_load(tmppath, &c, NULL, 0), 0);
+	unlink(tmppath);
+	assert_true(c.has_template);
+	assert_int_equal(c.ntenants, 1);
+	assert_string_equal(c.tenant[0].group, "staff"); /* inherited */
+	assert_int_equal(shmrt_conf_select_tenant(&c, "customer-4711"), 0);
+	assert_string_equal(c.tenant[0].name, "customer-4711");
+	assert_string_equal(c.tenant[0].group, "staff");
+	assert_int_equal(c.nqueues, 4);
+}
+
+/* ---------------------------------------------------------- tenant template */
+
+#define TEMPLATE_QUEUE "[queue chat]\nhandler = chat\n"
+
+/* Selects `name` in a copy of *c; returns the result, *out the copy. */
+static int select_in(const struct shmrt_conf *c, const char *name,
+		     struct shmrt_conf *out)
+{
+	*out = *c;
+	return shmrt_conf_select_tenant(out, name);
+}
+
+/*
+ * The template serves any valid name; a [tenant NAME] section overrides
+ * it and inherits the keys it does not set, wherever the template sits.
+ */
+static void test_template_serves_any_name(void **state)
+{
+	static struct shmrt_conf c, s;
+
+	(void)state;
+	assert_int_equal(load_text("[tenant demo]\n"
+				   "[tenant own]\ngroup = g2\n"
+				   "[tenant plain]\ngroup =\n" TEMPLATE_QUEUE
+				   "[tenant *]\ngroup = g1\n",
+				   &c, NULL, 0),
+			 0);
+	assert_true(c.has_template);
+	assert_int_equal(c.ntenants, 3);
+	assert_string_equal(c.tenant_template.name, "*");
+	assert_string_equal(c.tenant_template.group, "g1");
+	/* Explicit sections: inherit unset keys, keep the ones they set. */
+	assert_string_equal(c.tenant[0].group, "g1");
+	assert_string_equal(c.tenant[1].group, "g2");
+	assert_string_equal(c.tenant[2].group, "");
+	/* A name in no section gets the template, under its own name. */
+	assert_int_equal(select_in(&c, "acme-42", &s), 0);
+	assert_int_equal(s.ntenants, 1);
+	assert_string_equal(s.tenant[0].name, "acme-42");
+	assert_string_equal(s.tenant[0].group, "g1");
+	assert_int_equal(select_in(&c, "own", &s), 0);
+	assert_string_equal(s.tenant[0].name, "own");
+	assert_string_equal(s.tenant[0].group, "g2");
+	/* NULL: the first [tenant NAME] section. */
+	assert_int_equal(select_in(&c, NULL, &s), 0);
+	assert_string_equal(s.tenant[0].name, "demo");
+	assert_int_equal(s.ntenants, 1);
+}
+
+/* A template alone is a complete file; names it cannot serve are refused. */
+static void test_template_alone(void **state)
+{
+	static struct shmrt_conf c, s;
+	char t48[SHMRT_CONF_TENANT_MAX], t49[SHMRT_CONF_TENANT_MAX + 1];
+	char want[512];
+
+	(void)state;
+	assert_int_equal(load_text("[tenant *]\n" TEMPLATE_QUEUE, &c, NULL, 0),
+			 0);
+	assert_int_equal(c.ntenants, 0);
+	assert_string_equal(c.tenant_template.group, "");
+	assert_int_equal(select_in(&c, fill(t48, sizeof(t48), 'x'), &s), 0);
+	assert_string_equal(s.tenant[0].name, t48);
+	/* No first tenant to default to. */
+	assert_int_equal(select_in(&c, NULL, &s), SHMRT_E_CONF);
+	snprintf(want, sizeof(want),
+		 "%s: no tenant named, and the file has only the [tenant *] "
+		 "template: name the tenant (any valid name)",
+		 tmppath);
+	assert_string_equal(shmrt_last_error(), want);
+	assert_int_equal(select_in(&c, fill(t49, sizeof(t49), 'x'), &s),
+			 SHMRT_E_NAME);
+	assert_int_equal(select_in(&c, "..", &s), SHMRT_E_NAME);
+	assert_int_equal(select_in(&c, "a/b", &s), SHMRT_E_NAME);
+	assert_string_equal(shmrt_last_error(),
+			    "invalid tenant name 'a/b' (use 1..48 of "
+			    "[A-Za-z0-9._-], not '.' or '..')");
+	assert_int_equal(select_in(&c, "", &s), SHMRT_E_NAME);
+	/* A refused select leaves the conf as it was. */
+	s = c;
+	assert_int_equal(shmrt_conf_select_tenant(&s, "a/b"), SHMRT_E_NAME);
+	assert_true(s.has_template);
+	assert_int_equal(s.ntenants, 0);
+}
+
+/* Without a template an unlisted name is refused, saying how to allow it. */
+static void test_no_template_refuses_unlisted(void **state)
+{
+	static struct shmrt_conf c, s;
+	char want[512];
+
+	(void)state;
+	assert_int_equal(load_text(VALID_TAIL, &c, NULL, 0), 0);
+	assert_false(c.has_template);
+	assert_int_equal(select_in(&c, "acme", &s), SHMRT_E_CONF);
+	snprintf(want, sizeof(want),
+		 "%s: no [tenant acme] section, and no [tenant *] template: "
+		 "add either to serve it",
+		 tmppath);
+	assert_string_equal(shmrt_last_error(), want);
+	assert_int_equal(select_in(&c, "demo", &s), 0);
+	assert_string_equal(s.tenant[0].name, "demo");
+}
+
+/* A bad template is reported with its file and line, like any section. */
+static void test_template_errors(void **state)
+{
+	(void)state;
+	expect_error("[tenant *]\n" TEMPLATE_QUEUE "[tenant *]\n",
+		     ":4: duplicate template [tenant *] (first defined at "
+		     "line 1)");
+	expect_error("[tenant *]\ngrop = x\n" TEMPLATE_QUEUE,
+		     ":2: [tenant *] unknown key 'grop'");
+	expect_error(TEMPLATE_QUEUE "[tenant *]\ngroup = a b\n",
+		     ":4: [tenant *] group: 'a b' may use only [A-Za-z0-9._-]");
+	expect_error("[tenant *]\ngroup = a\ngroup = b\n" TEMPLATE_QUEUE,
+		     ":3: [tenant *] duplicate key 'group' (first set at "
+		     "line 2)");
+	expect_error("[tenant a*]\n" TEMPLATE_QUEUE,
+		     ":1: invalid tenant name 'a*' (use 1..48 of "
+		     "[A-Za-z0-9._-], not '.' or '..')");
+	expect_error("[tenant **]\n" TEMPLATE_QUEUE,
+		     ":1: invalid tenant name '**' (use 1..48 of "
+		     "[A-Za-z0-9._-], not '.' or '..')");
+	expect_error("[tenant *]\n",
+		     ": no [queue NAME] section (at least one is required)");
+}
+
+/* The template does not count against SHMRT_CONF_MAX_TENANTS. */
+static void test_template_beside_max_tenants(void **state)
+{
+	static struct shmrt_conf c, s;
+	char text[2048];
+	size_t n = 0;
+	int i;
+
+	(void)state;
+	for (i = 0; i < SHMRT_CONF_MAX_TENANTS; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "[tenant t%d]\n", i);
+	snprintf(text + n, sizeof(text) - n, "[tenant *]\n" TEMPLATE_QUEUE);
+	assert_int_equal(load_text(text, &c, NULL, 0), 0);
+	assert_int_equal(c.ntenants, SHMRT_CONF_MAX_TENANTS);
+	assert_int_equal(select_in(&c, "t15", &s), 0);
+	assert_int_equal(select_in(&c, "t16", &s), 0);
+	assert_string_equal(s.tenant[0].name, "t16");
 }
 
 int main(void)
@@ -796,6 +1159,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_tenant_name),
 	    cmocka_unit_test(test_missing_handler),
 	    cmocka_unit_test(test_line_too_long),
+	    cmocka_unit_test(test_no_newline_stops_at_line_limit),
 	    cmocka_unit_test(test_indented_line),
 	    cmocka_unit_test(test_syntax_error),
 	    cmocka_unit_test(test_no_tenant),
@@ -805,13 +1169,24 @@ int main(void)
 	    cmocka_unit_test(test_directory_is_unreadable),
 	    cmocka_unit_test(test_err_buffer_edges),
 	    cmocka_unit_test(test_conf_path),
+	    cmocka_unit_test(test_conf_path_installed),
 	    cmocka_unit_test(test_mode_env),
+	    cmocka_unit_test(test_env_test_mode),
 	    cmocka_unit_test(test_queue_index),
 	    cmocka_unit_test(test_table_sizes_default_to_capacity),
 	    cmocka_unit_test(test_lanes_errors),
 	    cmocka_unit_test(test_idempotency_keys_errors),
 	    cmocka_unit_test(test_heartbeat_timeout_errors),
 	    cmocka_unit_test(test_semaphore_limit_range),
+	    cmocka_unit_test(test_template_serves_any_name),
+	    cmocka_unit_test(test_template_alone),
+	    cmocka_unit_test(test_no_template_refuses_unlisted),
+	    cmocka_unit_test(test_template_errors),
+	    cmocka_unit_test(test_template_beside_max_tenants),
+	    cmocka_unit_test(test_shipped_template_uncommented),
+	    cmocka_unit_test(test_backend_redis),
+	    cmocka_unit_test(test_backend_redis_errors),
+	    cmocka_unit_test(test_redis_addr_parse),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

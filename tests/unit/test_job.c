@@ -2,6 +2,7 @@
  * tests/unit/test_job.c - job slots: enqueue, lease, complete, fail, status,
  * wait, release, fencing of reclaimed leases, and scan.
  */
+#define _GNU_SOURCE /* setenv */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shm/evict.h"
 #include "shm/job.h"
 #include "shm/os.h"
 #include "shm/participant.h"
@@ -27,7 +29,8 @@
 /*
  * How long a test waits for a wakeup that should come at once. Finishing
  * before it shows a wake arrived: after the deadline the operation would
- * re-check and succeed anyway, hiding a lost wake.
+ * re-check and succeed anyway, hiding a lost wake. main() turns the wake
+ * safety nets off (ec.h), so nothing but the wake ends a sleep early.
  */
 #define WAKE_DEADLINE_MS 10000u
 
@@ -64,11 +67,12 @@ static int fx_teardown(void **state)
 }
 
 /* Each test picks its capacity: a small pool makes "full" easy to reach. */
-static void fx_open(struct fx *f, uint32_t capacity)
+static void fx_open_with(struct fx *f, uint32_t capacity, bool strict)
 {
 	struct shmrt__seg_params p;
 
 	tu_params_one_queue(&p, capacity, SLOT, 8);
+	p.queue[0].retention_strict = strict;
 	assert_int_equal(shmrt__seg_create(NULL, &p, &f->seg), 0);
 	assert_int_equal(shmrt__part_join(&f->seg, SHMRT__ROLE_PRODUCER,
 					  &f->prod),
@@ -77,6 +81,11 @@ static void fx_open(struct fx *f, uint32_t capacity)
 			 0);
 	assert_int_equal(shmrt__part_join(&f->seg, SHMRT__ROLE_WORKER, &f->w2),
 			 0);
+}
+
+static void fx_open(struct fx *f, uint32_t capacity)
+{
+	fx_open_with(f, capacity, false);
 }
 
 static shmrt_job_id enqueue_ok(struct fx *f, const char *payload)
@@ -198,8 +207,8 @@ static void test_happy_path(void **state)
 	assert_int_equal(status_of(f, id, &info), 0);
 	assert_memory_equal(f->buf, "result\0x", 8);
 	assert_int_equal(shmrt__job_release(&f->seg, id), 0);
-	assert_int_equal(status_of(f, id, &info), SHMRT_E_NOJOB);
-	assert_int_equal(shmrt__job_release(&f->seg, id), SHMRT_E_NOJOB);
+	assert_int_equal(status_of(f, id, &info), SHMRT_E_EXPIRED);
+	assert_int_equal(shmrt__job_release(&f->seg, id), SHMRT_E_EXPIRED);
 }
 
 /* An empty payload and result are jobs like any other. */
@@ -314,54 +323,81 @@ static void test_full_deadline_expires(void **state)
 	assert_int_equal(depth(f), 2);
 }
 
-struct releaser {
-	struct shmrt__seg *seg;
-	shmrt_job_id id;
-	uint64_t delay_ns;
-	uint64_t released_ns;
+/* What frees room for a blocked producer, 50 ms after it blocked. */
+struct waker {
+	struct fx *f;
+	int (*act)(struct waker *w);
+	shmrt_job_id id;       /* act_release: the job to release */
+	struct shmrt__lease l; /* act_finish: the lease to complete */
+	uint64_t acted_ns;
 	int rc;
 };
 
-static void *release_later(void *arg)
+static int act_release(struct waker *w)
 {
-	struct releaser *r = arg;
+	return shmrt__job_release(&w->f->seg, w->id);
+}
 
-	shmrt__os_sleep_ns(r->delay_ns);
-	r->released_ns = shmrt__os_now_ns();
-	r->rc = shmrt__job_release(r->seg, r->id);
+static int act_finish(struct waker *w)
+{
+	return shmrt__job_complete(&w->f->w1, &w->l, "ok", 2);
+}
+
+static void *wake_later(void *arg)
+{
+	struct waker *w = arg;
+
+	shmrt__os_sleep_ns(50 * MS);
+	w->acted_ns = shmrt__os_now_ns();
+	w->rc = w->act(w);
 	return NULL;
 }
 
-/* A producer blocked on a full queue is woken by a slot being freed. */
-static void test_full_deadline_woken_by_release(void **state)
+/*
+ * Enqueue "new" on the full queue with a deadline while `w` acts on
+ * another thread: the enqueue must succeed after the act and long before
+ * its deadline (the wake safety net is off). Returns the new job's id.
+ */
+static shmrt_job_id enqueue_woken_by(struct fx *f, struct waker *w)
 {
-	struct fx *f = *state;
-	struct releaser r = { .delay_ns = 50 * MS, .rc = 1 };
-	struct shmrt__lease l;
 	shmrt_job_id id = { 0 };
 	uint64_t now, deadline;
 	pthread_t t;
 	int rc;
 
-	fx_open(f, 2);
-	r.seg = &f->seg;
-	r.id = enqueue_ok(f, "done soon");
-	enqueue_ok(f, "waits");
-	l = lease_ok(f, &f->w1);
-	assert_int_equal(shmrt__job_complete(&f->w1, &l, "ok", 2), 0);
+	w->f = f;
+	w->rc = 1;
 	assert_int_equal(shmrt__job_enqueue(&f->prod, 0, "x", 1, 0, &id),
 			 SHMRT_E_FULL);
-	assert_int_equal(pthread_create(&t, NULL, release_later, &r), 0);
-	/* Join before asserting: the thread uses the fixture's mapping. */
+	assert_int_equal(pthread_create(&t, NULL, wake_later, w), 0);
 	deadline = tu_deadline_ms(WAKE_DEADLINE_MS);
 	rc = shmrt__job_enqueue(&f->prod, 0, "new", 3, deadline, &id);
 	now = shmrt__os_now_ns();
+	/* Join before asserting: the thread uses the fixture's mapping. */
 	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(r.rc, 0);
+	assert_int_equal(w->rc, 0);
 	assert_int_equal(rc, 0);
-	assert_true(now >= r.released_ns); /* it did wait for the release */
-	assert_true(now < deadline);       /* and was woken by it */
-	check_queued(f, id, 3);
+	assert_true(now >= w->acted_ns); /* it did wait for the act */
+	assert_true(now < deadline);     /* and was woken by it */
+	return id;
+}
+
+/*
+ * A producer blocked on a full queue is woken by a slot being freed
+ * (strict retention: the finished job holds its slot until released).
+ */
+static void test_full_deadline_woken_by_release(void **state)
+{
+	struct fx *f = *state;
+	struct waker w = { .act = act_release };
+	struct shmrt__lease l;
+
+	fx_open_with(f, 2, true);
+	w.id = enqueue_ok(f, "done soon");
+	enqueue_ok(f, "waits");
+	l = lease_ok(f, &f->w1);
+	assert_int_equal(shmrt__job_complete(&f->w1, &l, "ok", 2), 0);
+	check_queued(f, enqueue_woken_by(f, &w), 3);
 }
 
 static void test_enqueue_draining(void **state)
@@ -398,7 +434,7 @@ static void test_stale_id_after_reuse(void **state)
 	l = lease_ok(f, &f->w1);
 	assert_int_equal(shmrt__job_complete(&f->w1, &l, "result A", 8), 0);
 	assert_int_equal(shmrt__job_release(&f->seg, a), 0);
-	assert_int_equal(status_of(f, a, &info), SHMRT_E_NOJOB);
+	assert_int_equal(status_of(f, a, &info), SHMRT_E_EXPIRED);
 	b = enqueue_ok(f, "job B, longer");
 	assert_int_not_equal(a.v, b.v);
 	/* Capacity 1: the same slot, a new generation. */
@@ -408,12 +444,12 @@ static void test_stale_id_after_reuse(void **state)
 	memset(f->buf, 0xee, sizeof(f->buf));
 	assert_int_equal(shmrt__job_status(&f->seg, a, &info, f->buf,
 					   sizeof(f->buf)),
-			 SHMRT_E_NOJOB);
+			 SHMRT_E_EXPIRED);
 	assert_int_equal(f->buf[0], 0xee); /* nothing of B was copied out */
 	assert_int_equal(shmrt__job_wait(&f->seg, a, tu_deadline_ms(1000),
 					 &info, NULL, 0),
-			 SHMRT_E_NOJOB);
-	assert_int_equal(shmrt__job_release(&f->seg, a), SHMRT_E_NOJOB);
+			 SHMRT_E_EXPIRED);
+	assert_int_equal(shmrt__job_release(&f->seg, a), SHMRT_E_EXPIRED);
 	assert_int_equal(status_of(f, b, &info), 0);
 	assert_int_equal(info.payload_len, 13);
 	assert_memory_equal(f->buf, "result B", 8);
@@ -829,8 +865,131 @@ static void test_scan_frees_dead_reservation(void **state)
 
 #define FX(t) cmocka_unit_test_setup_teardown(t, fx_setup, fx_teardown)
 
+
+/* ------------------------------------------------- eviction (evict.h) */
+
+static shmrt_job_id run_one(struct fx *f, const char *payload)
+{
+	shmrt_job_id id = enqueue_ok(f, payload);
+	struct shmrt__lease l = lease_ok(f, &f->w1);
+
+	assert_int_equal(l.id.v, id.v);
+	assert_int_equal(shmrt__job_complete(&f->w1, &l, payload,
+					     strlen(payload)),
+			 0);
+	return id;
+}
+
+static uint64_t evicted(struct fx *f)
+{
+	return __atomic_load_n(&f->seg.q[0].ctl->n_evicted, __ATOMIC_RELAXED);
+}
+
+/*
+ * A queue full of finished jobs takes new work: the job that finished
+ * first gives up its slot, whatever slot it sits in, and only it.
+ */
+static void test_evict_takes_the_oldest_finished(void **state)
+{
+	struct fx *f = *state;
+	struct shmrt_job_info info;
+	shmrt_job_id a, b, c, d, x, y;
+
+	fx_open(f, 4);
+	a = run_one(f, "a");
+	b = run_one(f, "b");
+	c = run_one(f, "c");
+	d = run_one(f, "d");
+	/* x finishes last but sits in a's slot, the lowest one. */
+	assert_int_equal(shmrt__job_release(&f->seg, a), 0);
+	x = run_one(f, "x");
+	assert_int_equal((x.v >> 32) & 0xffffff, (a.v >> 32) & 0xffffff);
+	assert_int_equal(shmrt__job_enqueue(&f->prod, 0, "y", 1, 0, &y), 0);
+	assert_int_equal(evicted(f), 1);
+	assert_int_equal((y.v >> 32) & 0xffffff, (b.v >> 32) & 0xffffff);
+	assert_int_equal(status_of(f, b, &info), SHMRT_E_EXPIRED);
+	assert_non_null(strstr(shmrt_last_error(), "no longer kept"));
+	assert_int_equal(status_of(f, c, &info), 0);
+	assert_memory_equal(f->buf, "c", 1);
+	assert_int_equal(status_of(f, d, &info), 0);
+	assert_int_equal(status_of(f, x, &info), 0);
+	assert_memory_equal(f->buf, "x", 1);
+	assert_int_equal(status_of(f, y, &info), 0);
+	assert_int_equal(info.state, SHMRT_JOB_QUEUED);
+}
+
+/* Queued and running jobs are never evicted: a queue full of them is full. */
+static void test_evict_never_takes_live_jobs(void **state)
+{
+	struct fx *f = *state;
+	struct shmrt__lease l;
+	shmrt_job_id id = { 0 };
+
+	fx_open(f, 2);
+	enqueue_ok(f, "runs");
+	enqueue_ok(f, "waits");
+	l = lease_ok(f, &f->w1);
+	assert_int_equal(shmrt__job_enqueue(&f->prod, 0, "x", 1, 0, &id),
+			 SHMRT_E_FULL);
+	assert_int_equal(evicted(f), 0);
+	assert_int_equal(shmrt__job_complete(&f->w1, &l, "ok", 2), 0);
+	assert_int_equal(shmrt__job_enqueue(&f->prod, 0, "x", 1, 0, &id), 0);
+	assert_int_equal(evicted(f), 1);
+}
+
+/* retention = strict: finished jobs keep their slots; enqueue is refused. */
+static void test_strict_retention_refuses(void **state)
+{
+	struct fx *f = *state;
+	struct shmrt_job_info info;
+	shmrt_job_id a, id = { 0 };
+
+	fx_open_with(f, 1, true);
+	a = run_one(f, "a");
+	assert_int_equal(shmrt__job_enqueue(&f->prod, 0, "x", 1, 0, &id),
+			 SHMRT_E_FULL);
+	assert_non_null(strstr(shmrt_last_error(), "retention = strict"));
+	assert_int_equal(evicted(f), 0);
+	assert_int_equal(status_of(f, a, &info), 0);
+	assert_int_equal(info.state, SHMRT_JOB_SUCCEEDED);
+}
+
+/* A fire-and-forget producer on a small queue: never refused. */
+static void test_evict_fire_and_forget(void **state)
+{
+	struct fx *f = *state;
+	uint32_t i;
+
+	fx_open(f, 32);
+	for (i = 0; i < 32 * 100; i++)
+		run_one(f, "job");
+	assert_true(evicted(f) >= 32 * 100 - 32);
+	/* Batches: one walk over the slots frees capacity/16 jobs. */
+	assert_int_equal(shmrt__evict_batch(32), 2);
+	assert_int_equal(shmrt__evict_batch(1), 1);
+	assert_int_equal(shmrt__evict_batch(1u << 20), SHMRT__EVICT_BATCH_MAX);
+}
+
+/*
+ * A producer waiting on a queue full of live jobs is woken when one of
+ * them finishes: the finished job can be evicted for it.
+ */
+static void test_full_deadline_woken_by_finish(void **state)
+{
+	struct fx *f = *state;
+	struct waker w = { .act = act_finish };
+
+	fx_open(f, 2);
+	enqueue_ok(f, "runs");
+	enqueue_ok(f, "waits");
+	w.l = lease_ok(f, &f->w1);
+	check_queued(f, enqueue_woken_by(f, &w), 3);
+	assert_int_equal(evicted(f), 1);
+}
+
 int main(void)
 {
+	setenv("SHMRT_TEST_NO_WAKE_NET", "1", 1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_state_names),
 		FX(test_happy_path),
@@ -854,6 +1013,11 @@ int main(void)
 		FX(test_lease_woken_by_enqueue),
 		FX(test_scan_healthy),
 		FX(test_scan_frees_dead_reservation),
+		FX(test_evict_takes_the_oldest_finished),
+		FX(test_evict_never_takes_live_jobs),
+		FX(test_strict_retention_refuses),
+		FX(test_evict_fire_and_forget),
+		FX(test_full_deadline_woken_by_finish),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

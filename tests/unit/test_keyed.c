@@ -335,7 +335,7 @@ static void test_lane_release_middle(void **state)
 	assert_int_equal(shmrt__job_release(&f->seg, id[1]), 0);
 	assert_int_equal(shmrt__job_status(&f->seg, id[1], &(struct shmrt_job_info){0},
 					   NULL, 0),
-			 SHMRT_E_NOJOB);
+			 SHMRT_E_EXPIRED);
 	assert_string_equal(lease_now(f, &f->w1, &l, &rc), "a:0");
 	assert_int_equal(shmrt__job_complete(&f->w1, &l, NULL, 0), 0);
 	assert_string_equal(lease_now(f, &f->w1, &l, &rc), "a:2");
@@ -862,10 +862,46 @@ static void test_scan_republishes_unnamed_lane_head(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
+/*
+ * A laned queue full of finished jobs takes new work too (evict.h): the
+ * oldest give up their slots through their lanes, and the lanes go on in
+ * order.
+ */
+static void test_laned_queue_evicts_finished_jobs(void **state)
+{
+	struct fx *f = *state;
+	struct shmrt_job_info info;
+	struct shmrt__lease l;
+	shmrt_job_id id[4], next;
+	int i, rc;
+
+	open_laned(f, 4, 4);
+	assert_int_equal(submit_lane(f, "a", 0, &id[0]), 0);
+	assert_int_equal(submit_lane(f, "a", 1, &id[1]), 0);
+	assert_int_equal(submit_lane(f, "b", 0, &id[2]), 0);
+	assert_int_equal(submit_lane(f, "b", 1, &id[3]), 0);
+	for (i = 0; i < 4; i++) {
+		lease_now(f, &f->w1, &l, &rc);
+		assert_int_equal(rc, 0);
+		assert_int_equal(shmrt__job_complete(&f->w1, &l, NULL, 0), 0);
+	}
+	assert_int_equal(submit_lane(f, "a", 2, &next), 0);
+	assert_int_equal(shmrt__job_status(&f->seg, id[0], &info, NULL, 0),
+			 SHMRT_E_EXPIRED);
+	assert_string_equal(lease_now(f, &f->w1, &l, &rc), "a:2");
+	assert_int_equal(rc, 0);
+	assert_int_equal(l.id.v, next.v);
+	assert_int_equal(shmrt__job_complete(&f->w1, &l, NULL, 0), 0);
+	assert_int_equal(submit_lane(f, "b", 2, &next), 0);
+	assert_string_equal(lease_now(f, &f->w1, &l, &rc), "b:2");
+	assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_lane_key_rules),
+		T(test_laned_queue_evicts_finished_jobs),
 		T(test_lane_one_at_a_time_in_order),
 		T(test_lanes_run_in_parallel),
 		T(test_lanes_are_exact_keys),

@@ -1,6 +1,7 @@
 /*
  * tests/unit/test_runtime_factory.c - the backend factory and the handler
- * registry: caching, reset, selection from the conf and from SHMRT_MODE,
+ * registry: caching, reset, selection from the conf (with the environment
+ * applied: SHMRT_MODE, SHMRT_TEST_MODE),
  * clear initialization errors; registry lookups, replacement, removal.
  */
 #define _GNU_SOURCE
@@ -38,6 +39,7 @@ static void make_conf(int mode)
 	shmrt_conf_queue_defaults(&conf.queue[0], "q");
 	snprintf(conf.queue[0].handler, sizeof(conf.queue[0].handler), "h");
 	conf.queue[0].capacity = 16;
+	assert_int_equal(shmrt_conf_apply_env(&conf, NULL, 0), 0);
 }
 
 static int teardown(void **state)
@@ -87,48 +89,54 @@ static void test_cache_same_backend(void **state)
 			 SHMRT_E_NOENT);
 }
 
-static void test_selection(void **state)
+/*
+ * With SHMRT_MODE and SHMRT_TEST_MODE as given (NULL: unset) over a conf
+ * of conf_mode, the factory makes backend `name`, in test mode or not.
+ */
+static void expect_backend(const char *mode_env, const char *test_env,
+			   int conf_mode, const char *name, bool sync)
 {
 	struct shmrt__backend *be;
 	bool made;
-	int mode;
-	bool test_mode;
 
+	if (mode_env != NULL)
+		setenv("SHMRT_MODE", mode_env, 1);
+	else
+		unsetenv("SHMRT_MODE");
+	if (test_env != NULL)
+		setenv("SHMRT_TEST_MODE", test_env, 1);
+	else
+		unsetenv("SHMRT_TEST_MODE");
+	make_conf(conf_mode);
+	be = get(&made);
+	assert_string_equal(be->name, name);
+	assert_int_equal(be->sync, sync);
+	assert_int_equal(be->mode, strcmp(name, "shm") == 0
+					   ? SHMRT_MODE_PROCESS
+					   : SHMRT_MODE_INLINE);
+	if (strcmp(name, "shm") == 0)
+		assert_true(be->owner);
+	shmrt__backend_put(be);
+	shmrt__backend_factory_reset();
+	shmrt__seg_destroy(conf.tenant[0].name);
+}
+
+static void test_selection(void **state)
+{
 	(void)state;
-	/* conf inline, no override: inline, not test mode */
-	unsetenv("SHMRT_MODE");
-	make_conf(SHMRT_CONF_MODE_INLINE);
-	be = get(&made);
-	assert_string_equal(be->name, "inline");
-	assert_false(be->sync);
-	shmrt__backend_put(be);
-	shmrt__backend_factory_reset();
-	/* conf process: the shm backend, a segment in /dev/shm */
-	make_conf(SHMRT_CONF_MODE_PROCESS);
-	be = get(&made);
-	assert_string_equal(be->name, "shm");
-	assert_int_equal(be->mode, SHMRT_MODE_PROCESS);
-	assert_true(be->owner);
-	shmrt__backend_put(be);
-	shmrt__backend_factory_reset();
-	shmrt__seg_destroy(conf.tenant[0].name);
-	/* the override wins over the conf, both ways */
-	setenv("SHMRT_MODE", "process", 1);
-	make_conf(SHMRT_CONF_MODE_INLINE);
-	be = get(&made);
-	assert_string_equal(be->name, "shm");
-	shmrt__backend_put(be);
-	shmrt__backend_factory_reset();
-	shmrt__seg_destroy(conf.tenant[0].name);
+	/* the conf alone: inline (not test mode) or shm, a segment */
+	expect_backend(NULL, NULL, SHMRT_CONF_MODE_INLINE, "inline", false);
+	expect_backend(NULL, NULL, SHMRT_CONF_MODE_PROCESS, "shm", false);
+	/* SHMRT_MODE wins over the conf, both ways; inline is test mode */
+	expect_backend("process", NULL, SHMRT_CONF_MODE_INLINE, "shm", false);
+	expect_backend("inline", NULL, SHMRT_CONF_MODE_PROCESS, "inline",
+		       true);
+	/* test mode's own switch: off under SHMRT_MODE=inline, on alone */
+	expect_backend("inline", "0", SHMRT_CONF_MODE_PROCESS, "inline",
+		       false);
+	expect_backend(NULL, "1", SHMRT_CONF_MODE_PROCESS, "inline", true);
+	unsetenv("SHMRT_TEST_MODE");
 	setenv("SHMRT_MODE", "inline", 1);
-	make_conf(SHMRT_CONF_MODE_PROCESS);
-	be = get(&made);
-	assert_string_equal(be->name, "inline");
-	assert_true(be->sync);
-	shmrt__backend_put(be);
-	assert_int_equal(shmrt__backend_select(&conf, &mode, &test_mode), 0);
-	assert_int_equal(mode, SHMRT_MODE_INLINE);
-	assert_true(test_mode);
 }
 
 static void test_init_errors(void **state)
@@ -140,12 +148,9 @@ static void test_init_errors(void **state)
 	int fd;
 
 	(void)state;
-	make_conf(SHMRT_CONF_MODE_PROCESS);
-	setenv("SHMRT_MODE", "threads", 1);
-	assert_int_equal(shmrt__backend_get(&spec, &be, &made), SHMRT_E_CONF);
-	assert_non_null(strstr(shmrt_last_error(), "SHMRT_MODE: 'threads'"));
-	/* The segment's name is taken by a file that is not a segment. */
 	unsetenv("SHMRT_MODE");
+	make_conf(SHMRT_CONF_MODE_PROCESS);
+	/* The segment's name is taken by a file that is not a segment. */
 	snprintf(path, sizeof(path), "/dev/shm/shmrt.%s", conf.tenant[0].name);
 	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
 	assert_true(fd >= 0);

@@ -244,10 +244,13 @@ static void *worker_main(void *arg)
 					    sizeof(out),
 					    shmrt__os_now_ns() + 20000000u);
 
-		if (rc == SHMRT_E_TIMEDOUT &&
-		    be->ops->state(be) != SHMRT__BE_READY)
+		/* Nothing to lease: the deadline, or (AGAIN) the tenant
+		 * left READY while the worker slept. */
+		bool idle = rc == SHMRT_E_TIMEDOUT || rc == SHMRT_E_AGAIN;
+
+		if (idle && be->ops->state(be) != SHMRT__BE_READY)
 			break;
-		if (rc < 0 && rc != SHMRT_E_TIMEDOUT)
+		if (rc < 0 && !idle)
 			bad++;
 	}
 	be->ops->consumer_close(be, c);

@@ -197,17 +197,19 @@ static void test_enqueue_wait_status(void **state)
 	assert_int_equal(info.state, SHMRT_JOB_SUCCEEDED);
 	assert_int_equal(shmrt_job_release(tenant, id), 0);
 	assert_int_equal(shmrt_job_status(tenant, id, &info, NULL, 0),
-			 SHMRT_E_NOJOB);
+			 SHMRT_E_EXPIRED);
 }
 
 static void test_errors(void **state)
 {
 	struct shmrt_job_info info;
 	shmrt_job_id id = { 12345 };
-	struct shmrt_enqueue_opts o = { "", NULL, 0 };
+	struct shmrt_enqueue_opts o = { .lane = "" };
+	uint32_t succeed_at = 2;
 
 	(void)state;
-	write_conf("[queue q]\nhandler = t.echo\nslot_size = 8\n");
+	write_conf("[queue q]\nhandler = t.echo\nslot_size = 8\n"
+		   "[queue r]\nhandler = t.flaky\nretry_backoff_ms = 60000\n");
 	assert_int_equal(shmrt_enqueue(tenant, "q", "x", 1, NULL, &id),
 			 SHMRT_E_NOENT);
 	assert_non_null(strstr(shmrt_last_error(), "not started"));
@@ -219,9 +221,30 @@ static void test_errors(void **state)
 	assert_int_equal(shmrt_enqueue(tenant, "q", "x", 1, &o, &id),
 			 SHMRT_E_KEYLEN);
 	id.v = 12345;
+	/* NOJOB and TIMEDOUT name the call and the job, not an older
+	 * failure (the KEYLEN above). */
 	assert_int_equal(shmrt_job_status(tenant, id, &info, NULL, 0),
 			 SHMRT_E_NOJOB);
+	assert_non_null(strstr(shmrt_last_error(), "status of job 12345 of "
+			       "tenant "));
+	assert_non_null(strstr(shmrt_last_error(), "never gave out"));
 	assert_int_equal(shmrt_job_cancel(tenant, id), SHMRT_E_NOJOB);
+	assert_non_null(strstr(shmrt_last_error(), "cancel job 12345"));
+	assert_int_equal(shmrt_job_release(tenant, id), SHMRT_E_NOJOB);
+	assert_non_null(strstr(shmrt_last_error(), "release job 12345"));
+	assert_int_equal(shmrt_enqueue(tenant, "q", "x", 1, NULL, &id), 0);
+	assert_int_equal(shmrt_enqueue(tenant, "q", "x", 1, &o, &id),
+			 SHMRT_E_KEYLEN);
+	/* A failed first attempt waits out a minute of backoff. */
+	assert_int_equal(shmrt_handler_register("t.flaky", h_flaky,
+						&succeed_at), 0);
+	assert_int_equal(shmrt_enqueue(tenant, "r", "y", 1, NULL, &id), 0);
+	assert_int_equal(shmrt_job_wait(tenant, id, 20, &info, NULL, 0),
+			 SHMRT_E_TIMEDOUT);
+	assert_non_null(strstr(shmrt_last_error(), "wait for job "));
+	assert_non_null(strstr(shmrt_last_error(),
+			       "not finished before the deadline"));
+	assert_int_equal(shmrt_job_cancel(tenant, id), 0);
 }
 
 /* A queued job that is cancelled never runs. */
@@ -332,7 +355,7 @@ static void test_no_handler(void **state)
 
 static void test_lanes_and_keys(void **state)
 {
-	struct shmrt_enqueue_opts o = { NULL, NULL, 0 };
+	struct shmrt_enqueue_opts o = { .lane = NULL };
 	struct shmrt_job_info info;
 	shmrt_job_id ids[6], again;
 	char payload[8];
@@ -374,7 +397,7 @@ static void test_lanes_and_keys(void **state)
 /* The embedder's path: the shipped conf, a handler, enqueue, wait. */
 static void test_embedder_shipped_conf(void **state)
 {
-	struct shmrt_enqueue_opts o = { "conversation-1", NULL, 0 };
+	struct shmrt_enqueue_opts o = { .lane = "conversation-1" };
 	char path[512], buf[64];
 	struct shmrt_job_info info;
 	const char *slash = strrchr(__FILE__, '/');
