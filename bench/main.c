@@ -3,10 +3,10 @@
  * alternatives, measured side by side in one run.
  *
  *   shmrt_bench [--smoke] [--only a,b] [--redis-port N] [--json PATH]
- *               [--plot PATH | --no-plot] [--python PATH]
+ *               [--plot PATH | --no-plot] [--python PATH] [--shmrt PATH]
  *
  * Prints a table per workload with ratios to the baselines measured in
- * the same run, then the goals of issue 6; writes the figures and the
+ * the same run, then the goals (issues 6 and 10); writes the figures and the
  * machine description as JSON, and the latency distributions as a PNG
  * when gnuplot is installed. Progress goes to stderr. Exits 0 unless a
  * measurement broke; a missing peer (redis-server, python3-rq, gnuplot)
@@ -27,6 +27,12 @@
 #ifndef SHMRT_BENCH_SOURCE_DIR
 #define SHMRT_BENCH_SOURCE_DIR "bench"
 #endif
+#ifndef SHMRT_BENCH_SHMRT_EXE
+#define SHMRT_BENCH_SHMRT_EXE "build/shmrt"
+#endif
+#ifndef SHMRT_BENCH_CONF
+#define SHMRT_BENCH_CONF "conf/shmrt.ini"
+#endif
 
 struct workload {
 	const char *name;
@@ -41,7 +47,13 @@ static const struct workload workloads[] = {
 	{ "redis", bench_redis, "redis: LPUSH/BRPOP through hiredis" },
 	{ "rq", bench_rq, "rq: python3-rq burst worker" },
 	{ "latency", bench_shmrt_latency, "shmrt: latency, one job at a time" },
-	{ "throughput", bench_shmrt_throughput, "shmrt: throughput" },
+	{ "throughput", bench_shmrt_throughput,
+	  "shmrt: throughput, engine only (internal API)" },
+	{ "api", bench_shmrt_api, "shmrt: throughput through the public API" },
+	{ "wake", bench_shmrt_wake,
+	  "shmrt: a job arriving at an idle tenant, 1 and 6 workers" },
+	{ "idle", bench_shmrt_idle,
+	  "shmrt: the default tenant idle (wakeups, CPU)" },
 	{ "depth", bench_shmrt_depth, "shmrt: per-job cost vs queue depth" },
 	{ "keys", bench_shmrt_keys, "shmrt: per-job cost vs lanes, keys" },
 	{ "oversub", bench_shmrt_oversub, "shmrt: oversubscription" },
@@ -63,6 +75,8 @@ const struct bench_child_entry bench_child_table[] = {
 	{ "oversub", bench_oversub_child },
 	{ "mutex-ring", bench_mutex_ring_child },
 	{ "rss", bench_rss_child },
+	{ "exec", bench_exec_child },
+	{ "tick", bench_tick_child },
 	{ "redis-worker", bench_shmrt_redis_child },
 	{ NULL, NULL },
 };
@@ -95,6 +109,10 @@ static void usage(FILE *f)
 		"  --plot        latency plot (default bench/out/latency.png)\n"
 		"  --python      interpreter with python3-rq "
 		"(default /usr/bin/python3)\n"
+		"  --shmrt       the shmrt command for the api, wake and idle "
+		"workloads\n"
+		"                (default: the one built beside this "
+		"benchmark)\n"
 		"workloads:\n");
 	for (i = 0; i < NWORKLOADS; i++)
 		fprintf(f, "  %-11s %s\n", workloads[i].name,
@@ -110,6 +128,8 @@ static int parse(int argc, char **argv, struct options *o)
 	o->cfg.python = "/usr/bin/python3";
 	o->cfg.rq_script = SHMRT_BENCH_SOURCE_DIR "/rq_job.py";
 	o->cfg.out_dir = SHMRT_BENCH_SOURCE_DIR "/out";
+	o->cfg.shmrt_exe = SHMRT_BENCH_SHMRT_EXE;
+	o->cfg.conf = SHMRT_BENCH_CONF;
 	if (port != NULL)
 		o->cfg.redis_port = atoi(port);
 	for (i = 1; i < argc; i++) {
@@ -140,6 +160,8 @@ static int parse(int argc, char **argv, struct options *o)
 			o->plot = v;
 		else if (strcmp(a, "--python") == 0)
 			o->cfg.python = v;
+		else if (strcmp(a, "--shmrt") == 0)
+			o->cfg.shmrt_exe = v;
 		else
 			return -1;
 		i++;

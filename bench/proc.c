@@ -192,6 +192,21 @@ int bench_child_wait(struct bench_child *c, int timeout_ms)
 	return exit_code(status);
 }
 
+int bench_child_poll(struct bench_child *c)
+{
+	int status;
+	pid_t r;
+
+	if (c->pid <= 0)
+		return 0;
+	r = waitpid(c->pid, &status, WNOHANG);
+	if (r == 0 || (r < 0 && errno == EINTR))
+		return -1;
+	track_child(0, c->pid);
+	c->pid = 0;
+	return r < 0 ? 255 : exit_code(status);
+}
+
 void bench_child_kill(struct bench_child *c)
 {
 	if (c->pid <= 0)

@@ -71,6 +71,12 @@ int bench_spawn_program(struct bench_child *c, const char *const *argv,
  */
 int bench_child_wait(struct bench_child *c, int timeout_ms);
 
+/*
+ * Whether the child has exited, without waiting: its exit status (as
+ * bench_child_wait; it is then reaped), or -1 while it runs.
+ */
+int bench_child_poll(struct bench_child *c);
+
 /* SIGKILL and reap. Safe on a reaped child. */
 void bench_child_kill(struct bench_child *c);
 

@@ -19,7 +19,7 @@ static struct bench_result *results;
 static size_t nresults;
 static struct {
 	char name[40];
-	char title[160];
+	char title[240];
 } groups[MAX_GROUPS];
 static size_t ngroups;
 static int failed;
@@ -119,6 +119,31 @@ struct bench_result *bench_record_value(const char *group, const char *name,
 		r->value = v;
 		snprintf(r->unit, sizeof(r->unit), "%s", unit);
 	}
+	return r;
+}
+
+struct bench_result *bench_record_best_rate(const char *group,
+					    const char *name,
+					    const char *const *rows,
+					    size_t nrows)
+{
+	const struct bench_result *best = NULL;
+	struct bench_result *r;
+	size_t i;
+
+	for (i = 0; i < nrows; i++) {
+		const struct bench_result *x = bench_find(group, rows[i]);
+
+		if (x != NULL && x->kind == BENCH_RATE &&
+		    (best == NULL || x->value > best->value))
+			best = x;
+	}
+	if (best == NULL) {
+		bench_record_skip(group, name, "no configuration measured");
+		return NULL;
+	}
+	r = bench_record_rate(group, name, best->value);
+	bench_note(r, "%.150s", best->name);
 	return r;
 }
 

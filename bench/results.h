@@ -15,7 +15,7 @@
 
 #include "stats.h"
 
-#define BENCH_MAX_REFS	 4
+#define BENCH_MAX_REFS	 6
 #define BENCH_CDF_POINTS 240
 
 enum bench_kind {
@@ -58,6 +58,15 @@ struct bench_result *bench_record_rate(const char *group, const char *name,
 				       double per_s);
 struct bench_result *bench_record_value(const char *group, const char *name,
 					const char *unit, double v);
+
+/*
+ * A RATE row holding the highest rate of `rows` (of `group`), noting
+ * which; skipped when none of them was measured.
+ */
+struct bench_result *bench_record_best_rate(const char *group,
+					    const char *name,
+					    const char *const *rows,
+					    size_t nrows);
 
 /* A row that could not run because a peer is missing (printed at once). */
 void bench_record_skip(const char *group, const char *name, const char *fmt,

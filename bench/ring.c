@@ -162,7 +162,7 @@ static int ring_run(struct ring_shared *sh, int fd, int mpmc, int ncons,
 	memset(sh, 0, sizeof(*sh));
 	ck_ring_init(&sh->ring, RING_SIZE);
 	for (i = 0; i < ncons && rc == 0; i++) {
-		char idx[8];
+		char idx[16];
 		const char *args[] = { mpmc ? "mpmc" : "spsc", idx, NULL };
 
 		snprintf(idx, sizeof(idx), "%d", i);
@@ -203,6 +203,31 @@ int bench_ring_measure(int mpmc, int ncons, uint64_t n, uint64_t *elapsed)
 	rc = ring_run(sh, fd, mpmc, ncons, n, elapsed);
 	bench_shared_free(sh, sizeof(*sh), fd);
 	return rc;
+}
+
+void bench_ring_round(struct bench_ring_rounds *rr, const struct bench_cfg *c,
+		      const char *what)
+{
+	uint64_t elapsed = 0, n = bench_n(c, 20000, BENCH_RING_ROUND);
+
+	rr->rounds++;
+	bench_progress("%s: ck_ring MPMC, round %d", what, rr->rounds);
+	if (rr->failed || bench_ring_measure(1, 1, n, &elapsed) != 0) {
+		rr->failed = 1;
+		return;
+	}
+	rr->entries += n;
+	rr->ns += elapsed;
+}
+
+void bench_ring_record(const struct bench_ring_rounds *rr, const char *group,
+		       const char *row)
+{
+	if (rr->failed || rr->ns == 0)
+		bench_record_failure(group, row, "ring run broke");
+	else
+		bench_record_rate(group, row,
+				  (double)rr->entries / ((double)rr->ns / 1e9));
 }
 
 static void run_ring(int mpmc, int ncons, uint64_t n, const char *row)

@@ -3,7 +3,8 @@
  * under /usr/bin/python3 (Debian's python3-rq) against the benchmark's
  * redis-server. The script does the measuring (see its docstring); this
  * side starts it with a deadline, reads its lines and records the rows:
- * the burst worker's jobs/s, and enqueue->start / enqueue->result seen
+ * the burst workers' jobs/s (the forking Worker and SimpleWorker, and
+ * the better of the two), and enqueue->start / enqueue->result seen
  * latencies from one-job-at-a-time runs with a worker process.
  */
 #define _GNU_SOURCE
@@ -91,7 +92,8 @@ static int run_script(const struct bench_cfg *c, struct rq_out *o,
 static void record(const char *text, uint64_t lat_jobs)
 {
 	struct bench_samples start, seen;
-	double worker_rate = 0, enqueue_rate = 0;
+	double worker_rate = 0, simple_rate = 0, enqueue_rate = 0;
+	const char *const rates[] = { R_RQ_RATE, R_RQ_SIMPLE };
 	const char *line = text;
 	int done = 0;
 
@@ -107,6 +109,8 @@ static void record(const char *text, uint64_t lat_jobs)
 			bench_samples_add(&seen, v);
 		else if (sscanf(line, "worker_rate %lf", &d) == 1)
 			worker_rate = d;
+		else if (sscanf(line, "simple_worker_rate %lf", &d) == 1)
+			simple_rate = d;
 		else if (sscanf(line, "enqueue_rate %lf", &d) == 1)
 			enqueue_rate = d;
 		else if (strncmp(line, "done", 4) == 0)
@@ -114,13 +118,15 @@ static void record(const char *text, uint64_t lat_jobs)
 		line = strchr(line, '\n');
 		line = line ? line + 1 : NULL;
 	}
-	if (!done || worker_rate <= 0 || start.n == 0) {
+	if (!done || worker_rate <= 0 || simple_rate <= 0 || start.n == 0) {
 		bench_record_failure(G_TPUT_BASE, R_RQ_RATE,
 				     "rq_job.py output incomplete");
 	} else {
 		bench_note(bench_record_rate(G_TPUT_BASE, R_RQ_RATE,
 					     worker_rate),
 			   "enqueue alone: %.0f jobs/s", enqueue_rate);
+		bench_record_rate(G_TPUT_BASE, R_RQ_SIMPLE, simple_rate);
+		bench_record_best_rate(G_TPUT_BASE, R_RQ_BEST, rates, 2);
 		bench_ref(bench_record_latency(G_IPC, "rq enqueue->start",
 					       &start),
 			  G_FLOORS, R_FUTEX_FLOOR, "futex floor");
@@ -135,7 +141,7 @@ static void record(const char *text, uint64_t lat_jobs)
 
 void bench_rq(const struct bench_cfg *c)
 {
-	uint64_t jobs = bench_n(c, 20, 1000), lat_jobs = bench_n(c, 5, 200);
+	uint64_t jobs = bench_n(c, 20, 500), lat_jobs = bench_n(c, 5, 200);
 	struct rq_out o = { NULL, 0 };
 	const char *why = NULL;
 

@@ -7,9 +7,10 @@ python3-rq is installed for) against the redis-server of scripts/bench.sh:
     rq_job.py bench PORT JOBS LATENCY_JOBS
     rq_job.py worker PORT QUEUE MAX_JOBS [Worker|SimpleWorker]
 
-1. throughput: enqueue JOBS no-op jobs, then run a burst worker (the
-   default rq Worker, which forks a work horse per job) until the queue is
-   empty;
+1. throughput: enqueue JOBS no-op jobs, then run a burst worker until
+   the queue is empty: the default rq Worker (which forks a work horse
+   per job), then again with SimpleWorker (runs jobs in its own process,
+   no fork: RQ at its best);
 2. latency: start a worker process, then enqueue one job at a time and
    poll its status until it is finished.
 
@@ -17,7 +18,8 @@ It prints lines for the benchmark to parse, and nothing else on stdout:
 
     skip REASON          python3-rq is not usable: the benchmark skips rq
     enqueue_rate JOBS/S
-    worker_rate JOBS/S
+    worker_rate JOBS/S         the forking Worker
+    simple_worker_rate JOBS/S  SimpleWorker
     start_ns NS          per latency job: enqueued_at -> started_at (rq's
                          own timestamps, microsecond resolution)
     result_ns NS         per latency job: enqueue call -> finished seen
@@ -108,6 +110,8 @@ def throughput(conn, queue, jobs):
     enqueue_rate, worker_rate = measure_throughput(conn, queue, jobs)
     emit("enqueue_rate", "%.3f" % enqueue_rate)
     emit("worker_rate", "%.3f" % worker_rate)
+    _, simple_rate = measure_throughput(conn, queue, jobs, "SimpleWorker")
+    emit("simple_worker_rate", "%.3f" % simple_rate)
 
 
 def measure_latency(port, queue, jobs, cls_name="Worker"):

@@ -41,6 +41,21 @@ static inline void bench_samples_add(struct bench_samples *s, uint64_t ns)
 		s->v[s->n++] = ns;
 }
 
+/*
+ * The time from `from` to `to`, for a sample whose end was stamped by
+ * another party (a job's start_ns): a stamp before `from` counts as 0
+ * and is counted in *early (the stamper read its clock before it saw
+ * the job), instead of wrapping around to 584 years.
+ */
+static inline uint64_t bench_elapsed(uint64_t from, uint64_t to,
+				     uint64_t *early)
+{
+	if (to >= from)
+		return to - from;
+	(*early)++;
+	return 0;
+}
+
 /* Sort the samples in place and summarize them. n == 0 gives zeros. */
 void bench_summarize(struct bench_samples *s, struct bench_summary *out);
 
