@@ -45,6 +45,9 @@ static void reset_intents(struct shmrt__participant *rec)
 	ST_RLX(&rec->push_pos, SHMRT__POS_NONE);
 	ST_RLX(&rec->pop_pos, SHMRT__POS_NONE);
 	ST_RLX(&rec->held_job, 0);
+	/* A mark left by an occupant that died asleep (scan uncounts it
+	 * first, waitq.h) must not name the next occupant. */
+	ST_RLX(&rec->sleeping, 0);
 }
 
 int shmrt__part_join(struct shmrt__seg *seg, uint32_t roles,
